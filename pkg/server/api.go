@@ -1,0 +1,440 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
+)
+
+// routes registers every endpoint. Detection routes need an API key when keys are set;
+// health, readiness, metrics, the page and its assets never do.
+func (s *Server) routes() {
+	mux := http.NewServeMux()
+	api := func(h handlerFunc) http.Handler { return s.requireKey(s.handle(h)) }
+	mux.Handle("POST /api/v1/detect", api(s.detect))
+	mux.Handle("POST /api/v1/blur", api(s.blur))
+	mux.Handle("POST /upload", api(s.upload))
+	mux.Handle("GET /api/v1/openapi.json", s.handle(s.openapi))
+	mux.Handle("GET /{$}", s.handle(s.index))
+	mux.Handle("GET /static/{file}", s.handle(s.static))
+	mux.Handle("GET /favicon.ico", s.handle(s.static))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.MetricsAddr == "" {
+		mux.Handle("GET /metrics", s.promHandler())
+	}
+	s.mux = mux
+	s.handler = s.wrap(mux)
+}
+
+// healthz is liveness: the process serves HTTP. It never touches the detection queue.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz is readiness: the engines are loaded (New succeeded) and the server is not
+// draining. Load balancers stop sending traffic when it fails.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.draining.Load() {
+		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "draining", "the server is shutting down"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detectors": sortedKeys(s.allowed)})
+}
+
+// options are the query parameters of the detection endpoints.
+type options struct {
+	filter   face.Filter
+	engine   Engine
+	annotate bool
+	mode     render.Mode
+}
+
+// parseOptions reads and checks the query parameters; unknown parameters are an error so
+// that typos do not silently change nothing.
+func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
+	q := r.URL.Query()
+	o := options{engine: s.engines[s.detector], mode: render.Annotate}
+	if blur {
+		o.mode = render.Blur
+	}
+	var errs []string
+	for key, vals := range q {
+		v := vals[len(vals)-1]
+		switch key {
+		case "min_confidence":
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f < 0 || f > 1 || f != f {
+				errs = append(errs, "min_confidence must be a number from 0 to 1")
+			}
+			o.filter.MinConfidence = f
+		case "max_faces":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 10000 {
+				errs = append(errs, "max_faces must be a whole number from 0 (no limit) to 10000")
+			}
+			o.filter.MaxFaces = n
+		case "biggest", "best", "annotate":
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, key+" must be true or false")
+			}
+			switch key {
+			case "biggest":
+				o.filter.Biggest = b
+			case "best":
+				o.filter.Best = b
+			case "annotate":
+				o.annotate = b
+			}
+		case "detector":
+			if !s.allowed[v] {
+				errs = append(errs, fmt.Sprintf("detector %q is not available here (available: %s)", truncate(v, 32), strings.Join(sortedKeys(s.allowed), ", ")))
+			} else {
+				o.engine = s.engines[v]
+			}
+		case "mode":
+			if !blur {
+				errs = append(errs, "mode applies to /api/v1/blur only")
+			}
+			switch render.Mode(v) {
+			case render.Blur, render.Pixelate:
+				o.mode = render.Mode(v)
+			default:
+				errs = append(errs, "mode must be blur or pixelate")
+			}
+		default:
+			errs = append(errs, fmt.Sprintf("unknown parameter %q", truncate(key, 32)))
+		}
+	}
+	if len(errs) > 0 {
+		return o, errorf(http.StatusBadRequest, "invalid_parameter", "%s", strings.Join(errs, "; "))
+	}
+	return o, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// readImage reads the uploaded image, either as the multipart field `image` or as the raw
+// body with an image (or octet-stream) content type, within the body and part limits, and
+// checks its magic bytes so that non-images are refused before they take a worker.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	limit := s.cfg.MaxBodyBytes
+	if r.ContentLength > limit {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "too_large",
+			"the request body is %s, over the %s limit", humanBytes(r.ContentLength), humanBytes(limit))
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	ct := r.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil {
+		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the image as the multipart/form-data field \"image\" or as the request body with an image content type")
+	}
+	var data []byte
+	switch {
+	case mt == "multipart/form-data":
+		data, err = s.readMultipart(r)
+	case strings.HasPrefix(mt, "image/") || mt == "application/octet-stream":
+		data, err = readBody(r.Body, r.ContentLength)
+	default:
+		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"content type %q is not accepted: send multipart/form-data or an image content type", truncate(mt, 64))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imageio.Sniff(data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}
+
+// readBody reads a whole body, sized up front when the length is known.
+func readBody(body io.Reader, length int64) ([]byte, error) {
+	var buf []byte
+	if length > 0 {
+		buf = make([]byte, 0, length+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, readError(err)
+		}
+	}
+}
+
+// readError turns a body read failure into a client error.
+func readError(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), isTimeout(err):
+		return asHTTPError(err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
+		return &Error{Status: http.StatusBadRequest, Code: "incomplete_body", Message: "the request body ended early", Err: err}
+	}
+	return &Error{Status: http.StatusBadRequest, Code: "bad_body", Message: "the request body could not be read", Err: err}
+}
+
+// readMultipart streams the parts (never spooling to disk as ParseMultipartForm would),
+// counts them against MaxParts and keeps the one named "image".
+func (s *Server) readMultipart(r *http.Request) ([]byte, error) {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart", Message: "the multipart body is malformed", Err: err}
+	}
+	var data []byte
+	found := false
+	for parts := 0; ; parts++ {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) || isTimeout(err) {
+				return nil, readError(err)
+			}
+			return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart", Message: "the multipart body is malformed", Err: err}
+		}
+		if parts >= s.cfg.MaxParts {
+			p.Close()
+			return nil, errorf(http.StatusBadRequest, "too_many_parts", "the form has more than %d parts", s.cfg.MaxParts)
+		}
+		if p.FormName() != "image" {
+			_, err = io.Copy(io.Discard, p)
+		} else if found {
+			err = errorf(http.StatusBadRequest, "bad_multipart", "send one image per request")
+		} else {
+			found = true
+			data, err = readBody(p, 0)
+		}
+		p.Close()
+		if err != nil {
+			if he := (*Error)(nil); errors.As(err, &he) {
+				return nil, err
+			}
+			return nil, readError(err)
+		}
+	}
+	if !found {
+		return nil, errorf(http.StatusBadRequest, "missing_image", "the form has no field named \"image\"")
+	}
+	return data, nil
+}
+
+// admit waits for a detection worker within the request deadline. The returned context
+// carries the deadline; release must be called when the work is done.
+func (s *Server) admit(r *http.Request) (context.Context, func(), error) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	release, err := s.adm.acquire(ctx)
+	if err != nil {
+		cancel()
+		he := asHTTPError(err)
+		if he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable {
+			he.RetryAfter = s.adm.retryAfter()
+		}
+		return nil, nil, he
+	}
+	return ctx, func() { release(); cancel() }, nil
+}
+
+// run does the engine work for one admitted request and records its metrics.
+func (s *Server) run(ctx context.Context, o options, data []byte, ro *render.Options) ([]byte, face.Detection, error) {
+	start := time.Now()
+	var (
+		img []byte
+		det face.Detection
+		err error
+		op  = "detect"
+	)
+	if ro != nil {
+		op = string(ro.Mode)
+		img, det, err = o.engine.Render(ctx, data, o.filter, *ro)
+	} else {
+		det, err = o.engine.Detect(ctx, data, o.filter)
+	}
+	if err != nil {
+		return nil, det, err
+	}
+	if det.Detector == "" {
+		det.Detector = o.engine.Name()
+	}
+	s.m.detection.WithLabelValues(det.Detector, op).Observe(time.Since(start).Seconds())
+	s.m.faces.WithLabelValues(det.Detector).Add(float64(len(det.Faces)))
+	s.m.facesPerImg.Observe(float64(len(det.Faces)))
+	return img, det, nil
+}
+
+// DetectResponse is the JSON body of POST /api/v1/detect; faces are the same objects that
+// `facectl detect` prints.
+type DetectResponse struct {
+	Width     int         `json:"width"`
+	Height    int         `json:"height"`
+	Detector  string      `json:"detector"`
+	ElapsedMS float64     `json:"elapsed_ms"`
+	Faces     []face.Face `json:"faces"`
+	// Image is the annotated image, present with annotate=true.
+	Image *EncodedImage `json:"image,omitempty"`
+}
+
+// EncodedImage is an image inside a JSON response; Data is base64 in JSON.
+type EncodedImage struct {
+	ContentType string `json:"content_type"`
+	Data        []byte `json:"data"`
+}
+
+func newDetectResponse(d face.Detection) DetectResponse {
+	faces := make([]face.Face, len(d.Faces))
+	for i, f := range d.Faces {
+		if f.Landmarks == nil {
+			f.Landmarks = []face.Point{}
+		}
+		faces[i] = f
+	}
+	return DetectResponse{Width: d.Width, Height: d.Height, Detector: d.Detector, ElapsedMS: d.ElapsedMS(), Faces: faces}
+}
+
+// detect is POST /api/v1/detect.
+func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.parseOptions(r, false)
+	if err != nil {
+		return err
+	}
+	format, wantImage := negotiateImage(r.Header.Get("Accept"), false)
+	data, err := s.readImage(w, r)
+	if err != nil {
+		return err
+	}
+	ctx, release, err := s.admit(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	var ro *render.Options
+	if wantImage || o.annotate {
+		ro = &render.Options{Mode: render.Annotate, Format: format, Quality: s.cfg.JPEGQuality}
+	}
+	img, det, err := s.run(ctx, o, data, ro)
+	if err != nil {
+		return err
+	}
+	if wantImage {
+		return writeImage(w, img, format, det, "annotated")
+	}
+	resp := newDetectResponse(det)
+	if o.annotate {
+		resp.Image = &EncodedImage{ContentType: format.MIME(), Data: img}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// blur is POST /api/v1/blur: the photo with every reported face blurred (or pixelated).
+func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
+	o, err := s.parseOptions(r, true)
+	if err != nil {
+		return err
+	}
+	if o.annotate {
+		return errorf(http.StatusBadRequest, "invalid_parameter", "annotate applies to /api/v1/detect only")
+	}
+	format, _ := negotiateImage(r.Header.Get("Accept"), true)
+	data, err := s.readImage(w, r)
+	if err != nil {
+		return err
+	}
+	ctx, release, err := s.admit(r)
+	if err != nil {
+		return err
+	}
+	defer release()
+	img, det, err := s.run(ctx, o, data, &render.Options{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
+	if err != nil {
+		return err
+	}
+	return writeImage(w, img, format, det, string(o.mode))
+}
+
+func writeImage(w http.ResponseWriter, img []byte, format imageio.Format, det face.Detection, name string) error {
+	h := w.Header()
+	h.Set("Content-Type", format.MIME())
+	h.Set("Content-Length", strconv.Itoa(len(img)))
+	h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, name, extension(format)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Face-Count", strconv.Itoa(len(det.Faces)))
+	h.Set("X-Detector", det.Detector)
+	h.Set("X-Elapsed-Ms", strconv.FormatFloat(det.ElapsedMS(), 'f', 1, 64))
+	w.WriteHeader(http.StatusOK)
+	// A write error means the client went away or stopped reading; the status is already
+	// sent, so there is nothing left to tell it.
+	_, _ = w.Write(img)
+	return nil
+}
+
+func extension(f imageio.Format) string {
+	if f == imageio.PNG {
+		return "png"
+	}
+	return "jpg"
+}
+
+// negotiateImage picks the response type from Accept. It returns the image format and
+// whether an image (rather than JSON) is preferred; image endpoints pass imageOnly.
+func negotiateImage(accept string, imageOnly bool) (imageio.Format, bool) {
+	best, bestQ := "", 0.0
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if v, ok := params["q"]; ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		switch mt {
+		case "image/jpeg", "image/png", "application/json":
+		case "image/*":
+			mt = "image/jpeg"
+		default:
+			continue
+		}
+		if q > bestQ {
+			best, bestQ = mt, q
+		}
+	}
+	switch best {
+	case "image/png":
+		return imageio.PNG, true
+	case "image/jpeg":
+		return imageio.JPEG, true
+	}
+	return imageio.JPEG, imageOnly
+}

@@ -1,0 +1,208 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is the `server:` section of the facectl configuration. The CLI layer decodes it
+// from the config file (keys as in the mapstructure tags), the environment
+// (FACECTL_SERVER_<KEY>) and flags; the defaults are those of DefaultConfig.
+type Config struct {
+	// Addr is the listen address of the page and the API. Default ":8080".
+	Addr string `mapstructure:"addr"`
+	// MetricsAddr, when set, serves /metrics (and /healthz, /readyz) on a second listener so
+	// that metrics can stay private; empty serves /metrics on Addr. Default "".
+	MetricsAddr string `mapstructure:"metrics_addr"`
+
+	// Workers is the number of detections that run at once. 0 uses the default engine's
+	// pool size (which defaults to the usable cores). Default 0.
+	Workers int `mapstructure:"workers"`
+	// QueueSize is how many requests may wait for a worker; when it is full further requests
+	// get 429 with Retry-After. 0 means no waiting at all. Default 64.
+	QueueSize int `mapstructure:"queue_size"`
+	// QueueWait is the longest a request waits for a worker before it gets 503. Default 10s.
+	QueueWait time.Duration `mapstructure:"queue_wait"`
+
+	// MaxBodyBytes limits the request body (413 above it). Default 10 MiB. The pixel limit
+	// is the engine's (imageio limits), checked from the image header before decoding.
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// MaxParts limits the parts of a multipart body, files and fields together (400 above
+	// it). Default 8.
+	MaxParts int `mapstructure:"max_parts"`
+
+	// RequestTimeout is the deadline of one request's detection work, queue wait included
+	// (503 when it runs out). Default 30s.
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	// ReadHeaderTimeout bounds reading the request headers (slowloris). Default 5s.
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request, body included. Default 30s.
+	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	// WriteTimeout bounds the time from the end of the request headers to the end of the
+	// response; it must exceed ReadTimeout plus RequestTimeout. Default 75s.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. It must be longer than the load
+	// balancer's idle timeout (60 s on an AWS ALB) so that the balancer, not the server,
+	// closes them. Default 75s.
+	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+
+	// DrainPeriod is how long the server keeps serving after a stop signal while readiness
+	// already answers 503, so the load balancer can deregister it. Default 5s.
+	DrainPeriod time.Duration `mapstructure:"drain_period"`
+	// GracePeriod bounds waiting for in-flight requests after the drain period; keep
+	// DrainPeriod + GracePeriod below the ECS stop timeout (30 s by default). Default 20s.
+	GracePeriod time.Duration `mapstructure:"grace_period"`
+
+	// APIKeys, when not empty, are required on the API and /upload as `Authorization: Bearer
+	// KEY` or `X-API-Key: KEY`. Several keys allow rotation. Health, readiness, metrics and
+	// the page itself are exempt. Default none.
+	APIKeys []string `mapstructure:"api_keys"`
+	// CORSOrigins lists the origins allowed to call the API from a browser ("*" = any).
+	// Default none (same origin only).
+	CORSOrigins []string `mapstructure:"cors_origins"`
+
+	// Detector is the engine used when a request names none; empty means the only engine
+	// given to New. Default "".
+	Detector string `mapstructure:"detector"`
+	// AllowedDetectors are the engines a request may choose with ?detector=NAME, besides the
+	// default one. Default none.
+	AllowedDetectors []string `mapstructure:"allowed_detectors"`
+
+	// JPEGQuality is the quality of JPEG images the API returns (1..100). Default 90.
+	JPEGQuality int `mapstructure:"jpeg_quality"`
+}
+
+// MiB is 1 << 20 bytes.
+const MiB = 1 << 20
+
+// DefaultConfig returns the configuration used for every key that is not set.
+func DefaultConfig() Config {
+	return Config{
+		Addr:              ":8080",
+		QueueSize:         64,
+		QueueWait:         10 * time.Second,
+		MaxBodyBytes:      10 * MiB,
+		MaxParts:          8,
+		RequestTimeout:    30 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      75 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		DrainPeriod:       5 * time.Second,
+		GracePeriod:       20 * time.Second,
+		JPEGQuality:       90,
+	}
+}
+
+// albIdleTimeout is the default idle timeout of an AWS Application Load Balancer. A server
+// that closes idle connections sooner races the balancer and causes sporadic 502s.
+const albIdleTimeout = 60 * time.Second
+
+var detectorName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+
+// Validate reports every invalid key at once, naming each by its config key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("server."+format, a...)) }
+
+	if err := checkAddr(c.Addr); err != nil {
+		bad("addr: %v", err)
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			bad("metrics_addr: %v", err)
+		} else if c.MetricsAddr == c.Addr && !strings.HasSuffix(c.Addr, ":0") {
+			bad("metrics_addr: must differ from addr (leave it empty to serve metrics on addr)")
+		}
+	}
+	if c.Workers < 0 {
+		bad("workers: must be >= 0 (0 = the engine's pool size), got %d", c.Workers)
+	}
+	if c.QueueSize < 0 {
+		bad("queue_size: must be >= 0, got %d", c.QueueSize)
+	}
+	if c.QueueWait < 0 {
+		bad("queue_wait: must be >= 0, got %s", c.QueueWait)
+	}
+	if c.MaxBodyBytes <= 0 {
+		bad("max_body_bytes: must be > 0, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxParts < 1 {
+		bad("max_parts: must be >= 1, got %d", c.MaxParts)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"request_timeout", c.RequestTimeout},
+		{"read_header_timeout", c.ReadHeaderTimeout},
+		{"read_timeout", c.ReadTimeout},
+		{"write_timeout", c.WriteTimeout},
+		{"idle_timeout", c.IdleTimeout},
+		{"grace_period", c.GracePeriod},
+	} {
+		if d.v <= 0 {
+			bad("%s: must be > 0, got %s", d.key, d.v)
+		}
+	}
+	if c.DrainPeriod < 0 {
+		bad("drain_period: must be >= 0, got %s", c.DrainPeriod)
+	}
+	if c.RequestTimeout > 0 && c.QueueWait >= c.RequestTimeout {
+		bad("queue_wait (%s) must be shorter than request_timeout (%s)", c.QueueWait, c.RequestTimeout)
+	}
+	if c.ReadTimeout > 0 && c.ReadHeaderTimeout > c.ReadTimeout {
+		bad("read_header_timeout (%s) must not exceed read_timeout (%s)", c.ReadHeaderTimeout, c.ReadTimeout)
+	}
+	if c.WriteTimeout > 0 && c.RequestTimeout > 0 && c.WriteTimeout <= c.RequestTimeout {
+		bad("write_timeout (%s) must be longer than request_timeout (%s), or responses are cut off", c.WriteTimeout, c.RequestTimeout)
+	}
+	if c.IdleTimeout > 0 && c.IdleTimeout <= albIdleTimeout {
+		bad("idle_timeout (%s) must be longer than the load balancer's idle timeout (%s)", c.IdleTimeout, albIdleTimeout)
+	}
+	for i, k := range c.APIKeys {
+		if len(k) < 16 {
+			bad("api_keys[%d]: must be at least 16 characters", i)
+		}
+		if strings.TrimSpace(k) != k || strings.ContainsAny(k, " \t\r\n") {
+			bad("api_keys[%d]: must not contain whitespace", i)
+		}
+	}
+	for i, o := range c.CORSOrigins {
+		if o != "*" && !(strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://")) {
+			bad("cors_origins[%d]: %q must be \"*\" or an origin like https://example.com", i, o)
+		} else if o != "*" && strings.Count(o, "/") > 2 {
+			bad("cors_origins[%d]: %q must be an origin without a path", i, o)
+		}
+	}
+	if c.Detector != "" && !detectorName.MatchString(c.Detector) {
+		bad("detector: %q is not a detector name", c.Detector)
+	}
+	for i, d := range c.AllowedDetectors {
+		if !detectorName.MatchString(d) {
+			bad("allowed_detectors[%d]: %q is not a detector name", i, d)
+		}
+		if slices.Contains(c.AllowedDetectors[:i], d) {
+			bad("allowed_detectors[%d]: %q is listed twice", i, d)
+		}
+	}
+	if c.JPEGQuality < 1 || c.JPEGQuality > 100 {
+		bad("jpeg_quality: must be 1..100, got %d", c.JPEGQuality)
+	}
+	return errors.Join(errs...)
+}
+
+func checkAddr(a string) error {
+	if a == "" {
+		return errors.New("must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(a); err != nil {
+		return fmt.Errorf("%q is not host:port: %w", a, err)
+	}
+	return nil
+}

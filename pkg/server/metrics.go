@@ -1,0 +1,102 @@
+package server
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus collectors, registered on the registry given to New
+// (never the global one, so tests and embedders can run several servers in one process).
+type metrics struct {
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	inFlight    prometheus.Gauge
+	queueWait   prometheus.Histogram
+	queueDepth  prometheus.Gauge
+	rejections  *prometheus.CounterVec
+	busy        prometheus.Gauge
+	workers     prometheus.Gauge
+	detection   *prometheus.HistogramVec
+	faces       *prometheus.CounterVec
+	facesPerImg prometheus.Histogram
+	ready       prometheus.Gauge
+}
+
+// latencyBuckets span a fast single-face detection (a few ms) to a queue wait plus a
+// 12 MP decode under load (tens of seconds).
+var latencyBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+// newRegistry returns a registry with the Go runtime and process collectors, which report
+// the heap and the resident memory (native OpenCV memory included).
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_http_requests_total",
+			Help: "HTTP requests by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "facectl_http_request_duration_seconds",
+			Help:    "Time from the request headers to the end of the response, by route.",
+			Buckets: latencyBuckets,
+		}, []string{"route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		queueWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "facectl_queue_wait_seconds",
+			Help:    "Time admitted requests waited for a detection worker.",
+			Buckets: latencyBuckets,
+		}),
+		queueDepth: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_queue_depth",
+			Help: "Requests waiting for a detection worker.",
+		}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_queue_rejections_total",
+			Help: "Requests that got no worker: queue_full (429), queue_timeout (503), client_gone, deadline.",
+		}, []string{"reason"}),
+		busy: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_workers_busy",
+			Help: "Detection workers in use.",
+		}),
+		workers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_workers",
+			Help: "Detection workers configured.",
+		}),
+		detection: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "facectl_detection_duration_seconds",
+			Help:    "Time the engine took to decode, detect and (if asked) render one image.",
+			Buckets: latencyBuckets,
+		}, []string{"detector", "operation"}),
+		faces: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_faces_detected_total",
+			Help: "Faces reported, by detector.",
+		}, []string{"detector"}),
+		facesPerImg: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "facectl_faces_per_image",
+			Help:    "Faces reported per image.",
+			Buckets: []float64{0, 1, 2, 5, 10, 20, 50, 100},
+		}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_ready",
+			Help: "1 while the server reports ready, 0 while starting or draining.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.queueWait, m.queueDepth,
+		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{"queue_full", "queue_timeout", "client_gone", "deadline"} {
+		m.rejections.WithLabelValues(r) // export zeros so rate() works from the start
+	}
+	return m, nil
+}

@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// handlerFunc is an HTTP handler that returns its error instead of writing it, so that one
+// place (writeError) decides what the client sees and what is logged.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+type ctxKey int
+
+const (
+	keyLogger ctxKey = iota
+	keyRequestID
+	keyRecorder
+)
+
+// requestIDPattern is what an incoming X-Request-ID must look like to be kept: short and
+// free of anything that could forge log lines or headers.
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// logger returns the request's logger (with its request ID), or the server's.
+func (s *Server) logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(keyLogger).(*slog.Logger); ok {
+		return l
+	}
+	return s.log
+}
+
+// requestID returns the request's ID ("" outside a request).
+func requestID(ctx context.Context) string {
+	id, _ := ctx.Value(keyRequestID).(string)
+	return id
+}
+
+// recorder remembers the status and size of a response for logs and metrics.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	code   string // public error code, if an error was written
+}
+
+func (r *recorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// wrap is the middleware chain around a mux: request ID, logging, metrics, panic
+// recovery, security headers, CORS and JSON 404/405 answers.
+func (s *Server) wrap(mux *http.ServeMux) http.Handler {
+	h := s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, route := mux.Handler(r); route == "" {
+			s.notFoundOrNotAllowed(mux, w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !requestIDPattern.MatchString(id) {
+			id = newRequestID()
+		}
+		_, route := mux.Handler(r)
+		if route == "" {
+			route = "unmatched"
+		}
+		log := s.log.With("request_id", id)
+		ctx := context.WithValue(r.Context(), keyLogger, log)
+		ctx = context.WithValue(ctx, keyRequestID, id)
+		rec := &recorder{ResponseWriter: w}
+		ctx = context.WithValue(ctx, keyRecorder, rec)
+		r = r.WithContext(ctx)
+
+		hdr := w.Header()
+		hdr.Set("X-Request-ID", id)
+		securityHeaders(hdr)
+
+		s.m.inFlight.Inc()
+		defer func() {
+			s.m.inFlight.Dec()
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				log.Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				if rec.status == 0 {
+					s.writeError(rec, r, fmt.Errorf("panic: %v", p))
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			s.m.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			s.m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			level := slog.LevelInfo
+			if route == "GET /healthz" || route == "GET /readyz" || route == "GET /metrics" || strings.HasPrefix(route, "GET /static/") {
+				level = slog.LevelDebug // load balancer probes and scrapes would drown the log
+			}
+			log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "path", r.URL.Path,
+				"status", status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000,
+				"remote", r.RemoteAddr, "user_agent", r.UserAgent())
+		}()
+
+		h.ServeHTTP(rec, r)
+	})
+}
+
+// notFoundOrNotAllowed asks the mux whether the path exists for another method and
+// answers 404 or 405 (with Allow) as JSON instead of the mux's plain text.
+func (s *Server) notFoundOrNotAllowed(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
+	probe := &statusProbe{header: http.Header{}}
+	mux.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		s.writeError(w, r, errorf(http.StatusMethodNotAllowed, "method_not_allowed",
+			"%s is not allowed here (allowed: %s)", r.Method, probe.header.Get("Allow")))
+		return
+	}
+	s.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+}
+
+// statusProbe is a ResponseWriter that only keeps the status and headers.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header { return p.header }
+func (p *statusProbe) WriteHeader(status int) {
+	if p.status == 0 {
+		p.status = status
+	}
+}
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+
+// securityHeaders are sent on every response. The CSP allows only the server's own script
+// and styles, and data:/blob: images for the previews the page draws.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-site")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// handle turns a handlerFunc into an http.Handler whose errors go through writeError.
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+// writeError logs err (5xx at error, 4xx at warn, with the cause) and writes its public part.
+// Pages ask for HTML errors by setting htmlErrors in the context.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	he := asHTTPError(err)
+	log := s.logger(r.Context())
+	attrs := []any{"status", he.Status, "code", he.Code, "method", r.Method, "path", r.URL.Path}
+	if he.Err != nil {
+		attrs = append(attrs, "err", he.Err.Error())
+	}
+	switch {
+	case he.Status >= 500:
+		log.Error(he.Message, attrs...)
+	case he.Status == statusClientClosed:
+		log.Info(he.Message, attrs...)
+	default:
+		log.Warn(he.Message, attrs...)
+	}
+	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok {
+		rec.code = he.Code
+	}
+	if he.Status == statusClientClosed {
+		// Nobody is listening; record it and write nothing.
+		if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok && rec.status == 0 {
+			rec.status = statusClientClosed
+		}
+		return
+	}
+	h := w.Header()
+	if he.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if he.Status == http.StatusRequestEntityTooLarge || he.Status == http.StatusRequestTimeout {
+		// The rest of the body is not worth reading.
+		h.Set("Connection", "close")
+	}
+	h.Del("Content-Disposition")
+	h.Set("Cache-Control", "no-store")
+	if wantsHTML(r) {
+		s.writeErrorPage(w, r, he)
+		return
+	}
+	var body errorBody
+	body.Error.Code = he.Code
+	body.Error.Message = he.Message
+	body.Error.RequestID = requestID(r.Context())
+	writeJSON(w, he.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only programming errors get here: every body is a plain struct.
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal server error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// requireKey rejects requests without a valid API key when keys are configured. Every key
+// is compared in constant time, so timing reveals neither which key nor how much matched.
+func (s *Server) requireKey(h http.Handler) http.Handler {
+	if len(s.keys) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := r.Header.Get("X-API-Key")
+		if auth := r.Header.Get("Authorization"); got == "" && auth != "" {
+			if scheme, tok, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
+				got = strings.TrimSpace(tok)
+			}
+		}
+		match := 0
+		for _, k := range s.keys {
+			match |= subtle.ConstantTimeCompare([]byte(got), k)
+		}
+		if got == "" || match != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="facectl"`)
+			msg := "an API key is required (Authorization: Bearer KEY or X-API-Key: KEY)"
+			if got != "" {
+				msg = "the API key is not valid"
+			}
+			s.writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized", "%s", msg))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// cors answers preflight requests and adds the CORS headers for allowed origins.
+// Without configured origins it does nothing, so browsers enforce same-origin.
+func (s *Server) cors(h http.Handler) http.Handler {
+	if len(s.cfg.CORSOrigins) == 0 {
+		return h
+	}
+	any := slices.Contains(s.cfg.CORSOrigins, "*")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		hdr := w.Header()
+		hdr.Add("Vary", "Origin")
+		allowed := origin != "" && (any || slices.Contains(s.cfg.CORSOrigins, origin))
+		if allowed {
+			if any {
+				hdr.Set("Access-Control-Allow-Origin", "*")
+			} else {
+				hdr.Set("Access-Control-Allow-Origin", origin)
+			}
+			hdr.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, X-Face-Count, X-Detector, X-Elapsed-Ms")
+		}
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			if !allowed {
+				s.writeError(w, r, errorf(http.StatusForbidden, "origin_not_allowed", "this origin may not call the API"))
+				return
+			}
+			hdr.Set("Access-Control-Allow-Methods", "POST, GET, OPTIONS")
+			hdr.Set("Access-Control-Allow-Headers", "Authorization, X-API-Key, Content-Type, Accept, X-Request-ID")
+			hdr.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
