@@ -376,6 +376,8 @@ func TestInspectErrors(t *testing.T) {
 		{"webp RIFF size too small", []byte("RIFF\x00\x00\x00\x00WEBPVP8 "), DefaultLimits(), ErrCorrupt, "invalid size"},
 		{"webp VP8X without image", riff(vp8x(0, 10, 10)), DefaultLimits(), ErrCorrupt, "no image data"},
 		{"webp unknown first chunk", riff(riffChunk("JUNK", []byte{1, 2})), DefaultLimits(), ErrCorrupt, "unknown chunk"},
+		// An odd-sized last chunk without its pad byte once risked slicing past the end.
+		{"webp odd VP8X without pad", []byte("RIFF\x17\x00\x00\x00WEBPVP8X\x0B\x00\x00\x00\x00\x00\x00\x00\x09\x00\x00\x09\x00\x00\x00"), DefaultLimits(), ErrCorrupt, "no image data"},
 		{"webp VP8 bad start code", riff(riffChunk("VP8 ", make([]byte, 10))), DefaultLimits(), ErrCorrupt, "VP8 frame header"},
 
 		{"bmp truncated pixels", makeBMP(100, 100, 24, 100*300-1), DefaultLimits(), ErrCorrupt, "truncated"},
@@ -687,4 +689,21 @@ func FuzzInspect(f *testing.F) {
 			}
 		}
 	})
+}
+
+func BenchmarkInspect(b *testing.B) {
+	for _, path := range sharedPhotos(b) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(filepath.Base(path), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Inspect(data, DefaultLimits()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
