@@ -1,0 +1,118 @@
+// Package batch expands command-line arguments into input files and processes them on a pool of
+// workers, delivering results in input order.
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Stdin is the argument that names standard input.
+const Stdin = "-"
+
+// imageExts are the extensions picked up when walking a directory (explicit file arguments are
+// read whatever their name; the format is recognised by content).
+var imageExts = map[string]bool{".jpg": true, ".jpeg": true, ".jpe": true, ".png": true, ".webp": true, ".bmp": true, ".dib": true}
+
+// Input is one file to process.
+type Input struct {
+	// Path is the file's path as given or found, or Stdin.
+	Path string
+	// Rel is the path used to name outputs: relative to the directory argument it was found in
+	// (prefixed by that directory's base name), or the base name of a file argument.
+	Rel string
+	// Err is set when the argument could not be expanded (missing file, unreadable directory):
+	// it is reported as that input's result.
+	Err error
+}
+
+// Expand turns arguments (files, directories walked recursively, glob patterns, "-") into inputs
+// in a stable order: arguments in the order given, directory entries sorted. Problems become
+// inputs with Err set, so one bad argument never stops the batch.
+func Expand(args []string) []Input {
+	var out []Input
+	for _, arg := range args {
+		if arg == Stdin {
+			out = append(out, Input{Path: Stdin, Rel: "stdin"})
+			continue
+		}
+		paths := []string{arg}
+		if _, err := os.Lstat(arg); err != nil && hasMeta(arg) {
+			matches, gerr := filepath.Glob(arg)
+			switch {
+			case gerr != nil:
+				out = append(out, Input{Path: arg, Err: fmt.Errorf("bad glob pattern: %w", gerr)})
+				continue
+			case len(matches) == 0:
+				out = append(out, Input{Path: arg, Err: errors.New("no file matches this pattern")})
+				continue
+			}
+			paths = matches
+		}
+		for _, p := range paths {
+			out = append(out, expandPath(p)...)
+		}
+	}
+	return out
+}
+
+func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[`) }
+
+func expandPath(p string) []Input {
+	st, err := os.Stat(p)
+	if err != nil {
+		return []Input{{Path: p, Err: describe(err)}}
+	}
+	if !st.IsDir() {
+		return []Input{{Path: p, Rel: filepath.Base(p)}}
+	}
+	var out []Input
+	root := filepath.Clean(p)
+	base := filepath.Base(root)
+	if base == "." || base == "/" {
+		base = ""
+	}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			out = append(out, Input{Path: path, Err: describe(err)})
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.IsDir() || !imageExts[strings.ToLower(filepath.Ext(path))] {
+			return nil
+		}
+		rel, rerr := filepath.Rel(root, path)
+		if rerr != nil {
+			rel = filepath.Base(path)
+		}
+		out = append(out, Input{Path: path, Rel: filepath.Join(base, rel)})
+		return nil
+	})
+	if err != nil {
+		out = append(out, Input{Path: p, Err: describe(err)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// describe turns file-system errors into short reasons (the path is reported beside them).
+func describe(err error) error {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("no such file or directory")
+	case errors.Is(err, fs.ErrPermission):
+		return errors.New("permission denied")
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,220 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// A section is one top-level block of the config file, decoded into a library package's typed
+// config. Every section is listed here so that a config file shared by several commands (serve
+// and deploy, say) is checked for unknown keys as a whole.
+type section struct {
+	name     string
+	defaults func() any // returns a pointer to the package's default config
+}
+
+// sections is filled by each command's file in init functions (see registerSection).
+var sections = map[string]section{}
+
+// registerSection declares a config file section and its defaults.
+func registerSection(name string, defaults func() any) {
+	sections[name] = section{name: name, defaults: defaults}
+}
+
+// binding ties a flag of a command to a config key ("section.key").
+type binding struct {
+	flag string
+	key  string
+}
+
+// configPaths lists the config files tried, in order, when --config is not given.
+func configPaths() []string {
+	paths := []string{"facectl.yaml"}
+	if d, err := os.UserConfigDir(); err == nil {
+		paths = append(paths, filepath.Join(d, "facectl", "config.yaml"))
+	}
+	return append(paths, "/etc/facectl/config.yaml")
+}
+
+// loadConfig fills each target (section name → pointer to a struct holding its defaults) from, in
+// rising precedence: the defaults, the config file, FACECTL_<SECTION>_<KEY> environment variables,
+// and the flags in binds that the user set. Every problem is reported at once.
+func (a *app) loadConfig(cmd *cobra.Command, binds []binding, targets map[string]any) error {
+	file, err := a.configFile()
+	if err != nil {
+		return err
+	}
+	v := viper.New()
+	v.SetEnvPrefix("FACECTL")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+
+	var errs []error
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return fmt.Errorf("config file %s: %w", file, err)
+		}
+		errs = append(errs, checkFile(file, v)...)
+	}
+	for name := range targets {
+		sec, ok := sections[name]
+		if !ok {
+			return fmt.Errorf("internal: config section %q is not registered", name)
+		}
+		for _, key := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), name) {
+			if err := v.BindEnv(key); err != nil {
+				return err
+			}
+		}
+	}
+	for _, b := range binds {
+		f := cmd.Flags().Lookup(b.flag)
+		if f == nil {
+			return fmt.Errorf("internal: no flag --%s", b.flag)
+		}
+		if f.Changed {
+			v.Set(b.key, flagValue(f))
+		}
+	}
+	all := v.AllSettings()
+	for name, target := range targets {
+		raw, _ := all[name].(map[string]any)
+		if err := decode(raw, target, false); err != nil {
+			errs = append(errs, fmt.Errorf("%s settings (from flags or FACECTL_%s_* variables): %w", name, strings.ToUpper(name), err))
+		}
+	}
+	if len(errs) > 0 {
+		return &usageError{err: errors.Join(errs...)}
+	}
+	return nil
+}
+
+// configFile is --config, or the first existing file of configPaths, or "" for none.
+func (a *app) configFile() (string, error) {
+	if a.configPath != "" {
+		if _, err := os.Stat(a.configPath); err != nil {
+			return "", &usageError{err: fmt.Errorf("config file: %w", err)}
+		}
+		return a.configPath, nil
+	}
+	for _, p := range configPaths() {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", nil
+}
+
+// checkFile reports every unknown key and every value of the wrong type in the file, naming both.
+func checkFile(file string, v *viper.Viper) []error {
+	var errs []error
+	known := map[string]bool{}
+	for name, sec := range sections {
+		for _, k := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), name) {
+			known[k] = true
+		}
+	}
+	fileKeys := v.AllKeys()
+	sort.Strings(fileKeys)
+	for _, k := range fileKeys {
+		if !known[k] && !isMapValue(k, known) {
+			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", file, k))
+		}
+	}
+	for name, sec := range sections {
+		raw, ok := v.Get(name).(map[string]any)
+		if !ok {
+			if v.IsSet(name) {
+				errs = append(errs, fmt.Errorf("config file %s: %q must be a mapping of keys", file, name))
+			}
+			continue
+		}
+		if err := decode(raw, sec.defaults(), true); err != nil {
+			errs = append(errs, fmt.Errorf("config file %s: %s: %w", file, name, err))
+		}
+	}
+	return errs
+}
+
+// isMapValue reports whether k lies inside a map-valued key (deploy.environment.FOO, say).
+func isMapValue(k string, known map[string]bool) bool {
+	for i := strings.LastIndex(k, "."); i > 0; i = strings.LastIndex(k[:i], ".") {
+		if known[k[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+func decode(raw map[string]any, target any, strict bool) error {
+	if raw == nil {
+		return nil
+	}
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           target,
+		WeaklyTypedInput: true,
+		ErrorUnused:      strict,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+			mapstructure.TextUnmarshallerHookFunc(),
+		),
+	})
+	if err != nil {
+		return err
+	}
+	return dec.Decode(raw)
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// keysOf lists the config keys of a struct type from its mapstructure tags, nested structs
+// joined with dots and ",squash" fields flattened.
+func keysOf(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("mapstructure")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if strings.Contains(opts, "squash") {
+			keys = append(keys, keysOf(f.Type, prefix)...)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		key := prefix + "." + name
+		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
+			keys = append(keys, keysOf(f.Type, key)...)
+			continue
+		}
+		keys = append(keys, key)
+	}
+	return keys
+}
+
+// flagValue is a flag's value in the type viper and mapstructure expect.
+func flagValue(f *pflag.Flag) any {
+	if sv, ok := f.Value.(pflag.SliceValue); ok {
+		return sv.GetSlice()
+	}
+	return f.Value.String()
+}

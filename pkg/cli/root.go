@@ -1,0 +1,161 @@
+// Package cli is facectl's command line: cobra commands, flags and viper configuration. It is the
+// only package that imports cobra or viper; commands fill typed configs owned by the library
+// packages and call them.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// Exit codes.
+const (
+	ExitOK      = 0
+	ExitFailure = 1 // the command ran but something failed (a file, a deploy)
+	ExitUsage   = 2 // bad flags, arguments or configuration; also `detect -q` finding no face
+)
+
+// IOStreams are the command's standard streams and whether each is a terminal.
+type IOStreams struct {
+	In              io.Reader
+	Out, Err        io.Writer
+	InTTY, OutTTY   bool
+	ErrTTY          bool
+	TermWidthStderr int
+}
+
+// SystemStreams are os.Stdin, os.Stdout and os.Stderr.
+func SystemStreams() IOStreams {
+	isTTY := func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+	s := IOStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
+		InTTY: isTTY(os.Stdin), OutTTY: isTTY(os.Stdout), ErrTTY: isTTY(os.Stderr)}
+	if s.ErrTTY {
+		if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil {
+			s.TermWidthStderr = w
+		}
+	}
+	return s
+}
+
+// usageError marks errors that exit with ExitUsage.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// exitError carries an exit code for a failure that has already been reported.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// app holds what every command shares: streams and global flags.
+type app struct {
+	streams    IOStreams
+	configPath string
+	logLevel   string
+	logFormat  string
+}
+
+// logger builds the slog handler for a command: text on stderr for commands, JSON for serve
+// unless --log-format says otherwise.
+func (a *app) logger(defaultFormat string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+	}
+	format := a.logFormat
+	if format == "" {
+		format = defaultFormat
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.streams.Err, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(a.streams.Err, opts)), nil
+	default:
+		return nil, &usageError{err: fmt.Errorf("--log-format %q: want text or json", format)}
+	}
+}
+
+// NewRootCmd builds the facectl command tree.
+func NewRootCmd(streams IOStreams) *cobra.Command {
+	a := &app{streams: streams}
+	root := &cobra.Command{
+		Use:   "facectl",
+		Short: "Detect faces in photos, serve it as a web service, deploy it to ECS Fargate",
+		Long: `facectl finds faces in photos with the YuNet neural network (or OpenCV's classic cascades).
+
+It works on local files (facectl detect), as an HTTP service with an upload page and a JSON API
+(facectl serve), and deploys that service to Amazon ECS on Fargate (facectl deploy).`,
+		Example: `  facectl detect photo.jpg
+  facectl detect --format json ~/Pictures > faces.json
+  facectl serve --addr :8080`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configPath, "config", "", "config file (default: ./facectl.yaml, then $XDG_CONFIG_HOME/facectl/config.yaml, then /etc/facectl/config.yaml)")
+	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (config log.level, env FACECTL_LOG_LEVEL)")
+	pf.StringVar(&a.logFormat, "log-format", "", "log format: text or json (default: json for serve, text otherwise; config log.format, env FACECTL_LOG_FORMAT)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
+
+	for _, newCmd := range commands {
+		root.AddCommand(newCmd(a))
+	}
+	return root
+}
+
+// commands are the subcommand constructors; each command's file adds its own in an init function,
+// so adding a command touches no other file.
+var commands []func(*app) *cobra.Command
+
+// Main runs facectl with args and returns the process exit code.
+func Main(ctx context.Context, args []string, streams IOStreams) int {
+	root := NewRootCmd(streams)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, streams.Err)
+}
+
+// exitCode maps an error to an exit code in one place, printing it unless already reported.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := strings.TrimSpace(err.Error())
+	fmt.Fprintf(stderr, "facectl: %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
+	var ue *usageError
+	if errors.As(err, &ue) || isCobraUsage(msg) {
+		return ExitUsage
+	}
+	if errors.Is(err, context.Canceled) {
+		return 130
+	}
+	return ExitFailure
+}
+
+// isCobraUsage recognises cobra's own argument errors, which are plain errors.
+func isCobraUsage(msg string) bool {
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

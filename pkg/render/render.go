@@ -1,0 +1,153 @@
+// Package render draws detection results onto images with OpenCV: boxes and landmarks, blurred or
+// pixelated faces, and face crops; and encodes the results.
+package render
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	"math"
+	"slices"
+	"strconv"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+)
+
+// Mode is what Apply does to the faces.
+type Mode string
+
+// Modes.
+const (
+	Annotate Mode = "annotate"
+	Blur     Mode = "blur"
+	Pixelate Mode = "pixelate"
+)
+
+// Modes lists every Mode.
+var Modes = []Mode{Annotate, Blur, Pixelate}
+
+// Options says how to render and encode.
+type Options struct {
+	Mode Mode
+	// Format is imageio.JPEG or imageio.PNG (WebP and BMP inputs are written as JPEG by callers).
+	Format imageio.Format
+	// Quality is the JPEG quality, 1..100; 0 means 90.
+	Quality int
+}
+
+// Apply modifies img as o.Mode says and returns it encoded as o.Format.
+func Apply(img gocv.Mat, faces []face.Face, o Options) ([]byte, error) {
+	switch o.Mode {
+	case Annotate:
+		Draw(&img, faces)
+	case Blur, Pixelate:
+		Obscure(&img, faces, o.Mode)
+	default:
+		return nil, fmt.Errorf("unknown render mode %q (want one of %v)", o.Mode, Modes)
+	}
+	return Encode(img, o.Format, o.Quality)
+}
+
+var (
+	boxColor      = color.RGBA{R: 0, G: 220, B: 90, A: 0}
+	landmarkColor = color.RGBA{R: 255, G: 80, B: 40, A: 0}
+)
+
+// Draw draws each face's box, landmarks and confidence on img, with line widths that scale with the
+// image so they stay visible on large photos.
+func Draw(img *gocv.Mat, faces []face.Face) {
+	long := max(img.Cols(), img.Rows())
+	thick := max(2, long/400)
+	for _, f := range faces {
+		gocv.Rectangle(img, image.Rect(f.X, f.Y, f.X+f.W, f.Y+f.H), boxColor, thick)
+		for _, p := range f.Landmarks {
+			gocv.Circle(img, image.Pt(int(p[0]), int(p[1])), max(2, thick), landmarkColor, -1)
+		}
+		if f.Confidence < 1 {
+			label := strconv.FormatFloat(f.Confidence, 'f', 2, 64)
+			scale := math.Max(0.4, float64(long)/1600)
+			y := f.Y - thick - 2
+			if y < 12 {
+				y = f.Y + f.H + int(14*scale) + thick
+			}
+			gocv.PutText(img, label, image.Pt(f.X, y), gocv.FontHersheySimplex, scale, boxColor, max(1, thick/2))
+		}
+	}
+}
+
+// Obscure blurs or pixelates each face region (enlarged by 10 % to cover hair line and chin) so
+// that the face cannot be recognised, in place.
+func Obscure(img *gocv.Mat, faces []face.Face, mode Mode) {
+	bounds := image.Rect(0, 0, img.Cols(), img.Rows())
+	for _, f := range faces {
+		r := expand(f, 0.1).Intersect(bounds)
+		if r.Dx() < 2 || r.Dy() < 2 {
+			continue
+		}
+		roi := img.Region(r)
+		if mode == Pixelate {
+			pixelate(&roi)
+		} else {
+			// A kernel about half the face wide removes identity; it must be odd.
+			k := min(max(r.Dx(), r.Dy())/2, 201) | 1
+			gocv.GaussianBlur(roi, &roi, image.Pt(k, k), 0, 0, gocv.BorderReflect101)
+		}
+		roi.Close()
+	}
+}
+
+// pixelate replaces roi with about 8 blocks across.
+func pixelate(roi *gocv.Mat) {
+	w, h := roi.Cols(), roi.Rows()
+	blocks := 8
+	small := gocv.NewMat()
+	defer small.Close()
+	gocv.Resize(*roi, &small, image.Pt(max(1, blocks), max(1, blocks*h/max(1, w))), 0, 0, gocv.InterpolationArea)
+	big := gocv.NewMat()
+	defer big.Close()
+	gocv.Resize(small, &big, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
+	big.CopyTo(roi)
+}
+
+func expand(f face.Face, frac float64) image.Rectangle {
+	dx, dy := int(float64(f.W)*frac), int(float64(f.H)*frac)
+	return image.Rect(f.X-dx, f.Y-dy, f.X+f.W+dx, f.Y+f.H+dy)
+}
+
+// Crop returns a copy of the face's region enlarged by margin (a fraction of the box size on each
+// side), clipped to img. The caller closes it.
+func Crop(img gocv.Mat, f face.Face, margin float64) gocv.Mat {
+	r := expand(f, margin).Intersect(image.Rect(0, 0, img.Cols(), img.Rows()))
+	roi := img.Region(r)
+	defer roi.Close()
+	return roi.Clone()
+}
+
+// Encode encodes img as JPEG (quality 0 means 90) or PNG.
+func Encode(img gocv.Mat, format imageio.Format, quality int) ([]byte, error) {
+	if quality == 0 {
+		quality = 90
+	}
+	var ext gocv.FileExt
+	var params []int
+	switch format {
+	case imageio.JPEG:
+		if quality < 1 || quality > 100 {
+			return nil, fmt.Errorf("JPEG quality %d is not in [1,100]", quality)
+		}
+		ext, params = gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, quality}
+	case imageio.PNG:
+		ext, params = gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 3}
+	default:
+		return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
+	}
+	buf, err := gocv.IMEncodeWithParams(ext, img, params)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s: %w", format, err)
+	}
+	defer buf.Close()
+	return slices.Clone(buf.GetBytes()), nil
+}

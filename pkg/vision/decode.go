@@ -1,0 +1,78 @@
+package vision
+
+import (
+	"fmt"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/imageio"
+)
+
+// decoded is an image ready for a detector: 3-channel BGR, EXIF orientation applied. scale is
+// displayed pixels per decoded pixel (1, or 2/4/8 after a reduced JPEG decode).
+type decoded struct {
+	img   gocv.Mat
+	scale float64
+}
+
+// decode turns checked image bytes into a BGR Mat as displayed. When minSide > 0 and the image is
+// a JPEG whose longest displayed side is at least factor*minSide, it decodes at 1/factor scale
+// (libjpeg's DCT scaling, much cheaper than decoding fully and resizing). The caller closes img.
+func decode(data []byte, info imageio.Info, minSide int) (decoded, error) {
+	factor := 1
+	if minSide > 0 && info.Format == imageio.JPEG {
+		long := max(info.Width, info.Height)
+		for _, f := range []int{8, 4, 2} {
+			if long/f >= minSide {
+				factor = f
+				break
+			}
+		}
+	}
+	flags := gocv.IMReadColor
+	switch factor {
+	case 2:
+		flags = gocv.IMReadReducedColor2
+	case 4:
+		flags = gocv.IMReadReducedColor4
+	case 8:
+		flags = gocv.IMReadReducedColor8
+	}
+	img, err := gocv.IMDecode(data, flags|gocv.IMReadIgnoreOrientation)
+	if err != nil {
+		return decoded{}, fmt.Errorf("%w: %v", imageio.ErrCorrupt, err)
+	}
+	if img.Empty() {
+		img.Close()
+		return decoded{}, fmt.Errorf("%w: the %s data could not be decoded", imageio.ErrCorrupt, info.Format)
+	}
+	orient(&img, info.Orientation)
+	dw, _ := info.DisplaySize()
+	return decoded{img: img, scale: float64(dw) / float64(img.Cols())}, nil
+}
+
+// orient applies an EXIF orientation (1..8) in place.
+func orient(img *gocv.Mat, orientation int) {
+	steps := map[int][]func(src gocv.Mat, dst *gocv.Mat){
+		2: {flipH},
+		3: {rotate(gocv.Rotate180Clockwise)},
+		4: {flipV},
+		5: {rotate(gocv.Rotate90Clockwise), flipH},
+		6: {rotate(gocv.Rotate90Clockwise)},
+		7: {rotate(gocv.Rotate90Clockwise), flipV},
+		8: {rotate(gocv.Rotate90CounterClockwise)},
+	}[orientation]
+	for _, step := range steps {
+		out := gocv.NewMat()
+		step(*img, &out)
+		img.Close()
+		*img = out
+	}
+}
+
+func flipH(src gocv.Mat, dst *gocv.Mat) { gocv.Flip(src, dst, 1) }
+func flipV(src gocv.Mat, dst *gocv.Mat) { gocv.Flip(src, dst, 0) }
+
+func rotate(code gocv.RotateFlag) func(gocv.Mat, *gocv.Mat) {
+	return func(src gocv.Mat, dst *gocv.Mat) { gocv.Rotate(src, dst, code) }
+}

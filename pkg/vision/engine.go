@@ -1,0 +1,234 @@
+// Package vision detects faces with OpenCV (through gocv): decoding checked image bytes, running a
+// pool of detectors (YuNet or the classic cascades) and rendering results. Every gocv Mat it
+// creates is closed before its function returns.
+package vision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
+)
+
+// Detectors lists the detector names Config.Detector accepts.
+var Detectors = []string{"yunet", "lbp", "haar"}
+
+// Config configures an Engine.
+type Config struct {
+	// Detector is "yunet" (default), "lbp" or "haar".
+	Detector string `mapstructure:"name"`
+	// Model is the path of the YuNet ONNX file; the CLI resolves it (flag, config, search path).
+	Model string `mapstructure:"model"`
+	// CascadeDir holds lbpcascades/ and haarcascades/ (Debian's opencv-data).
+	CascadeDir string `mapstructure:"cascade_dir"`
+	// ScoreThreshold is YuNet's minimum face score before NMS.
+	ScoreThreshold float64 `mapstructure:"score_threshold"`
+	// NMSThreshold is the IoU above which overlapping YuNet boxes are merged.
+	NMSThreshold float64 `mapstructure:"nms_threshold"`
+	// DetectionSize is the longest side, in pixels, of the image fed to YuNet: larger images are
+	// downscaled (and large JPEGs decoded at reduced scale), boxes are mapped back.
+	DetectionSize int `mapstructure:"detection_size"`
+	// Workers is the number of detectors kept loaded; 0 means the number of usable cores.
+	Workers int `mapstructure:"workers"`
+	// Limits guard decoding: bytes and pixels, checked from the header before decoding.
+	Limits imageio.Limits `mapstructure:",squash"`
+}
+
+// DefaultConfig returns the defaults, measured on shared/testdata/faces (see the README).
+func DefaultConfig() Config {
+	return Config{
+		Detector:       "yunet",
+		CascadeDir:     "/usr/share/opencv4",
+		ScoreThreshold: 0.7,
+		NMSThreshold:   0.3,
+		DetectionSize:  1280,
+		Limits:         imageio.DefaultLimits(),
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c Config) Validate() error {
+	var errs []error
+	if !slices.Contains(Detectors, c.Detector) {
+		errs = append(errs, fmt.Errorf("detector %q is not one of %v", c.Detector, Detectors))
+	}
+	if c.Detector == "yunet" && c.Model == "" {
+		errs = append(errs, errors.New("the yunet detector needs a model file"))
+	}
+	if c.ScoreThreshold < 0 || c.ScoreThreshold > 1 {
+		errs = append(errs, fmt.Errorf("score threshold %v is not in [0,1]", c.ScoreThreshold))
+	}
+	if c.NMSThreshold <= 0 || c.NMSThreshold > 1 {
+		errs = append(errs, fmt.Errorf("NMS threshold %v is not in (0,1]", c.NMSThreshold))
+	}
+	if c.DetectionSize < yunetMinSide || c.DetectionSize > 8192 {
+		errs = append(errs, fmt.Errorf("detection size %d is not in [%d,8192]", c.DetectionSize, yunetMinSide))
+	}
+	if c.Workers < 0 {
+		errs = append(errs, fmt.Errorf("workers %d is negative", c.Workers))
+	}
+	if err := c.Limits.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// detector is one loaded model. Implementations are not safe for concurrent use; the Engine's
+// pool hands each to one goroutine at a time. Candidates are in the given image's coordinates.
+type detector interface {
+	name() string
+	detect(img gocv.Mat) ([]candidate, error)
+	close() error
+}
+
+// Engine detects faces with a fixed pool of loaded detectors. It is safe for concurrent use; at
+// most Workers images are decoded and detected at once, others wait for a free detector.
+type Engine struct {
+	cfg  Config
+	log  *slog.Logger
+	pool chan detector
+	all  []detector
+}
+
+// New loads cfg.Workers detectors. It sets OpenCV's own thread pool so that the workers together
+// do not use more threads than there are usable cores.
+func New(cfg Config, log *slog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cores := runtime.GOMAXPROCS(0)
+	if cfg.Workers == 0 {
+		cfg.Workers = cores
+	}
+	setOpenCVThreads(max(1, cores/cfg.Workers))
+	e := &Engine{cfg: cfg, log: log, pool: make(chan detector, cfg.Workers)}
+	for range cfg.Workers {
+		d, err := e.load()
+		if err != nil {
+			_ = e.Close()
+			return nil, err
+		}
+		e.all = append(e.all, d)
+		e.pool <- d
+	}
+	log.Debug("detectors loaded", "detector", cfg.Detector, "workers", cfg.Workers, "opencv_threads", openCVThreads())
+	return e, nil
+}
+
+func (e *Engine) load() (detector, error) {
+	if e.cfg.Detector == "yunet" {
+		return newYuNet(e.cfg.Model, e.cfg.ScoreThreshold, e.cfg.NMSThreshold, e.cfg.DetectionSize)
+	}
+	return newCascade(e.cfg.Detector, filepath.Join(e.cfg.CascadeDir, cascadeFiles[e.cfg.Detector]))
+}
+
+// Close releases the detectors. It must not be called while detections are running.
+func (e *Engine) Close() error {
+	var errs []error
+	for _, d := range e.all {
+		errs = append(errs, d.close())
+	}
+	e.all = nil
+	return errors.Join(errs...)
+}
+
+// Name is the detector's name.
+func (e *Engine) Name() string { return e.cfg.Detector }
+
+// Workers is the number of detectors in the pool.
+func (e *Engine) Workers() int { return e.cfg.Workers }
+
+// Config returns the engine's configuration, with Workers resolved.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Detect checks, decodes and detects faces in data, then applies f. It blocks until a detector is
+// free or ctx is done. Bad input yields an error wrapping one of imageio's sentinel errors.
+func (e *Engine) Detect(ctx context.Context, data []byte, f face.Filter) (face.Detection, error) {
+	var det face.Detection
+	err := e.run(ctx, data, false, func(_ gocv.Mat, d face.Detection) error {
+		det = d
+		return nil
+	})
+	if err != nil {
+		return face.Detection{}, err
+	}
+	det.Faces = f.Apply(det.Faces)
+	return det, nil
+}
+
+// Render detects faces in data, applies f, and returns the image encoded with the faces drawn,
+// blurred or pixelated as o says.
+func (e *Engine) Render(ctx context.Context, data []byte, f face.Filter, o render.Options) ([]byte, face.Detection, error) {
+	var out []byte
+	var det face.Detection
+	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {
+		var err error
+		out, err = render.Apply(img, d.Faces, o)
+		det = d
+		return err
+	})
+	return out, det, err
+}
+
+// Process detects faces in data at full resolution, applies f, and calls fn with the decoded image
+// (BGR, as displayed) while it is alive. fn must not keep img; it may modify it.
+func (e *Engine) Process(ctx context.Context, data []byte, f face.Filter, fn func(img gocv.Mat, det face.Detection) error) error {
+	return e.run(ctx, data, true, func(img gocv.Mat, d face.Detection) error {
+		d.Faces = f.Apply(d.Faces)
+		return fn(img, d)
+	})
+}
+
+// run is the one path every detection takes: inspect, wait for a detector, decode, detect.
+func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(gocv.Mat, face.Detection) error) error {
+	info, err := imageio.Inspect(data, e.cfg.Limits)
+	if err != nil {
+		return err
+	}
+	var d detector
+	select {
+	case d = <-e.pool:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { e.pool <- d }()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	minSide := 0
+	if !fullSize && e.cfg.Detector == "yunet" {
+		minSide = e.cfg.DetectionSize
+	}
+	dec, err := decode(data, info, minSide)
+	if err != nil {
+		return err
+	}
+	defer dec.img.Close()
+	cands, err := d.detect(dec.img)
+	if err != nil {
+		return fmt.Errorf("detecting faces: %w", err)
+	}
+	w, h := info.DisplaySize()
+	det := face.Detection{
+		Width:    w,
+		Height:   h,
+		Detector: d.name(),
+		Faces:    toFaces(cands, dec.scale, w, h, e.cfg.Detector == "yunet"),
+		Elapsed:  time.Since(start),
+	}
+	return fn(dec.img, det)
+}
