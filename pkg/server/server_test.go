@@ -430,7 +430,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 		t.Fatalf("openapi: %d", resp.StatusCode)
 	}
 	var spec struct {
-		OpenAPI string                     `json:"openapi"`
+		OpenAPI string                    `json:"openapi"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	if err := json.Unmarshal(body, &spec); err != nil || !strings.HasPrefix(spec.OpenAPI, "3.") {
