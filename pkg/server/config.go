@@ -67,8 +67,8 @@ type Config struct {
 	CORSOrigins []string `mapstructure:"cors_origins"`
 
 	// Detector is the engine used when a request names none; empty means the only engine
-	// given to New. Default "".
-	Detector string `mapstructure:"detector"`
+	// given to New. It is not a config key: the CLI sets it to the detector section's name.
+	Detector string `mapstructure:"-"`
 	// AllowedDetectors are the engines a request may choose with ?detector=NAME, besides the
 	// default one. Default none.
 	AllowedDetectors []string `mapstructure:"allowed_detectors"`

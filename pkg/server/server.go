@@ -131,7 +131,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 	s.routes()
 	m.ready.Set(1)
 	log.Info("server configured", "detector", def, "allowed_detectors", sortedKeys(allowed),
-		"workers", workers, "queue_size", cfg.QueueSize, "queue_wait", cfg.QueueWait,
+		"workers", workers, "queue_size", cfg.QueueSize, "queue_wait", cfg.QueueWait.String(),
 		"max_body_bytes", cfg.MaxBodyBytes, "api_keys", len(cfg.APIKeys))
 	return s, nil
 }
@@ -236,7 +236,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	}
 
 	s.setDraining()
-	s.log.Info("draining: readiness now fails, still serving", "drain_period", s.cfg.DrainPeriod)
+	s.log.Info("draining: readiness now fails, still serving", "drain_period", s.cfg.DrainPeriod.String())
 	for _, hs := range servers {
 		hs.SetKeepAlivesEnabled(false)
 	}
@@ -252,7 +252,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 		}
 	}
 
-	s.log.Info("shutting down: waiting for in-flight requests", "grace_period", s.cfg.GracePeriod)
+	s.log.Info("shutting down: waiting for in-flight requests", "grace_period", s.cfg.GracePeriod.String())
 	sctx, cancel := context.WithTimeout(base, s.cfg.GracePeriod)
 	defer cancel()
 	var errs []error
@@ -273,7 +273,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 		for _, hs := range servers {
 			hs.Close()
 		}
-		s.log.Error("grace period over: closed remaining connections", "grace_period", s.cfg.GracePeriod)
+		s.log.Error("grace period over: closed remaining connections", "grace_period", s.cfg.GracePeriod.String())
 		return fmt.Errorf("shutting down within the %s grace period: %w", s.cfg.GracePeriod, errors.Join(errs...))
 	}
 	s.log.Info("server stopped")
