@@ -1,0 +1,528 @@
+package deploy
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Config is the `deploy:` section of the facectl config file. The CLI decodes it with
+// mapstructure (keys below), environment variables override it as FACECTL_DEPLOY_<KEY> with
+// nested keys joined by `_` (FACECTL_DEPLOY_TASK_CPU), and flags override both.
+//
+// Environment variables and secrets are lists of name/value pairs rather than maps because the
+// config loader lower-cases map keys, and variable names are case-sensitive.
+type Config struct {
+	// Region is the AWS region; empty means the SDK's default chain (AWS_REGION, profile).
+	Region string `mapstructure:"region"`
+	// Profile is the shared-config profile; empty means the SDK's default chain.
+	Profile string `mapstructure:"profile"`
+	// EndpointURL overrides the AWS API endpoint for every service (LocalStack, moto, a VPC
+	// endpoint proxy). AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured as well.
+	EndpointURL string `mapstructure:"endpoint_url"`
+	// MaxAttempts bounds the SDK retryer (throttling and transient errors); 0 keeps its default.
+	MaxAttempts int `mapstructure:"max_attempts"`
+
+	// Cluster is the ECS cluster name or ARN; it must exist.
+	Cluster string `mapstructure:"cluster"`
+	// Service is the ECS service name; it is created when missing.
+	Service string `mapstructure:"service"`
+	// DesiredCount is the task count when auto scaling is off, and the initial count when it is on.
+	DesiredCount int `mapstructure:"desired_count"`
+
+	// Image says what to run and how to build it.
+	Image ImageConfig `mapstructure:"image"`
+	// Task is the task definition.
+	Task TaskConfig `mapstructure:"task"`
+	// Logs is the awslogs configuration of the container.
+	Logs LogsConfig `mapstructure:"logs"`
+	// Network is the awsvpc configuration of the service.
+	Network NetworkConfig `mapstructure:"network"`
+	// LoadBalancer attaches the service to an existing target group (NLB or ALB).
+	LoadBalancer LoadBalancerConfig `mapstructure:"load_balancer"`
+	// Deployment holds the rolling-update settings.
+	Deployment DeploymentConfig `mapstructure:"deployment"`
+	// AutoScaling holds Service Auto Scaling settings.
+	AutoScaling AutoScalingConfig `mapstructure:"autoscaling"`
+	// Wait bounds the wait for a stable service.
+	Wait WaitConfig `mapstructure:"wait"`
+}
+
+// ImageConfig says which image to deploy and how to build and publish it.
+type ImageConfig struct {
+	// URI deploys a prebuilt image and skips build and push (flag --image).
+	URI string `mapstructure:"uri"`
+	// Repository is the ECR repository name; it is created when missing.
+	Repository string `mapstructure:"repository"`
+	// Registry pushes to this host[:port] instead of the ECR registry host returned by
+	// GetAuthorizationToken, still logging in with the ECR token (pull-through caches, mirrors,
+	// a local registry). The task definition references the image on this host.
+	Registry string `mapstructure:"registry"`
+	// Tag is the image tag; empty means the git short SHA of the build context, plus -dirty.
+	Tag string `mapstructure:"tag"`
+	// Platform is linux/amd64 or linux/arm64; it is also the task's runtime platform.
+	Platform string `mapstructure:"platform"`
+	// Dockerfile is the Dockerfile path (relative paths are relative to the working directory).
+	Dockerfile string `mapstructure:"dockerfile"`
+	// Context is the docker build context directory.
+	Context string `mapstructure:"context"`
+	// BuildArgs are passed as --build-arg KEY=VALUE.
+	BuildArgs []string `mapstructure:"build_args"`
+	// KeepImages is the number of images the ECR lifecycle policy keeps.
+	KeepImages int `mapstructure:"keep_images"`
+	// ScanOnPush enables ECR image scanning on push for a repository facectl creates.
+	ScanOnPush bool `mapstructure:"scan_on_push"`
+}
+
+// TaskConfig is the Fargate task definition.
+type TaskConfig struct {
+	// Family is the task definition family.
+	Family string `mapstructure:"family"`
+	// CPU is in CPU units (256, 512, 1024, 2048, 4096, 8192, 16384).
+	CPU int `mapstructure:"cpu"`
+	// Memory is in MiB and must be valid for CPU on Fargate.
+	Memory int `mapstructure:"memory"`
+	// ContainerName is the name of the one container.
+	ContainerName string `mapstructure:"container_name"`
+	// ContainerPort is the port facectl serve listens on.
+	ContainerPort int `mapstructure:"container_port"`
+	// Command overrides the image's CMD (default: the image's, i.e. serve).
+	Command []string `mapstructure:"command"`
+	// Environment are plain environment variables.
+	Environment []EnvVar `mapstructure:"environment"`
+	// Secrets are environment variables read from SSM parameters or Secrets Manager.
+	Secrets []Secret `mapstructure:"secrets"`
+	// ExecutionRoleARN lets ECS pull from ECR, write logs and read secrets.
+	ExecutionRoleARN string `mapstructure:"execution_role_arn"`
+	// TaskRoleARN is the role the application runs as (optional).
+	TaskRoleARN string `mapstructure:"task_role_arn"`
+	// StopTimeout is how long ECS waits after SIGTERM before SIGKILL (max 120s on Fargate).
+	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	// HealthCheck is the container health check.
+	HealthCheck HealthCheckConfig `mapstructure:"health_check"`
+}
+
+// EnvVar is one plain environment variable of the container.
+type EnvVar struct {
+	// Name is the variable name.
+	Name string `mapstructure:"name" json:"name"`
+	// Value is the variable value.
+	Value string `mapstructure:"value" json:"value"`
+}
+
+// Secret is one environment variable whose value ECS reads at start from SSM or Secrets Manager.
+type Secret struct {
+	// Name is the variable name.
+	Name string `mapstructure:"name" json:"name"`
+	// ValueFrom is the ARN of the SSM parameter or Secrets Manager secret.
+	ValueFrom string `mapstructure:"value_from" json:"valueFrom"`
+}
+
+// HealthCheckConfig is the container health check; ECS replaces unhealthy tasks.
+type HealthCheckConfig struct {
+	// Command is the health check command in ECS form.
+	Command []string `mapstructure:"command"`
+	// Interval is the time between checks (5s-300s).
+	Interval time.Duration `mapstructure:"interval"`
+	// Timeout is the time one check may take (2s-60s).
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Retries is the number of failures before the container is unhealthy (1-10).
+	Retries int `mapstructure:"retries"`
+	// StartPeriod is the grace time after start (0-300s).
+	StartPeriod time.Duration `mapstructure:"start_period"`
+}
+
+// LogsConfig is the awslogs log driver configuration.
+type LogsConfig struct {
+	// Group is the CloudWatch log group; created when missing.
+	Group string `mapstructure:"group"`
+	// RetentionDays is the retention set on a group facectl creates (0 = never expire).
+	RetentionDays int `mapstructure:"retention_days"`
+	// StreamPrefix is the awslogs-stream-prefix.
+	StreamPrefix string `mapstructure:"stream_prefix"`
+}
+
+// NetworkConfig is the awsvpc network configuration.
+type NetworkConfig struct {
+	// Subnets are subnet IDs the tasks run in.
+	Subnets []string `mapstructure:"subnets"`
+	// SecurityGroups are security group IDs of the tasks.
+	SecurityGroups []string `mapstructure:"security_groups"`
+	// AssignPublicIP gives tasks a public IP (needed in public subnets without NAT to pull images).
+	AssignPublicIP bool `mapstructure:"assign_public_ip"`
+}
+
+// LoadBalancerConfig attaches the service to a target group.
+type LoadBalancerConfig struct {
+	// TargetGroupARN is the target group (target type ip) of an NLB or ALB; empty means none.
+	TargetGroupARN string `mapstructure:"target_group_arn"`
+	// HealthCheckGracePeriod is how long ECS ignores load balancer health checks after start.
+	HealthCheckGracePeriod time.Duration `mapstructure:"health_check_grace_period"`
+}
+
+// DeploymentConfig holds the rolling-update settings of the service.
+type DeploymentConfig struct {
+	// CircuitBreaker stops a deployment whose tasks keep failing.
+	CircuitBreaker bool `mapstructure:"circuit_breaker"`
+	// Rollback returns to the last completed deployment when the circuit breaker trips.
+	Rollback bool `mapstructure:"rollback"`
+	// MinimumHealthyPercent is the lower bound of running tasks during a deployment.
+	MinimumHealthyPercent int `mapstructure:"minimum_healthy_percent"`
+	// MaximumPercent is the upper bound of running tasks during a deployment.
+	MaximumPercent int `mapstructure:"maximum_percent"`
+}
+
+// AutoScalingConfig holds Service Auto Scaling settings. When enabled, deploys never change
+// the service's desired count after creation.
+type AutoScalingConfig struct {
+	// Enabled registers the scalable target and policies.
+	Enabled bool `mapstructure:"enabled"`
+	// Min is the minimum task count.
+	Min int `mapstructure:"min"`
+	// Max is the maximum task count.
+	Max int `mapstructure:"max"`
+	// CPUTarget is the average CPU utilisation target in percent (0 = no CPU policy).
+	CPUTarget float64 `mapstructure:"cpu_target"`
+	// RequestsPerTarget is the ALB request count per target (0 = no policy; ALB only).
+	RequestsPerTarget float64 `mapstructure:"requests_per_target"`
+	// ScaleInCooldown is the cooldown after a scale-in activity.
+	ScaleInCooldown time.Duration `mapstructure:"scale_in_cooldown"`
+	// ScaleOutCooldown is the cooldown after a scale-out activity.
+	ScaleOutCooldown time.Duration `mapstructure:"scale_out_cooldown"`
+}
+
+// WaitConfig bounds the wait for the service to become stable.
+type WaitConfig struct {
+	// Timeout is the longest wait for a stable service (flag --timeout); 0 means do not wait.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// PollInterval is the time between DescribeServices calls.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+}
+
+// DefaultConfig returns the configuration used for every key the config file leaves unset.
+func DefaultConfig() Config {
+	return Config{
+		Cluster:      "facectl",
+		Service:      "facectl",
+		DesiredCount: 2,
+		Image: ImageConfig{
+			Repository: "facectl",
+			Platform:   "linux/amd64",
+			Dockerfile: "Dockerfile",
+			Context:    ".",
+			KeepImages: 30,
+			ScanOnPush: true,
+		},
+		Task: TaskConfig{
+			Family:        "facectl",
+			CPU:           1024,
+			Memory:        2048,
+			ContainerName: "facectl",
+			ContainerPort: 8080,
+			StopTimeout:   30 * time.Second,
+			HealthCheck: HealthCheckConfig{
+				Command:     []string{"CMD", "facectl", "health"},
+				Interval:    15 * time.Second,
+				Timeout:     5 * time.Second,
+				Retries:     3,
+				StartPeriod: 20 * time.Second,
+			},
+		},
+		Logs: LogsConfig{
+			Group:         "/ecs/facectl",
+			RetentionDays: 30,
+			StreamPrefix:  "facectl",
+		},
+		LoadBalancer: LoadBalancerConfig{HealthCheckGracePeriod: 60 * time.Second},
+		Deployment: DeploymentConfig{
+			CircuitBreaker:        true,
+			Rollback:              true,
+			MinimumHealthyPercent: 100,
+			MaximumPercent:        200,
+		},
+		AutoScaling: AutoScalingConfig{
+			Enabled:          true,
+			Min:              2,
+			Max:              10,
+			CPUTarget:        60,
+			ScaleInCooldown:  120 * time.Second,
+			ScaleOutCooldown: 60 * time.Second,
+		},
+		Wait: WaitConfig{Timeout: 15 * time.Minute, PollInterval: 5 * time.Second},
+	}
+}
+
+// fargateMemory lists, per CPU value, the memory sizes (MiB) Fargate accepts.
+var fargateMemory = map[int][]int{
+	256:   {512, 1024, 2048},
+	512:   stepRange(1024, 4096, 1024),
+	1024:  stepRange(2048, 8192, 1024),
+	2048:  stepRange(4096, 16384, 1024),
+	4096:  stepRange(8192, 30720, 1024),
+	8192:  stepRange(16384, 61440, 4096),
+	16384: stepRange(32768, 122880, 8192),
+}
+
+func stepRange(from, to, step int) []int {
+	var out []int
+	for v := from; v <= to; v += step {
+		out = append(out, v)
+	}
+	return out
+}
+
+var (
+	nameRE       = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+	repositoryRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate reports every problem of the configuration at once. It checks only what can be
+// checked offline; Preflight checks the rest against AWS.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("deploy.%s: "+format, append([]any{key}, args...)...))
+	}
+	if c.EndpointURL != "" {
+		if u, err := url.Parse(c.EndpointURL); err != nil || u.Scheme == "" || u.Host == "" {
+			bad("endpoint_url", "%q is not an absolute URL", c.EndpointURL)
+		}
+	}
+	if c.MaxAttempts < 0 {
+		bad("max_attempts", "must not be negative")
+	}
+	if c.Cluster == "" {
+		bad("cluster", "is required")
+	}
+	if !nameRE.MatchString(c.Service) {
+		bad("service", "%q must be 1-255 letters, digits, '-' or '_'", c.Service)
+	}
+	if c.DesiredCount < 0 {
+		bad("desired_count", "must not be negative")
+	}
+
+	// Image.
+	if c.Image.URI == "" {
+		if !repositoryRE.MatchString(c.Image.Repository) {
+			bad("image.repository", "%q is not a valid ECR repository name (lower case, digits, . _ - /)", c.Image.Repository)
+		}
+		if c.Image.Dockerfile == "" {
+			bad("image.dockerfile", "is required to build the image (or set deploy.image.uri)")
+		}
+		if c.Image.Context == "" {
+			bad("image.context", "is required to build the image (or set deploy.image.uri)")
+		}
+		if c.Image.KeepImages < 1 {
+			bad("image.keep_images", "must be at least 1")
+		}
+	} else if strings.ContainsAny(c.Image.URI, " \t\n") || !strings.Contains(c.Image.URI, "/") {
+		bad("image.uri", "%q is not an image reference like HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:DIGEST", c.Image.URI)
+	}
+	if c.Image.Registry != "" && (strings.Contains(c.Image.Registry, "/") || strings.ContainsAny(c.Image.Registry, " \t")) {
+		bad("image.registry", "%q must be HOST or HOST:PORT without scheme or path", c.Image.Registry)
+	}
+	if c.Image.Tag != "" && !tagRE.MatchString(c.Image.Tag) {
+		bad("image.tag", "%q is not a valid image tag", c.Image.Tag)
+	}
+	if _, err := cpuArchitecture(c.Image.Platform); err != nil {
+		bad("image.platform", "%v", err)
+	}
+	for _, a := range c.Image.BuildArgs {
+		if k, _, ok := strings.Cut(a, "="); !ok || k == "" {
+			bad("image.build_args", "%q must be KEY=VALUE", a)
+		}
+	}
+
+	// Task.
+	if !nameRE.MatchString(c.Task.Family) {
+		bad("task.family", "%q must be 1-255 letters, digits, '-' or '_'", c.Task.Family)
+	}
+	if mems, ok := fargateMemory[c.Task.CPU]; !ok {
+		bad("task.cpu", "%d is not a Fargate CPU value (256, 512, 1024, 2048, 4096, 8192, 16384)", c.Task.CPU)
+	} else if !containsInt(mems, c.Task.Memory) {
+		bad("task.memory", "%d MiB is not valid with %d CPU units on Fargate (valid: %s)", c.Task.Memory, c.Task.CPU, memoryList(mems))
+	}
+	if !nameRE.MatchString(c.Task.ContainerName) {
+		bad("task.container_name", "%q must be 1-255 letters, digits, '-' or '_'", c.Task.ContainerName)
+	}
+	if c.Task.ContainerPort < 1 || c.Task.ContainerPort > 65535 {
+		bad("task.container_port", "%d is not a port", c.Task.ContainerPort)
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Task.Environment {
+		if !envNameRE.MatchString(e.Name) {
+			bad(fmt.Sprintf("task.environment[%d].name", i), "%q is not a variable name", e.Name)
+		}
+		if seen[e.Name] {
+			bad(fmt.Sprintf("task.environment[%d].name", i), "%q is set twice", e.Name)
+		}
+		seen[e.Name] = true
+	}
+	for i, s := range c.Task.Secrets {
+		if !envNameRE.MatchString(s.Name) {
+			bad(fmt.Sprintf("task.secrets[%d].name", i), "%q is not a variable name", s.Name)
+		}
+		if seen[s.Name] {
+			bad(fmt.Sprintf("task.secrets[%d].name", i), "%q is set twice", s.Name)
+		}
+		seen[s.Name] = true
+		if !strings.HasPrefix(s.ValueFrom, "arn:") || !(strings.Contains(s.ValueFrom, ":ssm:") || strings.Contains(s.ValueFrom, ":secretsmanager:")) {
+			bad(fmt.Sprintf("task.secrets[%d].value_from", i), "%q must be the ARN of an SSM parameter or a Secrets Manager secret", s.ValueFrom)
+		}
+	}
+	if len(c.Task.Secrets) > 0 && c.Task.ExecutionRoleARN == "" {
+		bad("task.execution_role_arn", "is required when secrets are set (ECS reads them with it)")
+	}
+	if c.Task.ExecutionRoleARN == "" && (c.Image.URI == "" || c.Logs.Group != "") {
+		bad("task.execution_role_arn", "is required to pull from ECR and write to CloudWatch Logs (a role with AmazonECSTaskExecutionRolePolicy)")
+	}
+	for key, arn := range map[string]string{"task.execution_role_arn": c.Task.ExecutionRoleARN, "task.task_role_arn": c.Task.TaskRoleARN} {
+		if arn != "" && !strings.HasPrefix(arn, "arn:") {
+			bad(key, "%q is not an IAM role ARN", arn)
+		}
+	}
+	if c.Task.StopTimeout < 0 || c.Task.StopTimeout > 120*time.Second {
+		bad("task.stop_timeout", "%v must be between 0s and 120s on Fargate", c.Task.StopTimeout)
+	}
+	hc := c.Task.HealthCheck
+	if len(hc.Command) > 0 {
+		if hc.Command[0] != "CMD" && hc.Command[0] != "CMD-SHELL" {
+			bad("task.health_check.command", "must start with CMD or CMD-SHELL")
+		}
+		if hc.Interval < 5*time.Second || hc.Interval > 300*time.Second {
+			bad("task.health_check.interval", "%v must be between 5s and 300s", hc.Interval)
+		}
+		if hc.Timeout < 2*time.Second || hc.Timeout > 60*time.Second {
+			bad("task.health_check.timeout", "%v must be between 2s and 60s", hc.Timeout)
+		}
+		if hc.Retries < 1 || hc.Retries > 10 {
+			bad("task.health_check.retries", "%d must be between 1 and 10", hc.Retries)
+		}
+		if hc.StartPeriod < 0 || hc.StartPeriod > 300*time.Second {
+			bad("task.health_check.start_period", "%v must be between 0s and 300s", hc.StartPeriod)
+		}
+	}
+
+	// Logs.
+	if c.Logs.Group != "" {
+		if !validRetention(c.Logs.RetentionDays) {
+			bad("logs.retention_days", "%d is not a CloudWatch Logs retention (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)", c.Logs.RetentionDays)
+		}
+		if c.Logs.StreamPrefix == "" {
+			bad("logs.stream_prefix", "is required with a log group")
+		}
+	}
+
+	// Network.
+	if len(c.Network.Subnets) == 0 {
+		bad("network.subnets", "at least one subnet ID is required")
+	}
+	for _, s := range c.Network.Subnets {
+		if !strings.HasPrefix(s, "subnet-") {
+			bad("network.subnets", "%q is not a subnet ID (subnet-...)", s)
+		}
+	}
+	if len(c.Network.SecurityGroups) == 0 {
+		bad("network.security_groups", "at least one security group ID is required")
+	}
+	for _, s := range c.Network.SecurityGroups {
+		if !strings.HasPrefix(s, "sg-") {
+			bad("network.security_groups", "%q is not a security group ID (sg-...)", s)
+		}
+	}
+
+	// Load balancer.
+	if t := c.LoadBalancer.TargetGroupARN; t != "" && !strings.Contains(t, ":targetgroup/") {
+		bad("load_balancer.target_group_arn", "%q is not a target group ARN", t)
+	}
+	if c.LoadBalancer.HealthCheckGracePeriod < 0 {
+		bad("load_balancer.health_check_grace_period", "must not be negative")
+	}
+
+	// Deployment.
+	d := c.Deployment
+	if d.Rollback && !d.CircuitBreaker {
+		bad("deployment.rollback", "needs deployment.circuit_breaker")
+	}
+	if d.MinimumHealthyPercent < 0 || d.MinimumHealthyPercent > 100 {
+		bad("deployment.minimum_healthy_percent", "%d must be between 0 and 100", d.MinimumHealthyPercent)
+	}
+	if d.MaximumPercent < 100 || d.MaximumPercent > 200 {
+		bad("deployment.maximum_percent", "%d must be between 100 and 200", d.MaximumPercent)
+	}
+	if d.MinimumHealthyPercent == 100 && d.MaximumPercent == 100 {
+		bad("deployment.maximum_percent", "100 with minimum_healthy_percent 100 leaves no room to start new tasks")
+	}
+
+	// Auto scaling.
+	a := c.AutoScaling
+	if a.Enabled {
+		if a.Min < 0 || a.Max < 1 || a.Min > a.Max {
+			bad("autoscaling", "min %d and max %d must satisfy 0 <= min <= max, max >= 1", a.Min, a.Max)
+		}
+		if a.CPUTarget == 0 && a.RequestsPerTarget == 0 {
+			bad("autoscaling", "enabled without a policy: set cpu_target and/or requests_per_target")
+		}
+		if a.CPUTarget < 0 || a.CPUTarget > 100 {
+			bad("autoscaling.cpu_target", "%v must be between 0 and 100", a.CPUTarget)
+		}
+		if a.RequestsPerTarget < 0 {
+			bad("autoscaling.requests_per_target", "must not be negative")
+		}
+		if a.RequestsPerTarget > 0 && c.LoadBalancer.TargetGroupARN == "" {
+			bad("autoscaling.requests_per_target", "needs load_balancer.target_group_arn of an Application Load Balancer")
+		}
+		if a.ScaleInCooldown < 0 || a.ScaleOutCooldown < 0 {
+			bad("autoscaling", "cooldowns must not be negative")
+		}
+	}
+
+	// Wait.
+	if c.Wait.Timeout < 0 {
+		bad("wait.timeout", "must not be negative")
+	}
+	if c.Wait.PollInterval <= 0 {
+		bad("wait.poll_interval", "must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+func containsInt(list []int, v int) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func memoryList(mems []int) string {
+	if len(mems) <= 4 {
+		parts := make([]string, len(mems))
+		for i, m := range mems {
+			parts[i] = fmt.Sprint(m)
+		}
+		return strings.Join(parts, ", ")
+	}
+	return fmt.Sprintf("%d to %d in steps of %d", mems[0], mems[len(mems)-1], mems[1]-mems[0])
+}
+
+var retentionDays = []int{0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+func validRetention(d int) bool { return containsInt(retentionDays, d) }
+
+// cpuArchitecture maps a docker platform to the ECS runtime platform CPU architecture.
+func cpuArchitecture(platform string) (string, error) {
+	switch platform {
+	case "linux/amd64":
+		return "X86_64", nil
+	case "linux/arm64", "linux/arm64/v8":
+		return "ARM64", nil
+	}
+	return "", fmt.Errorf("%q is not supported: use linux/amd64 or linux/arm64", platform)
+}

@@ -1,0 +1,181 @@
+// Package deploy ships facectl to AWS: it builds the image, pushes it to ECR, registers the
+// Fargate task definition, creates or updates the ECS service behind a load balancer, sets up
+// Service Auto Scaling and waits until the new deployment is really the one running.
+//
+// It is the library behind `facectl deploy`; the CLI layer only decodes Config and wires Deps.
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Options are per-invocation switches that are not configuration.
+type Options struct {
+	// DryRun prints the plan and diffs and makes no changing call (no build, push or AWS write).
+	DryRun bool
+}
+
+// Outcome is the final state of a deploy or rollback.
+type Outcome string
+
+// Outcomes reported in Result.Outcome.
+const (
+	OutcomeDeployed   Outcome = "deployed"
+	OutcomePlanned    Outcome = "planned"
+	OutcomeRolledBack Outcome = "rolled_back"
+	OutcomeFailed     Outcome = "failed"
+	OutcomeTimeout    Outcome = "timeout"
+	OutcomeNotWaited  Outcome = "not_waited"
+)
+
+// Result is what a deploy did; the CLI prints it with --output json.
+type Result struct {
+	Cluster           string        `json:"cluster"`
+	Service           string        `json:"service"`
+	Image             string        `json:"image,omitempty"`
+	ImageDigest       string        `json:"image_digest,omitempty"`
+	TaskDefinitionARN string        `json:"task_definition_arn,omitempty"`
+	Registered        bool          `json:"registered_task_definition"`
+	ServiceAction     string        `json:"service_action,omitempty"`
+	Outcome           Outcome       `json:"result"`
+	Actions           []Action      `json:"actions"`
+	StoppedTasks      []StoppedTask `json:"stopped_tasks,omitempty"`
+	Seconds           float64       `json:"seconds"`
+}
+
+// Deployer runs deploy, status and rollback for one configuration.
+type Deployer struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	out  io.Writer
+
+	account   string
+	lbType    string // "network" or "application" when a target group is configured
+	lbLabel   string // ALB resource label for the requests-per-target metric
+	plan      *Plan
+	dryRun    bool
+	startedAt time.Time
+}
+
+// New validates cfg and returns a Deployer using deps.
+func New(cfg Config, deps Deps) (*Deployer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalidConfig, err)
+	}
+	var missing []error
+	for name, ok := range map[string]bool{
+		"STS": deps.STS != nil, "ECS": deps.ECS != nil, "ECR": deps.ECR != nil, "ELB": deps.ELB != nil,
+		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil,
+	} {
+		if !ok {
+			missing = append(missing, fmt.Errorf("deploy.Deps.%s is nil", name))
+		}
+	}
+	if len(missing) > 0 {
+		return nil, errors.Join(missing...)
+	}
+	if deps.Region == "" {
+		return nil, errors.New("deploy.Deps.Region is empty")
+	}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.out == nil {
+		d.out = io.Discard
+	}
+	if d.deps.GitTag == nil {
+		d.deps.GitTag = GitShortSHA
+	}
+	return d, nil
+}
+
+// Run validates cfg and deploys it: the library's entry point for `facectl deploy`.
+func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, error) {
+	d, err := New(cfg, deps)
+	if err != nil {
+		return Result{Cluster: cfg.Cluster, Service: cfg.Service, Outcome: OutcomeFailed}, err
+	}
+	return d.Deploy(ctx, opts)
+}
+
+// Deploy runs the pipeline: preflight, image, log group, task definition, service, auto
+// scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
+func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
+	d.startedAt = time.Now()
+	d.dryRun = opts.DryRun
+	d.plan = &Plan{DryRun: opts.DryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
+	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
+	defer func() {
+		res.Actions = d.plan.Actions
+		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
+		if err != nil {
+			err = explain(err)
+		}
+	}()
+
+	if err := d.preflight(ctx); err != nil {
+		return res, err
+	}
+	d.plan.Account = d.account
+
+	img, err := d.image(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Image, res.ImageDigest = img.Ref, img.Digest
+
+	if err := d.logGroup(ctx); err != nil {
+		return res, err
+	}
+
+	svc, err := d.describeService(ctx)
+	if err != nil {
+		return res, err
+	}
+
+	tdARN, registered, err := d.taskDefinition(ctx, svc, img.Ref)
+	if err != nil {
+		return res, err
+	}
+	res.TaskDefinitionARN, res.Registered = tdARN, registered
+
+	managed, err := d.scalingManaged(ctx)
+	if err != nil {
+		return res, err
+	}
+	deploymentID, action, err := d.service(ctx, svc, tdARN, managed)
+	if err != nil {
+		return res, err
+	}
+	res.ServiceAction = action
+
+	if err := d.autoScaling(ctx); err != nil {
+		return res, err
+	}
+
+	if d.dryRun {
+		res.Outcome = OutcomePlanned
+		d.plan.Render(d.out)
+		return res, nil
+	}
+	if d.cfg.Wait.Timeout == 0 {
+		d.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
+		res.Outcome = OutcomeNotWaited
+		return res, nil
+	}
+	outcome, stopped, err := d.wait(ctx, tdARN, deploymentID)
+	res.Outcome, res.StoppedTasks = outcome, stopped
+	if err != nil {
+		return res, err
+	}
+	d.log.Info("deployment complete", "service", d.cfg.Service, "task_definition", tdARN,
+		"seconds", time.Since(d.startedAt).Round(time.Millisecond).Seconds())
+	return res, nil
+}

@@ -1,0 +1,177 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+)
+
+// Docker is what the deployer needs from a container engine.
+type Docker interface {
+	// Build builds an image and tags it.
+	Build(ctx context.Context, opts BuildOptions) error
+	// Inspect describes a local image.
+	Inspect(ctx context.Context, ref string) (ImageInfo, error)
+	// Login stores credentials for a registry host.
+	Login(ctx context.Context, host, user, password string) error
+	// Push pushes a tagged image and returns the digest of the pushed manifest.
+	Push(ctx context.Context, ref string) (digest string, err error)
+}
+
+// BuildOptions are the inputs of one image build.
+type BuildOptions struct {
+	Dockerfile string
+	Context    string
+	Platform   string
+	Tags       []string
+	BuildArgs  []string
+}
+
+// ImageInfo is what Inspect reports about a local image.
+type ImageInfo struct {
+	ID           string
+	OS           string
+	Architecture string
+	RepoDigests  []string
+}
+
+// Platform is the image's os/architecture, as docker spells platforms.
+func (i ImageInfo) Platform() string { return i.OS + "/" + i.Architecture }
+
+// DockerCLI runs the docker command line client. Its zero value uses `docker` from PATH with
+// the caller's environment and discards build and push progress.
+type DockerCLI struct {
+	// Path is the docker binary; empty means "docker".
+	Path string
+	// ConfigDir, when set, is passed as DOCKER_CONFIG so logins do not touch ~/.docker.
+	ConfigDir string
+	// Progress receives the output of build and push (stderr in the CLI).
+	Progress io.Writer
+}
+
+func (d *DockerCLI) command(ctx context.Context, args ...string) *exec.Cmd {
+	path := d.Path
+	if path == "" {
+		path = "docker"
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	if d.ConfigDir != "" {
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.ConfigDir)
+	}
+	return cmd
+}
+
+func (d *DockerCLI) progress() io.Writer {
+	if d.Progress == nil {
+		return io.Discard
+	}
+	return d.Progress
+}
+
+// run runs docker, streaming output to Progress and keeping its tail for the error message.
+func (d *DockerCLI) run(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	cmd := d.command(ctx, args...)
+	var out bytes.Buffer
+	w := io.MultiWriter(&out, d.progress())
+	cmd.Stdout, cmd.Stderr, cmd.Stdin = w, w, stdin
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("docker %s: %w: %s", args[0], err, tail(out.String(), 2000))
+	}
+	return out.String(), nil
+}
+
+// Build runs docker build.
+func (d *DockerCLI) Build(ctx context.Context, o BuildOptions) error {
+	args := []string{"build", "--file", o.Dockerfile}
+	if o.Platform != "" {
+		args = append(args, "--platform", o.Platform)
+	}
+	for _, t := range o.Tags {
+		args = append(args, "--tag", t)
+	}
+	for _, a := range o.BuildArgs {
+		args = append(args, "--build-arg", a)
+	}
+	args = append(args, o.Context)
+	_, err := d.run(ctx, nil, args...)
+	return err
+}
+
+// Inspect runs docker image inspect.
+func (d *DockerCLI) Inspect(ctx context.Context, ref string) (ImageInfo, error) {
+	cmd := d.command(ctx, "image", "inspect", "--format", "{{json .}}", ref)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return ImageInfo{}, fmt.Errorf("docker image inspect %s: %w: %s", ref, err, strings.TrimSpace(stderr.String()))
+	}
+	var raw struct {
+		ID           string   `json:"Id"`
+		OS           string   `json:"Os"`
+		Architecture string   `json:"Architecture"`
+		RepoDigests  []string `json:"RepoDigests"`
+	}
+	if err := json.Unmarshal(out, &raw); err != nil {
+		return ImageInfo{}, fmt.Errorf("docker image inspect %s: decoding output: %w", ref, err)
+	}
+	return ImageInfo{ID: raw.ID, OS: raw.OS, Architecture: raw.Architecture, RepoDigests: raw.RepoDigests}, nil
+}
+
+// Login runs docker login with the password on stdin.
+func (d *DockerCLI) Login(ctx context.Context, host, user, password string) error {
+	cmd := d.command(ctx, "login", "--username", user, "--password-stdin", host)
+	cmd.Stdin = strings.NewReader(password)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("docker login %s: %w: %s", host, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+var pushDigestRE = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
+
+// Push runs docker push and reads the digest from its output.
+func (d *DockerCLI) Push(ctx context.Context, ref string) (string, error) {
+	out, err := d.run(ctx, nil, "push", ref)
+	if err != nil {
+		return "", err
+	}
+	m := pushDigestRE.FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("docker push %s: no digest in its output: %s", ref, tail(out, 500))
+	}
+	return m[1], nil
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// GitShortSHA returns the short commit SHA of the git work tree containing dir, with a
+// "-dirty" suffix when the tree has uncommitted changes.
+func GitShortSHA(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
+	if err != nil {
+		return "", fmt.Errorf("reading the git commit of %s (set deploy.image.tag or --tag instead): %w", dir, err)
+	}
+	tag := strings.TrimSpace(string(out))
+	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output()
+	if err != nil {
+		return "", fmt.Errorf("reading the git status of %s: %w", dir, err)
+	}
+	if len(bytes.TrimSpace(status)) > 0 {
+		tag += "-dirty"
+	}
+	return tag, nil
+}

@@ -1,0 +1,279 @@
+package deploy
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+)
+
+// imageRef is the image the task definition will run.
+type imageRef struct {
+	// Ref is what goes into the task definition: REGISTRY/REPO@sha256:... when the digest is known.
+	Ref string
+	// Digest is the manifest digest, when known.
+	Digest string
+}
+
+// image builds and pushes the image, or resolves deploy.image.uri.
+func (d *Deployer) image(ctx context.Context) (imageRef, error) {
+	if uri := d.cfg.Image.URI; uri != "" {
+		return d.prebuiltImage(ctx, uri)
+	}
+	tag := d.cfg.Image.Tag
+	if tag == "" {
+		t, err := d.deps.GitTag(ctx, d.cfg.Image.Context)
+		if err != nil {
+			return imageRef{}, err
+		}
+		tag = t
+	}
+	repoURI, err := d.repository(ctx)
+	if err != nil {
+		return imageRef{}, err
+	}
+	host, repo, _ := strings.Cut(repoURI, "/")
+	if d.cfg.Image.Registry != "" {
+		host = d.cfg.Image.Registry
+	}
+	ref := host + "/" + repo + ":" + tag
+	platform := d.cfg.Image.Platform
+
+	if d.dryRun {
+		// Show the digest ECR already has for this tag, so an unchanged tree shows no diff.
+		if digest := d.ecrDigest(ctx, repo, tag); digest != "" {
+			d.plan.add("image", ref, "none", "already in ECR as "+digest+" (dry run does not build)")
+			return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
+		}
+		d.plan.add("image", ref, "build", fmt.Sprintf("build %s for %s and push (dry run does not build)", d.cfg.Image.Dockerfile, platform))
+		return imageRef{Ref: ref}, nil
+	}
+	if d.deps.Docker == nil {
+		return imageRef{}, errors.New("building the image: no docker runner (set deploy.image.uri to deploy a prebuilt image)")
+	}
+	d.log.Info("building image", "ref", ref, "platform", platform, "dockerfile", d.cfg.Image.Dockerfile, "context", d.cfg.Image.Context)
+	if err := d.deps.Docker.Build(ctx, BuildOptions{
+		Dockerfile: d.cfg.Image.Dockerfile, Context: d.cfg.Image.Context, Platform: platform,
+		Tags: []string{ref}, BuildArgs: d.cfg.Image.BuildArgs,
+	}); err != nil {
+		return imageRef{}, fmt.Errorf("building image %s: %w", ref, err)
+	}
+	d.plan.add("image", ref, "build", "built for "+platform)
+
+	info, err := d.deps.Docker.Inspect(ctx, ref)
+	if err != nil {
+		return imageRef{}, fmt.Errorf("inspecting image %s: %w", ref, err)
+	}
+	if !samePlatform(info.Platform(), platform) {
+		return imageRef{}, fmt.Errorf("%w: image %s is %s but the task runs on %s (deploy.image.platform): "+
+			"the base image may exist only for another architecture, or cross-building needs buildx with QEMU (docker run --privileged tonistiigi/binfmt --install all)",
+			ErrArchitectureMismatch, ref, info.Platform(), platform)
+	}
+
+	d.log.Info("logging in to the registry with an ECR token", "registry", host)
+	if err := d.login(ctx, host); err != nil {
+		return imageRef{}, err
+	}
+	d.log.Info("pushing image", "ref", ref)
+	digest, err := d.deps.Docker.Push(ctx, ref)
+	if err != nil {
+		return imageRef{}, fmt.Errorf("pushing image %s: %w", ref, err)
+	}
+	d.plan.add("image", ref, "push", digest)
+	d.log.Info("pushed image", "ref", ref, "digest", digest)
+	return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
+}
+
+func samePlatform(a, b string) bool {
+	norm := func(p string) string { return strings.TrimSuffix(p, "/v8") }
+	return norm(a) == norm(b)
+}
+
+// prebuiltImage pins deploy.image.uri by digest when ECR knows it.
+func (d *Deployer) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
+	if _, digest, ok := strings.Cut(uri, "@"); ok {
+		d.plan.add("image", uri, "none", "prebuilt, pinned by digest")
+		return imageRef{Ref: uri, Digest: digest}, nil
+	}
+	host, rest, _ := strings.Cut(uri, "/")
+	repo, tag, _ := strings.Cut(rest, ":")
+	if tag == "" {
+		tag = "latest"
+	}
+	if strings.Contains(host, ".dkr.ecr.") {
+		if digest := d.ecrDigest(ctx, repo, tag); digest != "" {
+			ref := host + "/" + repo + "@" + digest
+			d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
+			return imageRef{Ref: ref, Digest: digest}, nil
+		}
+	}
+	d.log.Warn("deploying an image that is not pinned by digest: tasks started later may run a different image", "image", uri)
+	d.plan.add("image", uri, "none", "prebuilt, not pinned by digest")
+	return imageRef{Ref: uri}, nil
+}
+
+// ecrDigest returns the digest ECR holds for repo:tag, or "" when it has none.
+func (d *Deployer) ecrDigest(ctx context.Context, repo, tag string) string {
+	out, err := d.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RepositoryName: aws.String(repo),
+		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	if err != nil || len(out.ImageDetails) == 0 {
+		return ""
+	}
+	return aws.ToString(out.ImageDetails[0].ImageDigest)
+}
+
+// lifecyclePolicy keeps the last n images of the repository.
+func lifecyclePolicy(n int) string {
+	p := map[string]any{"rules": []any{map[string]any{
+		"rulePriority": 1,
+		"description":  fmt.Sprintf("keep the last %d images (facectl deploy)", n),
+		"selection":    map[string]any{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": n},
+		"action":       map[string]any{"type": "expire"},
+	}}}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// repository makes sure the ECR repository exists with a lifecycle policy and returns its URI.
+func (d *Deployer) repository(ctx context.Context) (string, error) {
+	name := d.cfg.Image.Repository
+	out, err := d.deps.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
+	var notFound *ecrtypes.RepositoryNotFoundException
+	var uri string
+	created := false
+	switch {
+	case errors.As(err, &notFound):
+		detail := fmt.Sprintf("scan on push %v, keep the last %d images", d.cfg.Image.ScanOnPush, d.cfg.Image.KeepImages)
+		if d.dryRun {
+			d.plan.add("ecr repository", name, "create", detail)
+			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
+		}
+		d.log.Info("creating ECR repository", "name", name)
+		cr, err := d.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
+			RepositoryName:             aws.String(name),
+			ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: d.cfg.Image.ScanOnPush},
+			ImageTagMutability:         ecrtypes.ImageTagMutabilityMutable,
+		})
+		if err != nil {
+			return "", fmt.Errorf("creating ECR repository %s: %w", name, explain(err))
+		}
+		uri = aws.ToString(cr.Repository.RepositoryUri)
+		created = true
+		d.plan.add("ecr repository", name, "create", detail)
+	case err != nil:
+		return "", fmt.Errorf("describing ECR repository %s: %w", name, explain(err))
+	case len(out.Repositories) == 0:
+		return "", fmt.Errorf("describing ECR repository %s: empty answer", name)
+	default:
+		uri = aws.ToString(out.Repositories[0].RepositoryUri)
+	}
+
+	// A lifecycle policy the user wrote is theirs: only add ours where none exists.
+	if !created {
+		_, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
+		var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
+		switch {
+		case err == nil:
+			d.plan.add("ecr repository", name, "none", "exists with a lifecycle policy")
+			return uri, nil
+		case !errors.As(err, &noPolicy):
+			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
+		}
+		if d.dryRun {
+			d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+			return uri, nil
+		}
+	}
+	d.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", d.cfg.Image.KeepImages)
+	if _, err := d.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
+		RepositoryName:      aws.String(name),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg.Image.KeepImages)),
+	}); err != nil {
+		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
+	}
+	if !created {
+		d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+	}
+	return uri, nil
+}
+
+// login logs the docker client in to host with an ECR authorization token.
+func (d *Deployer) login(ctx context.Context, host string) error {
+	out, err := d.deps.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+	if err != nil {
+		return fmt.Errorf("getting an ECR login token: %w", explain(err))
+	}
+	if len(out.AuthorizationData) == 0 {
+		return errors.New("getting an ECR login token: empty answer")
+	}
+	raw, err := base64.StdEncoding.DecodeString(aws.ToString(out.AuthorizationData[0].AuthorizationToken))
+	if err != nil {
+		return fmt.Errorf("decoding the ECR login token: %w", err)
+	}
+	user, pass, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return errors.New("decoding the ECR login token: no user:password")
+	}
+	if err := d.deps.Docker.Login(ctx, host, user, pass); err != nil {
+		return fmt.Errorf("logging in to %s: %w", host, err)
+	}
+	return nil
+}
+
+// logGroup creates the awslogs group when missing and keeps its retention as configured.
+func (d *Deployer) logGroup(ctx context.Context) error {
+	group := d.cfg.Logs.Group
+	if group == "" {
+		return nil
+	}
+	out, err := d.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
+	if err != nil {
+		return fmt.Errorf("describing log group %s: %w", group, explain(err))
+	}
+	var found *logstypes.LogGroup
+	for i := range out.LogGroups {
+		if aws.ToString(out.LogGroups[i].LogGroupName) == group {
+			found = &out.LogGroups[i]
+		}
+	}
+	want := int32(d.cfg.Logs.RetentionDays)
+	if found == nil {
+		detail := fmt.Sprintf("retention %d days", want)
+		d.plan.add("log group", group, "create", detail)
+		if d.dryRun {
+			return nil
+		}
+		d.log.Info("creating log group", "name", group, "retention_days", want)
+		if _, err := d.deps.Logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+			return fmt.Errorf("creating log group %s: %w", group, explain(err))
+		}
+	} else if aws.ToInt32(found.RetentionInDays) == want || want == 0 {
+		d.plan.add("log group", group, "none", "")
+		return nil
+	} else {
+		d.plan.add("log group", group, "update", fmt.Sprintf("retention %d -> %d days", aws.ToInt32(found.RetentionInDays), want))
+		if d.dryRun {
+			return nil
+		}
+	}
+	if want == 0 {
+		return nil
+	}
+	d.log.Info("setting log retention", "name", group, "retention_days", want)
+	if _, err := d.deps.Logs.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{
+		LogGroupName: aws.String(group), RetentionInDays: aws.Int32(want),
+	}); err != nil {
+		return fmt.Errorf("setting the retention of log group %s: %w", group, explain(err))
+	}
+	return nil
+}

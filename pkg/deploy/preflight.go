@@ -1,0 +1,166 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// preflight checks credentials, the cluster, subnets, security groups and the target group,
+// and reports every problem at once.
+func (d *Deployer) preflight(ctx context.Context) error {
+	d.log.Info("preflight: checking credentials, cluster, network and load balancer")
+	id, err := d.deps.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		// Nothing else can work without credentials.
+		return fmt.Errorf("checking AWS credentials: %w", explain(err))
+	}
+	d.account = aws.ToString(id.Account)
+	d.log.Info("preflight: AWS caller", "account", d.account, "arn", aws.ToString(id.Arn), "region", d.deps.Region)
+
+	var errs []error
+	if err := d.checkCluster(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.checkNetwork(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.checkTargetGroup(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: preflight found %d problem(s):\n%w", ErrInvalidConfig, len(errs), errors.Join(errs...))
+	}
+	return nil
+}
+
+func (d *Deployer) checkCluster(ctx context.Context) error {
+	out, err := d.deps.ECS.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{d.cfg.Cluster}})
+	if err != nil {
+		return fmt.Errorf("describing cluster %s: %w", d.cfg.Cluster, explain(err))
+	}
+	for _, c := range out.Clusters {
+		if aws.ToString(c.Status) == "ACTIVE" {
+			return nil
+		}
+	}
+	return fmt.Errorf("deploy.cluster: cluster %q is not an active cluster in account %s, %s: create it (aws ecs create-cluster --cluster-name %s) or fix deploy.cluster",
+		d.cfg.Cluster, d.account, d.deps.Region, d.cfg.Cluster)
+}
+
+func (d *Deployer) checkNetwork(ctx context.Context) error {
+	var errs []error
+	vpcs := map[string]bool{}
+	subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: d.cfg.Network.Subnets}},
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("describing subnets: %w", explain(err)))
+	} else {
+		found := map[string]bool{}
+		for _, s := range subnets.Subnets {
+			found[aws.ToString(s.SubnetId)] = true
+			vpcs[aws.ToString(s.VpcId)] = true
+		}
+		if missing := notIn(d.cfg.Network.Subnets, found); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+		}
+		if len(vpcs) > 1 {
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
+		}
+	}
+	groups, err := d.deps.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: d.cfg.Network.SecurityGroups}},
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("describing security groups: %w", explain(err)))
+	} else {
+		found := map[string]bool{}
+		for _, g := range groups.SecurityGroups {
+			found[aws.ToString(g.GroupId)] = true
+			if len(vpcs) > 0 && !vpcs[aws.ToString(g.VpcId)] {
+				errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s is in %s, not in the subnets' VPC", aws.ToString(g.GroupId), aws.ToString(g.VpcId)))
+			}
+		}
+		if missing := notIn(d.cfg.Network.SecurityGroups, found); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkTargetGroup tells NLB from ALB, checks the target type and derives the ALB resource
+// label used by the requests-per-target scaling policy.
+func (d *Deployer) checkTargetGroup(ctx context.Context) error {
+	arn := d.cfg.LoadBalancer.TargetGroupARN
+	if arn == "" {
+		return nil
+	}
+	out, err := d.deps.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
+	if err != nil {
+		return fmt.Errorf("deploy.load_balancer.target_group_arn: describing target group: %w", explain(err))
+	}
+	if len(out.TargetGroups) == 0 {
+		return fmt.Errorf("deploy.load_balancer.target_group_arn: %s not found", arn)
+	}
+	tg := out.TargetGroups[0]
+	var errs []error
+	if tt := string(tg.TargetType); tt != "ip" {
+		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s has target type %q; Fargate tasks (awsvpc) need target type ip", aws.ToString(tg.TargetGroupName), tt))
+	}
+	if len(tg.LoadBalancerArns) == 0 {
+		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s is not attached to a load balancer (add a listener forwarding to it)", aws.ToString(tg.TargetGroupName)))
+		return errors.Join(errs...)
+	}
+	lbs, err := d.deps.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: tg.LoadBalancerArns[:1]})
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("describing the target group's load balancer: %w", explain(err)))...)
+	}
+	if len(lbs.LoadBalancers) > 0 {
+		d.lbType = string(lbs.LoadBalancers[0].Type)
+		d.lbLabel = albResourceLabel(tg.LoadBalancerArns[0], arn)
+	}
+	if d.cfg.AutoScaling.Enabled && d.cfg.AutoScaling.RequestsPerTarget > 0 && d.lbType != "application" {
+		errs = append(errs, fmt.Errorf("deploy.autoscaling.requests_per_target: the target group belongs to a %q load balancer; requests per target needs an Application Load Balancer (use cpu_target only)", d.lbType))
+	}
+	d.log.Info("preflight: load balancer", "type", d.lbType, "target_group", aws.ToString(tg.TargetGroupName))
+	return errors.Join(errs...)
+}
+
+// albResourceLabel builds app/<lb-name>/<lb-id>/targetgroup/<tg-name>/<tg-id> from the ARNs.
+func albResourceLabel(lbARN, tgARN string) string {
+	_, lb, ok1 := strings.Cut(lbARN, ":loadbalancer/")
+	i := strings.LastIndex(tgARN, ":")
+	if !ok1 || i < 0 {
+		return ""
+	}
+	return lb + "/" + tgARN[i+1:]
+}
+
+func notIn(want []string, found map[string]bool) []string {
+	var out []string
+	for _, w := range want {
+		if !found[w] {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,383 @@
+package deploy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// describeService returns the service, or nil when it does not exist (or was deleted).
+func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, error) {
+	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
+		Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("describing service %s: %w", d.cfg.Service, explain(err))
+	}
+	for i := range out.Services {
+		s := &out.Services[i]
+		switch aws.ToString(s.Status) {
+		case "INACTIVE":
+			return nil, nil
+		case "DRAINING":
+			return nil, fmt.Errorf("service %s is being deleted (DRAINING): wait until it is INACTIVE and deploy again", d.cfg.Service)
+		}
+		return s, nil
+	}
+	return nil, nil
+}
+
+// taskDefinition registers a new revision when the rendered one differs from the service's
+// current one (and from the family's latest); it returns the ARN to deploy.
+func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
+	want := RenderTaskDefinition(d.cfg, image, d.deps.Region)
+	family := d.cfg.Task.Family
+
+	var currentARN, currentJSON string
+	if svc != nil && aws.ToString(svc.TaskDefinition) != "" {
+		currentARN = aws.ToString(svc.TaskDefinition)
+		cur, err := d.describeTaskDefinition(ctx, currentARN)
+		if err != nil {
+			return "", false, err
+		}
+		if cur != nil {
+			currentJSON = cur.JSON()
+			if cur.Equal(want) {
+				d.plan.add("task definition", shortARN(currentARN), "none", "matches the service's current revision")
+				return currentARN, false, nil
+			}
+		}
+	}
+	// The family's latest revision may already be what we want (e.g. a deploy that registered
+	// it and then failed to update the service).
+	latest, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family)})
+	if err == nil && latest.TaskDefinition != nil {
+		latestARN := aws.ToString(latest.TaskDefinition.TaskDefinitionArn)
+		if latestARN != currentARN && taskDefinitionFromECS(latest.TaskDefinition).Equal(want) {
+			d.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+			d.plan.add("task definition", shortARN(latestARN), "none", "already registered as the family's latest revision")
+			return latestARN, false, nil
+		}
+		if currentJSON == "" && svc == nil {
+			currentJSON = taskDefinitionFromECS(latest.TaskDefinition).JSON()
+		}
+	} else if err != nil && !isNotFound(err) {
+		return "", false, fmt.Errorf("describing task definition family %s: %w", family, explain(err))
+	}
+
+	d.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+	if d.dryRun {
+		d.plan.add("task definition", family, "register", "new revision")
+		return family + ":(new revision)", true, nil
+	}
+	d.log.Info("registering task definition", "family", family, "image", image)
+	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, want.Input())
+	if err != nil {
+		return "", false, fmt.Errorf("registering task definition %s: %w", family, explain(err))
+	}
+	arn := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+	d.plan.add("task definition", shortARN(arn), "register", "")
+	d.log.Info("registered task definition", "arn", arn)
+	return arn, true, nil
+}
+
+// describeTaskDefinition returns the managed fields of a task definition, or nil if it is gone.
+func (d *Deployer) describeTaskDefinition(ctx context.Context, arn string) (*TaskDefinition, error) {
+	out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(arn)})
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
+	}
+	t := taskDefinitionFromECS(out.TaskDefinition)
+	return &t, nil
+}
+
+// isNotFound reports ECS's answer for an unknown task definition (a ClientException).
+func isNotFound(err error) bool {
+	var ce *ecstypes.ClientException
+	return errors.As(err, &ce)
+}
+
+// shortARN turns arn:...:task-definition/facectl:3 into facectl:3.
+func shortARN(arn string) string {
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+// serviceView is the part of a service facectl manages, for diffs and change detection.
+type serviceView struct {
+	TaskDefinition                string            `json:"taskDefinition"`
+	DesiredCount                  *int32            `json:"desiredCount,omitempty"`
+	MinimumHealthyPercent         int32             `json:"minimumHealthyPercent"`
+	MaximumPercent                int32             `json:"maximumPercent"`
+	CircuitBreaker                *circuitBreaker   `json:"deploymentCircuitBreaker,omitempty"`
+	Subnets                       []string          `json:"subnets"`
+	SecurityGroups                []string          `json:"securityGroups"`
+	AssignPublicIP                string            `json:"assignPublicIp"`
+	LoadBalancers                 []loadBalancerRef `json:"loadBalancers,omitempty"`
+	HealthCheckGracePeriodSeconds int32             `json:"healthCheckGracePeriodSeconds,omitempty"`
+}
+
+type circuitBreaker struct {
+	Enable   bool `json:"enable"`
+	Rollback bool `json:"rollback"`
+}
+
+type loadBalancerRef struct {
+	TargetGroupARN string `json:"targetGroupArn"`
+	ContainerName  string `json:"containerName"`
+	ContainerPort  int32  `json:"containerPort"`
+}
+
+func (v serviceView) json() string {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b) + "\n"
+}
+
+// desiredCount is the count a new service starts with: within the auto scaling bounds.
+func (d *Deployer) desiredCount() int32 {
+	n := d.cfg.DesiredCount
+	if a := d.cfg.AutoScaling; a.Enabled {
+		n = min(max(n, a.Min), a.Max)
+	}
+	return int32(n)
+}
+
+func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
+	v := serviceView{
+		TaskDefinition:        tdARN,
+		MinimumHealthyPercent: int32(d.cfg.Deployment.MinimumHealthyPercent),
+		MaximumPercent:        int32(d.cfg.Deployment.MaximumPercent),
+		CircuitBreaker:        &circuitBreaker{Enable: d.cfg.Deployment.CircuitBreaker, Rollback: d.cfg.Deployment.Rollback},
+		Subnets:               sortedCopy(d.cfg.Network.Subnets),
+		SecurityGroups:        sortedCopy(d.cfg.Network.SecurityGroups),
+		AssignPublicIP:        string(d.assignPublicIP()),
+	}
+	if !managed || creating {
+		n := d.desiredCount()
+		v.DesiredCount = &n
+	}
+	if tg := d.cfg.LoadBalancer.TargetGroupARN; tg != "" {
+		v.LoadBalancers = []loadBalancerRef{{TargetGroupARN: tg, ContainerName: d.cfg.Task.ContainerName, ContainerPort: int32(d.cfg.Task.ContainerPort)}}
+		v.HealthCheckGracePeriodSeconds = int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod))
+	}
+	return v
+}
+
+// currentView reads the managed fields of svc. A field the API does not report is taken from
+// want: it cannot be compared, and is set anyway whenever the service is updated.
+func currentView(svc *ecstypes.Service, want serviceView) serviceView {
+	v := want
+	v.TaskDefinition = aws.ToString(svc.TaskDefinition)
+	if want.DesiredCount != nil {
+		n := svc.DesiredCount
+		v.DesiredCount = &n
+	}
+	if dc := svc.DeploymentConfiguration; dc != nil {
+		if dc.MinimumHealthyPercent != nil {
+			v.MinimumHealthyPercent = *dc.MinimumHealthyPercent
+		}
+		if dc.MaximumPercent != nil {
+			v.MaximumPercent = *dc.MaximumPercent
+		}
+		if cb := dc.DeploymentCircuitBreaker; cb != nil {
+			v.CircuitBreaker = &circuitBreaker{Enable: cb.Enable, Rollback: cb.Rollback}
+		}
+	}
+	if nc := svc.NetworkConfiguration; nc != nil && nc.AwsvpcConfiguration != nil {
+		v.Subnets = sortedCopy(nc.AwsvpcConfiguration.Subnets)
+		v.SecurityGroups = sortedCopy(nc.AwsvpcConfiguration.SecurityGroups)
+		if nc.AwsvpcConfiguration.AssignPublicIp != "" {
+			v.AssignPublicIP = string(nc.AwsvpcConfiguration.AssignPublicIp)
+		}
+	}
+	v.LoadBalancers = nil
+	for _, lb := range svc.LoadBalancers {
+		v.LoadBalancers = append(v.LoadBalancers, loadBalancerRef{
+			TargetGroupARN: aws.ToString(lb.TargetGroupArn), ContainerName: aws.ToString(lb.ContainerName), ContainerPort: aws.ToInt32(lb.ContainerPort),
+		})
+	}
+	if svc.HealthCheckGracePeriodSeconds != nil {
+		v.HealthCheckGracePeriodSeconds = *svc.HealthCheckGracePeriodSeconds
+	}
+	return v
+}
+
+func sortedCopy(in []string) []string {
+	out := append([]string{}, in...)
+	sort.Strings(out)
+	return out
+}
+
+func (d *Deployer) assignPublicIP() ecstypes.AssignPublicIp {
+	if d.cfg.Network.AssignPublicIP {
+		return ecstypes.AssignPublicIpEnabled
+	}
+	return ecstypes.AssignPublicIpDisabled
+}
+
+func (d *Deployer) networkConfiguration() *ecstypes.NetworkConfiguration {
+	return &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
+		Subnets: d.cfg.Network.Subnets, SecurityGroups: d.cfg.Network.SecurityGroups, AssignPublicIp: d.assignPublicIP(),
+	}}
+}
+
+func (d *Deployer) deploymentConfiguration() *ecstypes.DeploymentConfiguration {
+	return &ecstypes.DeploymentConfiguration{
+		DeploymentCircuitBreaker: &ecstypes.DeploymentCircuitBreaker{Enable: d.cfg.Deployment.CircuitBreaker, Rollback: d.cfg.Deployment.Rollback},
+		MinimumHealthyPercent:    aws.Int32(int32(d.cfg.Deployment.MinimumHealthyPercent)),
+		MaximumPercent:           aws.Int32(int32(d.cfg.Deployment.MaximumPercent)),
+	}
+}
+
+func (d *Deployer) loadBalancers() []ecstypes.LoadBalancer {
+	if d.cfg.LoadBalancer.TargetGroupARN == "" {
+		return nil
+	}
+	return []ecstypes.LoadBalancer{{
+		TargetGroupArn: aws.String(d.cfg.LoadBalancer.TargetGroupARN),
+		ContainerName:  aws.String(d.cfg.Task.ContainerName),
+		ContainerPort:  aws.Int32(int32(d.cfg.Task.ContainerPort)),
+	}}
+}
+
+// CreateServiceInput is the request that creates the service running tdARN.
+func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
+	in := &ecs.CreateServiceInput{
+		Cluster:                 aws.String(d.cfg.Cluster),
+		ServiceName:             aws.String(d.cfg.Service),
+		TaskDefinition:          aws.String(tdARN),
+		DesiredCount:            aws.Int32(d.desiredCount()),
+		LaunchType:              ecstypes.LaunchTypeFargate,
+		SchedulingStrategy:      ecstypes.SchedulingStrategyReplica,
+		NetworkConfiguration:    d.networkConfiguration(),
+		DeploymentConfiguration: d.deploymentConfiguration(),
+		EnableECSManagedTags:    true,
+		PropagateTags:           ecstypes.PropagateTagsService,
+		LoadBalancers:           d.loadBalancers(),
+	}
+	if in.LoadBalancers != nil {
+		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))
+	}
+	return in
+}
+
+// UpdateServiceInput is the request that moves the service to tdARN and the configured
+// settings. The desired count is left out when auto scaling manages the service.
+func (d *Deployer) UpdateServiceInput(tdARN string, managed bool, withLoadBalancers bool) *ecs.UpdateServiceInput {
+	in := &ecs.UpdateServiceInput{
+		Cluster:                 aws.String(d.cfg.Cluster),
+		Service:                 aws.String(d.cfg.Service),
+		TaskDefinition:          aws.String(tdARN),
+		NetworkConfiguration:    d.networkConfiguration(),
+		DeploymentConfiguration: d.deploymentConfiguration(),
+	}
+	if !managed {
+		in.DesiredCount = aws.Int32(int32(d.cfg.DesiredCount))
+	}
+	if d.cfg.LoadBalancer.TargetGroupARN != "" {
+		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))
+	}
+	if withLoadBalancers {
+		in.LoadBalancers = d.loadBalancers()
+		if in.LoadBalancers == nil {
+			in.LoadBalancers = []ecstypes.LoadBalancer{}
+		}
+	}
+	return in
+}
+
+// changedFields lists the top-level fields that differ between two views.
+func changedFields(cur, want serviceView) []string {
+	var a, b map[string]json.RawMessage
+	_ = json.Unmarshal([]byte(cur.json()), &a)
+	_ = json.Unmarshal([]byte(want.json()), &b)
+	var out []string
+	for k, v := range b {
+		if string(a[k]) != string(v) {
+			out = append(out, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// service creates or updates the service; it returns the deployment to wait for.
+func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN string, managed bool) (string, string, error) {
+	name := d.cfg.Service
+	if svc == nil {
+		want := d.wantView(tdARN, managed, true)
+		d.plan.ServiceDiff = lineDiff("", want.json())
+		d.plan.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", d.desiredCount()))
+		if d.dryRun {
+			return "", "create", nil
+		}
+		d.log.Info("creating service", "service", name, "cluster", d.cfg.Cluster, "desired_count", d.desiredCount())
+		out, err := d.deps.ECS.CreateService(ctx, d.CreateServiceInput(tdARN))
+		if err != nil {
+			return "", "", fmt.Errorf("creating service %s: %w", name, explain(err))
+		}
+		return primaryDeploymentID(out.Service), "create", nil
+	}
+
+	want := d.wantView(tdARN, managed, false)
+	cur := currentView(svc, want)
+	changes := changedFields(cur, want)
+	if len(changes) == 0 {
+		d.plan.add("service", name, "none", "already runs "+shortARN(tdARN))
+		return primaryDeploymentID(svc), "none", nil
+	}
+	d.plan.ServiceDiff = lineDiff(cur.json(), want.json())
+	detail := "changes " + strings.Join(changes, ", ")
+	if managed {
+		detail += " (desired count left to auto scaling)"
+	}
+	d.plan.add("service", name, "update", detail)
+	if d.dryRun {
+		return "", "update", nil
+	}
+	withLB := containsString(changes, "loadBalancers")
+	d.log.Info("updating service", "service", name, "task_definition", shortARN(tdARN), "changes", strings.Join(changes, ","))
+	out, err := d.deps.ECS.UpdateService(ctx, d.UpdateServiceInput(tdARN, managed, withLB))
+	if err != nil {
+		return "", "", fmt.Errorf("updating service %s: %w", name, explain(err))
+	}
+	return primaryDeploymentID(out.Service), "update", nil
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func primaryDeploymentID(svc *ecstypes.Service) string {
+	if svc == nil {
+		return ""
+	}
+	for _, dep := range svc.Deployments {
+		if aws.ToString(dep.Status) == "PRIMARY" {
+			return aws.ToString(dep.Id)
+		}
+	}
+	return ""
+}
