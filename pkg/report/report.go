@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/facectl/facectl/pkg/face"
 )
@@ -68,7 +67,7 @@ type Writer interface {
 func New(format string, w io.Writer) (Writer, error) {
 	switch format {
 	case "text":
-		return &textWriter{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}, nil
+		return &textWriter{w: w}, nil
 	case "json":
 		return &jsonWriter{w: w}, nil
 	case "jsonl":
@@ -188,29 +187,28 @@ func (ww *widerWriter) Write(r Result) error {
 
 func (ww *widerWriter) Close() error { return nil }
 
-// textWriter is the readable table shown on a terminal: a line per file, then a line per face.
-type textWriter struct {
-	tw     *tabwriter.Writer
-	header bool
-}
+// textWriter is the readable form shown on a terminal: a line per file, then a line per face.
+type textWriter struct{ w io.Writer }
 
 func (t *textWriter) Write(r Result) error {
-	if !t.header {
-		fmt.Fprintln(t.tw, "FILE\tFACES\tSIZE\tTIME\tBOX (x,y w×h)\tCONFIDENCE")
-		t.header = true
-	}
 	if r.Err != nil {
-		fmt.Fprintf(t.tw, "%s\terror: %v\t\t\t\t\n", r.File, r.Err)
-		return t.tw.Flush()
+		_, err := fmt.Fprintf(t.w, "%s: error: %v\n", r.File, r.Err)
+		return err
 	}
 	d := r.Detection
-	fmt.Fprintf(t.tw, "%s\t%d\t%dx%d\t%.1f ms\t\t\n", r.File, len(d.Faces), d.Width, d.Height, d.ElapsedMS())
-	for i, f := range d.Faces {
-		fmt.Fprintf(t.tw, "\t#%d\t\t\t%d,%d %d×%d\t%.2f\n", i+1, f.X, f.Y, f.W, f.H, f.Confidence)
+	noun := "faces"
+	if len(d.Faces) == 1 {
+		noun = "face"
 	}
-	return t.tw.Flush()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d %s  (%dx%d, %s, %.1f ms)\n", r.File, len(d.Faces), noun, d.Width, d.Height, d.Detector, d.ElapsedMS())
+	for i, f := range d.Faces {
+		fmt.Fprintf(&b, "  #%-3d x=%-5d y=%-5d w=%-5d h=%-5d confidence %.2f\n", i+1, f.X, f.Y, f.W, f.H, f.Confidence)
+	}
+	_, err := io.WriteString(t.w, b.String())
+	return err
 }
 
-func (t *textWriter) Close() error { return t.tw.Flush() }
+func (t *textWriter) Close() error { return nil }
 
 func ftoa(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

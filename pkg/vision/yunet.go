@@ -21,6 +21,8 @@ var yunetOutputs = []string{
 
 var yunetStrides = [3]int{8, 16, 32}
 
+var black = color.RGBA{}
+
 // yunetMinSide is the smallest padded input side the network accepts.
 const yunetMinSide = 64
 
@@ -65,7 +67,7 @@ func (y *yunet) detect(img gocv.Mat) ([]candidate, error) {
 	if pw != w || ph != h {
 		p := gocv.NewMat()
 		defer p.Close()
-		gocv.CopyMakeBorder(src, &p, 0, ph-h, 0, pw-w, gocv.BorderConstant, color.RGBA{})
+		gocv.CopyMakeBorder(src, &p, 0, ph-h, 0, pw-w, gocv.BorderConstant, black)
 		padded = p
 	}
 	blob := gocv.BlobFromImage(padded, 1.0, image.Pt(pw, ph), gocv.NewScalar(0, 0, 0, 0), false, false)

@@ -1,0 +1,135 @@
+package vision
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/jpeg"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/face"
+)
+
+func benchEngine(b *testing.B, detector string, workers int) *Engine {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.Detector = detector
+	cfg.Model = testModel(b)
+	cfg.Workers = workers
+	e, err := New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func readPhoto(b testing.TB, name string) []byte {
+	data, err := os.ReadFile(filepath.Join(sharedDir(b), "testdata", "faces", name))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
+}
+
+var (
+	bigOnce sync.Once
+	bigJPEG []byte
+)
+
+// photo12MP is group_10.jpg upscaled to 4512×2657 (12 MP, same aspect ratio), as a JPEG.
+func photo12MP(b testing.TB) []byte {
+	bigOnce.Do(func() {
+		src, err := gocv.IMDecode(readPhoto(b, "group_10.jpg"), gocv.IMReadColor)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer src.Close()
+		big := gocv.NewMat()
+		defer big.Close()
+		gocv.Resize(src, &big, image.Pt(4512, 2657), 0, 0, gocv.InterpolationCubic)
+		im, err := big.ToImage()
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := jpeg.Encode(&buf, im, &jpeg.Options{Quality: 90}); err != nil {
+			b.Fatal(err)
+		}
+		bigJPEG = buf.Bytes()
+	})
+	return bigJPEG
+}
+
+// BenchmarkDetect is decode+detect of one photo with one worker, per detector.
+func BenchmarkDetect(b *testing.B) {
+	inputs := []struct {
+		name string
+		data func(testing.TB) []byte
+	}{
+		{"gocv_face", func(t testing.TB) []byte { return readPhoto(t, "gocv_face.jpg") }},
+		{"group_10", func(t testing.TB) []byte { return readPhoto(t, "group_10.jpg") }},
+		{"12MP", photo12MP},
+	}
+	for _, det := range Detectors {
+		for _, in := range inputs {
+			b.Run(det+"/"+in.name, func(b *testing.B) {
+				e := benchEngine(b, det, 1)
+				data := in.data(b)
+				ctx := context.Background()
+				if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for b.Loop() {
+					if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkForward is YuNet's bare network forward pass on an already decoded, padded image: the
+// floor that decode+detect is compared with.
+func BenchmarkForward(b *testing.B) {
+	for _, name := range []string{"gocv_face.jpg", "group_10.jpg"} {
+		b.Run(name, func(b *testing.B) {
+			setOpenCVThreads(max(1, 1))
+			y, err := newYuNet(testModel(b), 0.7, 0.3, 1280)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer y.close()
+			img, err := gocv.IMDecode(readPhoto(b, name), gocv.IMReadColor)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer img.Close()
+			pw, ph := padTo32(img.Cols()), padTo32(img.Rows())
+			padded := gocv.NewMat()
+			defer padded.Close()
+			gocv.CopyMakeBorder(img, &padded, 0, ph-img.Rows(), 0, pw-img.Cols(), gocv.BorderConstant, black)
+			blob := gocv.BlobFromImage(padded, 1, image.Pt(pw, ph), gocv.NewScalar(0, 0, 0, 0), false, false)
+			defer blob.Close()
+			forward := func() {
+				y.net.SetInput(blob, "")
+				outs := y.net.ForwardLayers(yunetOutputs)
+				for i := range outs {
+					outs[i].Close()
+				}
+			}
+			forward()
+			b.ResetTimer()
+			for b.Loop() {
+				forward()
+			}
+		})
+	}
+}

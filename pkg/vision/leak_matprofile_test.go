@@ -1,0 +1,61 @@
+//go:build matprofile
+
+package vision
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
+)
+
+// TestNoMatLeaks runs every photo through every detector and every rendering path, plus bad input,
+// and checks that no gocv Mat is left alive. Run with: go test -tags matprofile ./pkg/vision
+func TestNoMatLeaks(t *testing.T) {
+	before := gocv.MatProfile.Count()
+	probe := gocv.NewMat()
+	if gocv.MatProfile.Count() != before+1 {
+		t.Fatal("the Mat profile does not count Mats: is the matprofile build tag set?")
+	}
+	probe.Close()
+	for _, kind := range Detectors {
+		func() {
+			e := newEngine(t, kind, 2)
+			ctx := context.Background()
+			for _, p := range photos(t) {
+				data := readPhoto(t, p.name)
+				if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
+					t.Fatal(err)
+				}
+				for _, mode := range render.Modes {
+					if _, _, err := e.Render(ctx, data, face.Filter{}, render.Options{Mode: mode, Format: imageio.JPEG}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				out := render.FileOutputs{AnnotateDir: t.TempDir(), CropDir: t.TempDir(), BlurDir: t.TempDir(), Obscure: render.Pixelate, CropMargin: 0.2}
+				err := e.Process(ctx, data, face.Filter{}, func(img gocv.Mat, det face.Detection) error {
+					return out.Write(img, det.Faces, p.name, "", imageio.JPEG)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			good := readPhoto(t, "gocv_face.jpg")
+			for _, bad := range [][]byte{good[:len(good)/2], []byte("text"), encodePNG(t, 3, 3)} {
+				_, _ = e.Detect(ctx, bad, face.Filter{})
+			}
+			_, _ = e.Detect(ctx, withOrientation(good, 6), face.Filter{})
+			_, _ = e.Detect(ctx, photo12MP(t), face.Filter{})
+		}()
+	}
+	if n := gocv.MatProfile.Count() - before; n != 0 {
+		var b bytes.Buffer
+		_ = gocv.MatProfile.WriteTo(&b, 1)
+		t.Fatalf("%d Mats left alive:\n%s", n, b.String())
+	}
+}
