@@ -101,12 +101,9 @@ func BenchmarkDetect(b *testing.B) {
 func BenchmarkForward(b *testing.B) {
 	for _, name := range []string{"gocv_face.jpg", "group_10.jpg"} {
 		b.Run(name, func(b *testing.B) {
-			setOpenCVThreads(max(1, 1))
-			y, err := newYuNet(testModel(b), 0.7, 0.3, 1280)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer y.close()
+			// The same engine set-up as BenchmarkDetect/yunet (one worker, OpenCV's threads as New
+			// sets them), so the two are comparable.
+			y := benchEngine(b, "yunet", 1).all[0].(*yunet)
 			img, err := gocv.IMDecode(readPhoto(b, name), gocv.IMReadColor)
 			if err != nil {
 				b.Fatal(err)

@@ -16,14 +16,16 @@ type decoded struct {
 }
 
 // decode turns checked image bytes into a BGR Mat as displayed. When minSide > 0 and the image is
-// a JPEG whose longest displayed side is at least factor*minSide, it decodes at 1/factor scale
-// (libjpeg's DCT scaling, much cheaper than decoding fully and resizing). The caller closes img.
+// a JPEG whose longest side is at least factor*minSide*3/4, it decodes at 1/factor scale (libjpeg's
+// DCT scaling, much cheaper than decoding fully and resizing): the network then sees the image at
+// between 3/4 of and the full detection size, which finds the same faces at a fraction of the cost.
+// The caller closes img.
 func decode(data []byte, info imageio.Info, minSide int) (decoded, error) {
 	factor := 1
 	if minSide > 0 && info.Format == imageio.JPEG {
 		long := max(info.Width, info.Height)
 		for _, f := range []int{8, 4, 2} {
-			if long/f >= minSide {
+			if long/f >= minSide*3/4 {
 				factor = f
 				break
 			}

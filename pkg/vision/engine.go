@@ -36,7 +36,8 @@ type Config struct {
 	// NMSThreshold is the IoU above which overlapping YuNet boxes are merged.
 	NMSThreshold float64 `mapstructure:"nms_threshold"`
 	// DetectionSize is the longest side, in pixels, of the image fed to YuNet: larger images are
-	// downscaled (and large JPEGs decoded at reduced scale), boxes are mapped back.
+	// downscaled, boxes are mapped back. Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale when that
+	// keeps at least 3/4 of this size.
 	DetectionSize int `mapstructure:"detection_size"`
 	// Workers is the number of detectors kept loaded; 0 means the number of usable cores.
 	Workers int `mapstructure:"workers"`
