@@ -144,6 +144,9 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, binds []binding, a
 	batch.Run(ctx, inputs, eng.Workers(), func(ctx context.Context, in batch.Input) report.Result {
 		return a.detectOne(ctx, eng, o, in, det.Limits.MaxBytes)
 	}, func(in batch.Input, r report.Result) {
+		if errors.Is(r.Err, context.Canceled) {
+			return // interrupted mid-file: not a result, reported once below
+		}
 		done++
 		if r.Err != nil {
 			failed++
