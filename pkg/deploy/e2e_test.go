@@ -1,0 +1,322 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
+	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+)
+
+// e2eEnv is one test's slice of moto: its own VPC, subnets, security group, cluster, load
+// balancer and names, so tests sharing the moto_server do not see each other.
+type e2eEnv struct {
+	awsCfg   aws.Config
+	cfg      Config
+	registry string
+	ecs      *ecs.Client
+}
+
+// setupE2E starts the real parts (moto_server, docker-registry, docker) and creates the
+// infrastructure a user would already have: VPC, subnets, security group, cluster, an NLB or
+// ALB with an ip target group.
+func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
+	t.Helper()
+	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
+	endpoint := motoEndpoint(t)
+	registry := startRegistry(t)
+
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_ENDPOINT_URL", "")
+
+	cfg := DefaultConfig()
+	cfg.EndpointURL = endpoint // the documented user option, not a test hook
+	cfg.Cluster = name
+	cfg.Service = name
+	cfg.Image.Repository = "facectl-" + name
+	cfg.Image.Registry = registry
+	cfg.Task.Family = name
+	cfg.Task.ExecutionRoleARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
+	cfg.Logs.Group = "/ecs/" + name
+	cfg.Wait.Timeout = time.Minute
+	cfg.Wait.PollInterval = 20 * time.Millisecond
+
+	ctx := ctxT(t, 2*time.Minute)
+	awsCfg, err := LoadAWSConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec2c := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.1.0.0/16")})
+	if err != nil {
+		t.Fatalf("creating VPC in moto: %v", err)
+	}
+	vpcID := vpc.Vpc.VpcId
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpcID, CidrBlock: aws.String(fmt.Sprintf("10.1.%d.0/24", i)), AvailabilityZone: aws.String(az)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Network.Subnets = append(cfg.Network.Subnets, aws.ToString(sn.Subnet.SubnetId))
+	}
+	sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String("facectl tasks"), VpcId: vpcID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Network.SecurityGroups = []string{aws.ToString(sg.GroupId)}
+
+	ecsc := ecs.NewFromConfig(awsCfg)
+	if _, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
+		t.Fatal(err)
+	}
+
+	elbc := elb.NewFromConfig(awsCfg)
+	lbIn := &elb.CreateLoadBalancerInput{Name: aws.String(name), Subnets: cfg.Network.Subnets, Type: elbtypes.LoadBalancerTypeEnum(lbType)}
+	protocol := elbtypes.ProtocolEnumTcp
+	if lbType == "application" {
+		lbIn.SecurityGroups = cfg.Network.SecurityGroups
+		protocol = elbtypes.ProtocolEnumHttp
+	}
+	lb, err := elbc.CreateLoadBalancer(ctx, lbIn)
+	if err != nil {
+		t.Fatalf("creating %s load balancer in moto: %v", lbType, err)
+	}
+	tg, err := elbc.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{
+		Name: aws.String(name), Protocol: protocol, Port: aws.Int32(8080), VpcId: vpcID, TargetType: elbtypes.TargetTypeEnumIp,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgARN := tg.TargetGroups[0].TargetGroupArn
+	if _, err := elbc.CreateListener(ctx, &elb.CreateListenerInput{
+		LoadBalancerArn: lb.LoadBalancers[0].LoadBalancerArn, Protocol: protocol, Port: aws.Int32(80),
+		DefaultActions: []elbtypes.Action{{Type: elbtypes.ActionTypeEnumForward, TargetGroupArn: tgARN}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.LoadBalancer.TargetGroupARN = aws.ToString(tgARN)
+
+	return &e2eEnv{awsCfg: awsCfg, cfg: cfg, registry: registry, ecs: ecsc}
+}
+
+// buildContext writes testdata/app's Dockerfile and a static stand-in facectl binary to a
+// fresh build context.
+func buildContext(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	df, err := os.ReadFile(filepath.Join("testdata", "app", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), df, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "facectl"), "./testdata/app")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the stand-in binary: %v\n%s", err, out)
+	}
+	return dir
+}
+
+func (e *e2eEnv) deps(t *testing.T, out *lockedBuffer) Deps {
+	deps := NewDeps(e.awsCfg)
+	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
+	deps.Log = testLogger(t)
+	deps.Out = out
+	return deps
+}
+
+// registryDigest asks the registry itself which manifest digest repo:tag has.
+func registryDigest(t *testing.T, registry, repo, tag string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", registry, repo, tag), nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("registry has no %s:%s (HTTP %d)", repo, tag, resp.StatusCode)
+	}
+	return resp.Header.Get("Docker-Content-Digest")
+}
+
+func TestDeployEndToEnd(t *testing.T) {
+	e := setupE2E(t, "e2e-nlb", "network")
+	ctx := ctxT(t, 4*time.Minute)
+	cfg := e.cfg
+	cfg.Image.Context = buildContext(t)
+	cfg.Image.Dockerfile = filepath.Join(cfg.Image.Context, "Dockerfile")
+	cfg.Image.Tag = "e2e-1"
+	cfg.Image.BuildArgs = []string{"VERSION=1.0.0"}
+	cfg.Task.Environment = []EnvVar{{Name: "FACECTL_LOG_LEVEL", Value: "info"}}
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "image", "rm", "-f", e.registry+"/"+cfg.Image.Repository+":e2e-1").Run()
+	})
+
+	// 1: everything is created.
+	var out lockedBuffer
+	start := time.Now()
+	res, err := Run(ctx, cfg, e.deps(t, &out), Options{})
+	t.Logf("first deploy took %v", time.Since(start))
+	if err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out.String())
+	}
+	if res.Outcome != OutcomeDeployed || !res.Registered || res.ServiceAction != "create" {
+		t.Fatalf("first deploy result = %+v", res)
+	}
+
+	// Read everything back through the SDK rather than trusting the result.
+	repos, err := ecr.NewFromConfig(e.awsCfg).DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{cfg.Image.Repository}})
+	if err != nil || len(repos.Repositories) != 1 {
+		t.Fatalf("ECR repository not created: %v", err)
+	}
+	if r := repos.Repositories[0]; r.ImageScanningConfiguration == nil || !r.ImageScanningConfiguration.ScanOnPush {
+		t.Errorf("repository scan on push not set: %+v", r.ImageScanningConfiguration)
+	}
+	lp, err := ecr.NewFromConfig(e.awsCfg).GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(cfg.Image.Repository)})
+	if err != nil || !strings.Contains(aws.ToString(lp.LifecyclePolicyText), `"countNumber":30`) {
+		t.Errorf("lifecycle policy = %v, %v", lp, err)
+	}
+	digest := registryDigest(t, e.registry, cfg.Image.Repository, "e2e-1")
+	if res.ImageDigest != digest {
+		t.Errorf("result digest %s, registry has %s", res.ImageDigest, digest)
+	}
+	svc := describeE2EService(ctx, t, e, cfg)
+	if aws.ToString(svc.TaskDefinition) != res.TaskDefinitionARN || !strings.HasSuffix(res.TaskDefinitionARN, ":1") {
+		t.Errorf("service runs %s, result says %s", aws.ToString(svc.TaskDefinition), res.TaskDefinitionARN)
+	}
+	if svc.LaunchType != "FARGATE" || svc.DesiredCount != 2 || len(svc.LoadBalancers) != 1 ||
+		aws.ToString(svc.LoadBalancers[0].TargetGroupArn) != cfg.LoadBalancer.TargetGroupARN || aws.ToInt32(svc.LoadBalancers[0].ContainerPort) != 8080 {
+		t.Errorf("service = launch %s desired %d load balancers %+v", svc.LaunchType, svc.DesiredCount, svc.LoadBalancers)
+	}
+	td, err := e.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(res.TaskDefinitionARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := td.TaskDefinition.ContainerDefinitions[0]
+	if want := e.registry + "/" + cfg.Image.Repository + "@" + digest; aws.ToString(c.Image) != want {
+		t.Errorf("task image = %s, want %s (pinned by digest)", aws.ToString(c.Image), want)
+	}
+	if c.HealthCheck == nil || strings.Join(c.HealthCheck.Command, " ") != "CMD facectl health" {
+		t.Errorf("health check = %+v", c.HealthCheck)
+	}
+	if aws.ToString(td.TaskDefinition.Cpu) != "1024" || aws.ToString(td.TaskDefinition.Memory) != "2048" || td.TaskDefinition.NetworkMode != "awsvpc" {
+		t.Errorf("task cpu/memory/network = %s/%s/%s", aws.ToString(td.TaskDefinition.Cpu), aws.ToString(td.TaskDefinition.Memory), td.TaskDefinition.NetworkMode)
+	}
+	scaling := aas.NewFromConfig(e.awsCfg)
+	targets, err := scaling.DescribeScalableTargets(ctx, &aas.DescribeScalableTargetsInput{ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceIds: []string{"service/" + cfg.Cluster + "/" + cfg.Service}})
+	if err != nil || len(targets.ScalableTargets) != 1 || aws.ToInt32(targets.ScalableTargets[0].MinCapacity) != 2 || aws.ToInt32(targets.ScalableTargets[0].MaxCapacity) != 10 {
+		t.Errorf("scalable target = %+v, %v", targets, err)
+	}
+	policies, err := scaling.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/" + cfg.Cluster + "/" + cfg.Service)})
+	if err != nil || len(policies.ScalingPolicies) != 1 || aws.ToString(policies.ScalingPolicies[0].PolicyName) != cfg.Service+"-cpu" {
+		t.Errorf("scaling policies = %+v, %v (an NLB gets only the CPU policy)", policies, err)
+	}
+	groups, err := cloudwatchlogs.NewFromConfig(e.awsCfg).DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(cfg.Logs.Group)})
+	if err != nil || len(groups.LogGroups) != 1 || aws.ToInt32(groups.LogGroups[0].RetentionInDays) != 30 {
+		t.Errorf("log group = %+v, %v", groups, err)
+	}
+
+	// 2: nothing changed, nothing new is registered and the service is left alone.
+	out = lockedBuffer{}
+	start = time.Now()
+	res2, err := Run(ctx, cfg, e.deps(t, &out), Options{})
+	t.Logf("unchanged deploy took %v", time.Since(start))
+	if err != nil {
+		t.Fatalf("second deploy: %v", err)
+	}
+	if res2.Registered || res2.TaskDefinitionARN != res.TaskDefinitionARN || res2.ServiceAction != "none" || res2.Outcome != OutcomeDeployed {
+		t.Errorf("unchanged deploy result = %+v", res2)
+	}
+	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 1 {
+		t.Errorf("%d revisions after an unchanged deploy, want 1", n)
+	}
+
+	// Auto scaling moved the service to 5 tasks meanwhile: a deploy must not reset that.
+	if _, err := e.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(cfg.Cluster), Service: aws.String(cfg.Service), DesiredCount: aws.Int32(5)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// 3: a changed setting registers revision 2 and updates the service.
+	cfg.Task.Environment = append(cfg.Task.Environment, EnvVar{Name: "FACECTL_MAX_BYTES", Value: "20000000"})
+	res3, err := Run(ctx, cfg, e.deps(t, &out), Options{})
+	if err != nil {
+		t.Fatalf("third deploy: %v", err)
+	}
+	if !res3.Registered || !strings.HasSuffix(res3.TaskDefinitionARN, ":2") || res3.ServiceAction != "update" {
+		t.Errorf("changed deploy result = %+v", res3)
+	}
+	svc = describeE2EService(ctx, t, e, cfg)
+	if aws.ToString(svc.TaskDefinition) != res3.TaskDefinitionARN {
+		t.Errorf("service runs %s after the changed deploy, want %s", aws.ToString(svc.TaskDefinition), res3.TaskDefinitionARN)
+	}
+	if svc.DesiredCount != 5 {
+		t.Errorf("desired count = %d after a deploy, want 5 (auto scaling's)", svc.DesiredCount)
+	}
+	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 2 {
+		t.Errorf("%d revisions after a changed deploy, want 2", n)
+	}
+
+	// Status reads it back; rollback returns to revision 1.
+	d, err := New(cfg, e.deps(t, &out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := d.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.TaskDefinition != res3.TaskDefinitionARN || st.AutoScaling == nil || st.AutoScaling.Max != 10 || len(st.AutoScaling.Policies) != 1 {
+		t.Errorf("status = %+v", st)
+	}
+	rb, err := d.Rollback(ctx, RollbackOptions{})
+	if err != nil {
+		t.Fatalf("rollback: %v", err)
+	}
+	svc = describeE2EService(ctx, t, e, cfg)
+	if aws.ToString(svc.TaskDefinition) != res.TaskDefinitionARN || rb.TaskDefinitionARN != res.TaskDefinitionARN || rb.Outcome != OutcomeDeployed {
+		t.Errorf("after rollback the service runs %s (result %+v), want %s", aws.ToString(svc.TaskDefinition), rb, res.TaskDefinitionARN)
+	}
+}
+
+func describeE2EService(ctx context.Context, t *testing.T, e *e2eEnv, cfg Config) *ecstypes.Service {
+	t.Helper()
+	out, err := e.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cfg.Cluster), Services: []string{cfg.Service}})
+	if err != nil || len(out.Services) != 1 {
+		t.Fatalf("describing service: %v %+v", err, out)
+	}
+	return &out.Services[0]
+}
+
+func countRevisions(ctx context.Context, t *testing.T, e *e2eEnv, family string) int {
+	t.Helper()
+	out, err := e.ecs.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.TaskDefinitionArns)
+}
