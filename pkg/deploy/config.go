@@ -447,7 +447,7 @@ func (c Config) Validate() error {
 	// Deployment.
 	d := c.Deployment
 	if d.Rollback && !d.CircuitBreaker {
-		bad("deployment.rollback", "needs deployment.circuit_breaker")
+		bad("deployment.rollback", "needs deploy.deployment.circuit_breaker")
 	}
 	if d.MinimumHealthyPercent < 0 || d.MinimumHealthyPercent > 100 {
 		bad("deployment.minimum_healthy_percent", "%d must be between 0 and 100", d.MinimumHealthyPercent)

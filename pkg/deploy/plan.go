@@ -3,6 +3,7 @@ package deploy
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 )
@@ -48,7 +49,7 @@ func (p *Plan) Render(w io.Writer) {
 		if verb == "none" {
 			verb = "unchanged"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Resource, a.Name, verb, a.Detail)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Resource, shortDigest(a.Name), verb, a.Detail)
 	}
 	tw.Flush()
 	if p.TaskDefinitionDiff != "" {
@@ -95,12 +96,12 @@ func lineDiff(a, b string) string {
 			lines = append(lines, line{' ', x[i]})
 			i++
 			j++
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			lines = append(lines, line{'+', y[j]})
-			j++
-		default:
+		case i < len(x) && (j == len(y) || lcs[i+1][j] >= lcs[i][j+1]):
 			lines = append(lines, line{'-', x[i]})
 			i++
+		default:
+			lines = append(lines, line{'+', y[j]})
+			j++
 		}
 	}
 	const context = 3
@@ -127,3 +128,8 @@ func lineDiff(a, b string) string {
 	}
 	return sb.String()
 }
+
+var longDigestRE = regexp.MustCompile(`(sha256:[0-9a-f]{12})[0-9a-f]{52}`)
+
+// shortDigest shortens digests in a resource name to keep the plan table narrow.
+func shortDigest(s string) string { return longDigestRE.ReplaceAllString(s, "$1…") }

@@ -156,7 +156,7 @@ func (d *Deployer) desiredCount() int32 {
 
 func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
 	v := serviceView{
-		TaskDefinition:        tdARN,
+		TaskDefinition:        shortARN(tdARN),
 		MinimumHealthyPercent: int32(d.cfg.Deployment.MinimumHealthyPercent),
 		MaximumPercent:        int32(d.cfg.Deployment.MaximumPercent),
 		CircuitBreaker:        &circuitBreaker{Enable: d.cfg.Deployment.CircuitBreaker, Rollback: d.cfg.Deployment.Rollback},
@@ -179,7 +179,7 @@ func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
 // want: it cannot be compared, and is set anyway whenever the service is updated.
 func currentView(svc *ecstypes.Service, want serviceView) serviceView {
 	v := want
-	v.TaskDefinition = aws.ToString(svc.TaskDefinition)
+	v.TaskDefinition = shortARN(aws.ToString(svc.TaskDefinition))
 	if want.DesiredCount != nil {
 		n := svc.DesiredCount
 		v.DesiredCount = &n

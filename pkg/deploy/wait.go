@@ -85,8 +85,11 @@ func judge(svc *ecstypes.Service, tdARN, id string) (waitVerdict, string) {
 	if cur := aws.ToString(svc.TaskDefinition); cur != tdARN {
 		return waitRolledBack, fmt.Sprintf("the service now runs %s instead of %s", shortARN(cur), shortARN(tdARN))
 	}
-	if primary == nil || len(svc.Deployments) != 1 {
-		return waitPending, fmt.Sprintf("%d deployments in progress", len(svc.Deployments))
+	if primary == nil {
+		return waitPending, "no primary deployment yet"
+	}
+	if len(svc.Deployments) != 1 {
+		return waitPending, fmt.Sprintf("%d deployments; new one %s, %d/%d running", len(svc.Deployments), orUnknown(string(primary.RolloutState)), primary.RunningCount, primary.DesiredCount)
 	}
 	if rs := primary.RolloutState; rs != "" && rs != ecstypes.DeploymentRolloutStateCompleted {
 		return waitPending, fmt.Sprintf("rollout %s, %d/%d running", rs, primary.RunningCount, primary.DesiredCount)
@@ -241,4 +244,11 @@ func (d *Deployer) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTas
 		fmt.Fprintf(d.out, "stopped: %s\n", s)
 	}
 	return all, nil
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "rolling out"
+	}
+	return s
 }
