@@ -89,8 +89,12 @@ type Deps struct {
 	GitTag func(ctx context.Context, dir string) (string, error)
 	// Log receives progress messages (stderr in the CLI); nil discards them.
 	Log *slog.Logger
-	// Out receives the human-readable plan, diffs and events; nil discards them.
+	// Out receives the human-readable plan and diffs of a dry run (data: stdout in the CLI);
+	// nil discards them.
 	Out io.Writer
+	// Progress receives service events and stopped-task reasons while waiting (stderr in the
+	// CLI); nil discards them.
+	Progress io.Writer
 }
 
 // LoadAWSConfig loads the SDK configuration the usual way (environment, shared config, SSO)

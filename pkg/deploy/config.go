@@ -121,6 +121,26 @@ type Secret struct {
 	ValueFrom string `mapstructure:"value_from" json:"valueFrom"`
 }
 
+// UnmarshalText reads NAME=VALUE, the form used by flags (--env) and environment variables.
+func (e *EnvVar) UnmarshalText(b []byte) error {
+	name, value, ok := strings.Cut(string(b), "=")
+	if !ok || name == "" {
+		return fmt.Errorf("environment variable %q: want NAME=VALUE", b)
+	}
+	*e = EnvVar{Name: name, Value: value}
+	return nil
+}
+
+// UnmarshalText reads NAME=ARN, the form used by flags (--secret) and environment variables.
+func (s *Secret) UnmarshalText(b []byte) error {
+	name, from, ok := strings.Cut(string(b), "=")
+	if !ok || name == "" {
+		return fmt.Errorf("secret %q: want NAME=ARN", b)
+	}
+	*s = Secret{Name: name, ValueFrom: from}
+	return nil
+}
+
 // HealthCheckConfig is the container health check; ECS replaces unhealthy tasks.
 type HealthCheckConfig struct {
 	// Command is the health check command in ECS form.

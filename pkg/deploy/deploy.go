@@ -45,15 +45,19 @@ type Result struct {
 	Outcome           Outcome       `json:"result"`
 	Actions           []Action      `json:"actions"`
 	StoppedTasks      []StoppedTask `json:"stopped_tasks,omitempty"`
-	Seconds           float64       `json:"seconds"`
+	// TaskDefinitionDiff and ServiceDiff are the diffs shown by a dry run.
+	TaskDefinitionDiff string  `json:"task_definition_diff,omitempty"`
+	ServiceDiff        string  `json:"service_diff,omitempty"`
+	Seconds            float64 `json:"seconds"`
 }
 
 // Deployer runs deploy, status and rollback for one configuration.
 type Deployer struct {
-	cfg  Config
-	deps Deps
-	log  *slog.Logger
-	out  io.Writer
+	cfg      Config
+	deps     Deps
+	log      *slog.Logger
+	out      io.Writer
+	progress io.Writer
 
 	account   string
 	lbType    string // "network" or "application" when a target group is configured
@@ -68,6 +72,29 @@ func New(cfg Config, deps Deps) (*Deployer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalidConfig, err)
 	}
+	return newDeployer(cfg, deps)
+}
+
+// Open returns a Deployer for Status and Rollback, which need only the cluster, service and
+// wait settings (not the image, task, or network settings a deploy requires).
+func Open(cfg Config, deps Deps) (*Deployer, error) {
+	var errs []error
+	if cfg.Cluster == "" {
+		errs = append(errs, errors.New("deploy.cluster: is required"))
+	}
+	if cfg.Service == "" {
+		errs = append(errs, errors.New("deploy.service: is required"))
+	}
+	if cfg.Wait.Timeout < 0 || cfg.Wait.PollInterval <= 0 {
+		errs = append(errs, errors.New("deploy.wait: timeout must not be negative and poll_interval must be positive"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", ErrInvalidConfig, errors.Join(errs...))
+	}
+	return newDeployer(cfg, deps)
+}
+
+func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	var missing []error
 	for name, ok := range map[string]bool{
 		"STS": deps.STS != nil, "ECS": deps.ECS != nil, "ECR": deps.ECR != nil, "ELB": deps.ELB != nil,
@@ -83,12 +110,15 @@ func New(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
-	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
 	if d.out == nil {
 		d.out = io.Discard
+	}
+	if d.progress == nil {
+		d.progress = io.Discard
 	}
 	if d.deps.GitTag == nil {
 		d.deps.GitTag = GitShortSHA
@@ -114,6 +144,7 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
 	defer func() {
 		res.Actions = d.plan.Actions
+		res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
 		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
 		if err != nil {
 			err = explain(err)

@@ -145,6 +145,7 @@ func (e *e2eEnv) deps(t *testing.T, out *lockedBuffer) Deps {
 	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
 	deps.Log = testLogger(t)
 	deps.Out = out
+	deps.Progress = out
 	return deps
 }
 

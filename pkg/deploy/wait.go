@@ -169,7 +169,7 @@ func (d *Deployer) printEvents(svc *ecstypes.Service, seen map[string]bool) {
 		if at.Before(d.startedAt.Add(-time.Minute)) {
 			continue
 		}
-		fmt.Fprintf(d.out, "%s  %s\n", at.UTC().Format(time.RFC3339), aws.ToString(e.Message))
+		fmt.Fprintf(d.progress, "%s  %s\n", at.UTC().Format(time.RFC3339), aws.ToString(e.Message))
 	}
 }
 
@@ -241,7 +241,7 @@ func (d *Deployer) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTas
 		all = all[:5]
 	}
 	for _, s := range all {
-		fmt.Fprintf(d.out, "stopped: %s\n", s)
+		fmt.Fprintf(d.progress, "stopped: %s\n", s)
 	}
 	return all, nil
 }

@@ -1,0 +1,302 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/facectl/facectl/pkg/deploy"
+)
+
+func init() {
+	commands = append(commands, newDeployCmd)
+	registerSection("deploy", func() any { d := deploy.DefaultConfig(); return &d })
+}
+
+// deployOptions are the deploy flags that are not configuration.
+type deployOptions struct {
+	output string
+	dryRun bool
+}
+
+func newDeployCmd(a *app) *cobra.Command {
+	o := &deployOptions{}
+	var binds []binding
+	cmd := &cobra.Command{
+		Use:   "deploy [flags]",
+		Short: "Build the image, push it to ECR and roll it out on ECS Fargate",
+		Long: `Deploy facectl to Amazon ECS on Fargate, in one idempotent run:
+
+  1. preflight: credentials, cluster, subnets, security groups, target group (all problems at once)
+  2. build the image with docker for --platform (or use --image), create the ECR repository if
+     missing, log in with an ECR token, push, and check the image's architecture
+  3. create the CloudWatch log group if missing
+  4. render the task definition (image pinned by digest) and register a revision only if it changed
+  5. create the service, or update it (never resetting a desired count auto scaling manages)
+  6. register the scalable target and target-tracking policies
+  7. wait until the new deployment is the only one, COMPLETED, with every task running; exit
+     non-zero when ECS rolled it back, it failed, or --timeout passed, with the stopped tasks' reasons
+
+Settings come from the deploy: section of the config file (facectl deploy init writes one),
+FACECTL_DEPLOY_<KEY> environment variables (nested keys joined by "_") and these flags.
+--registry pushes to another registry host (mirror, pull-through cache, local registry) while
+still logging in with the ECR token; --endpoint-url (or AWS_ENDPOINT_URL) sends the AWS API calls
+elsewhere (LocalStack, moto).`,
+		Example: `  facectl deploy init
+  facectl deploy --dry-run
+  facectl deploy --cluster prod --service facectl --platform linux/arm64 --timeout 20m
+  facectl deploy --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/facectl@sha256:... --output json
+  FACECTL_DEPLOY_TASK_CPU=2048 FACECTL_DEPLOY_TASK_MEMORY=4096 facectl deploy`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return a.runDeploy(cmd, binds, o)
+		},
+	}
+	d := deploy.DefaultConfig()
+	pf := cmd.PersistentFlags()
+	pf.String("region", d.Region, "AWS region (default: AWS_REGION or the profile's)")
+	pf.String("profile", d.Profile, "AWS shared-config profile")
+	pf.String("endpoint-url", d.EndpointURL, "send AWS API calls to this URL (LocalStack, moto; AWS_ENDPOINT_URL works too)")
+	pf.String("cluster", d.Cluster, "ECS cluster (must exist)")
+	pf.String("service", d.Service, "ECS service (created when missing)")
+	pf.Duration("timeout", d.Wait.Timeout, "longest wait for the deployment to complete (0: do not wait)")
+	pf.StringVarP(&o.output, "output", "o", "text", "output: text or json")
+	persistent := []binding{
+		{"region", "deploy.region"}, {"profile", "deploy.profile"}, {"endpoint-url", "deploy.endpoint_url"},
+		{"cluster", "deploy.cluster"}, {"service", "deploy.service"}, {"timeout", "deploy.wait.timeout"},
+	}
+
+	f := cmd.Flags()
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the task definition and service diffs; change nothing")
+	f.String("image", d.Image.URI, "deploy this prebuilt image instead of building (HOST/REPO:TAG or HOST/REPO@sha256:...)")
+	f.String("repository", d.Image.Repository, "ECR repository (created when missing)")
+	f.String("registry", d.Image.Registry, "push to this registry HOST[:PORT] instead of the ECR host, logging in with the ECR token")
+	f.String("tag", d.Image.Tag, "image tag (default: git short SHA, -dirty for a modified tree)")
+	f.String("platform", d.Image.Platform, "image and task platform: linux/amd64 or linux/arm64")
+	f.String("dockerfile", d.Image.Dockerfile, "Dockerfile to build")
+	f.String("context", d.Image.Context, "docker build context directory")
+	f.StringArray("build-arg", nil, "docker build argument KEY=VALUE (repeatable)")
+	f.String("family", d.Task.Family, "task definition family")
+	f.Int("cpu", d.Task.CPU, "task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)")
+	f.Int("memory", d.Task.Memory, "task memory in MiB (valid for --cpu on Fargate)")
+	f.Int("container-port", d.Task.ContainerPort, "port facectl serve listens on")
+	f.StringArray("env", nil, "container environment variable NAME=VALUE (repeatable; replaces the config file's list)")
+	f.StringArray("secret", nil, "container secret NAME=ARN of an SSM parameter or Secrets Manager secret (repeatable)")
+	f.String("execution-role-arn", d.Task.ExecutionRoleARN, "task execution role (ECR pull, logs, secrets)")
+	f.String("task-role-arn", d.Task.TaskRoleARN, "task role the application runs as")
+	f.StringSlice("subnets", nil, "subnet IDs of the tasks (comma-separated)")
+	f.StringSlice("security-groups", nil, "security group IDs of the tasks (comma-separated)")
+	f.Bool("assign-public-ip", d.Network.AssignPublicIP, "give tasks a public IP")
+	f.String("target-group-arn", d.LoadBalancer.TargetGroupARN, "target group (type ip) of an NLB or ALB")
+	f.Int("desired-count", d.DesiredCount, "task count (the starting count when auto scaling is on)")
+	f.Bool("autoscaling", d.AutoScaling.Enabled, "manage Service Auto Scaling (min/max and target tracking)")
+	f.Int("min", d.AutoScaling.Min, "auto scaling minimum tasks")
+	f.Int("max", d.AutoScaling.Max, "auto scaling maximum tasks")
+	binds = append(persistent,
+		binding{"image", "deploy.image.uri"}, binding{"repository", "deploy.image.repository"},
+		binding{"registry", "deploy.image.registry"}, binding{"tag", "deploy.image.tag"},
+		binding{"platform", "deploy.image.platform"}, binding{"dockerfile", "deploy.image.dockerfile"},
+		binding{"context", "deploy.image.context"}, binding{"build-arg", "deploy.image.build_args"},
+		binding{"family", "deploy.task.family"}, binding{"cpu", "deploy.task.cpu"}, binding{"memory", "deploy.task.memory"},
+		binding{"container-port", "deploy.task.container_port"}, binding{"env", "deploy.task.environment"},
+		binding{"secret", "deploy.task.secrets"},
+		binding{"execution-role-arn", "deploy.task.execution_role_arn"}, binding{"task-role-arn", "deploy.task.task_role_arn"},
+		binding{"subnets", "deploy.network.subnets"}, binding{"security-groups", "deploy.network.security_groups"},
+		binding{"assign-public-ip", "deploy.network.assign_public_ip"}, binding{"target-group-arn", "deploy.load_balancer.target_group_arn"},
+		binding{"desired-count", "deploy.desired_count"}, binding{"autoscaling", "deploy.autoscaling.enabled"},
+		binding{"min", "deploy.autoscaling.min"}, binding{"max", "deploy.autoscaling.max"},
+	)
+	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent))
+	return cmd
+}
+
+// loadDeploy loads and validates the deploy section and builds the deployer's collaborators.
+func (a *app) loadDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) (deploy.Config, deploy.Deps, *slog.Logger, error) {
+	cfg := deploy.DefaultConfig()
+	log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
+	if err != nil {
+		return cfg, deploy.Deps{}, nil, err
+	}
+	if o.output != "text" && o.output != "json" {
+		return cfg, deploy.Deps{}, nil, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, deploy.Deps{}, nil, &usageError{err: err}
+	}
+	awsCfg, err := deploy.LoadAWSConfig(cmd.Context(), cfg)
+	if err != nil {
+		return cfg, deploy.Deps{}, nil, &usageError{err: err}
+	}
+	deps := deploy.NewDeps(awsCfg)
+	deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
+	deps.Log = log
+	deps.Progress = a.streams.Err
+	deps.Out = a.streams.Out
+	if o.output == "json" {
+		deps.Out = io.Discard
+	}
+	return cfg, deps, log, nil
+}
+
+func (a *app) runDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) error {
+	cfg, deps, _, err := a.loadDeploy(cmd, binds, o)
+	if err != nil {
+		return err
+	}
+	res, err := deploy.Run(cmd.Context(), cfg, deps, deploy.Options{DryRun: o.dryRun})
+	return a.printResult(o, res, err)
+}
+
+// printResult writes the result (also on failure, so CI gets the JSON) and passes err on.
+func (a *app) printResult(o *deployOptions, res deploy.Result, err error) error {
+	if errors.Is(err, deploy.ErrInvalidConfig) {
+		return &usageError{err: err}
+	}
+	if o.output == "json" {
+		enc := json.NewEncoder(a.streams.Out)
+		enc.SetIndent("", "  ")
+		if encErr := enc.Encode(res); encErr != nil {
+			return errors.Join(err, encErr)
+		}
+		return err
+	}
+	if res.Outcome != deploy.OutcomePlanned && res.Outcome != "" && (err == nil || res.TaskDefinitionARN != "") {
+		fmt.Fprintf(a.streams.Out, "%s: service %s in cluster %s, task definition %s, image %s (%.1fs)\n",
+			res.Outcome, res.Service, res.Cluster, res.TaskDefinitionARN, res.Image, res.Seconds)
+	}
+	return err
+}
+
+func newDeployInitCmd(a *app) *cobra.Command {
+	var path string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "init [flags]",
+		Short: "Write a commented starting config file for facectl deploy",
+		Long: `Write a config file with the deploy: section filled with the defaults (and any values given
+by flags or FACECTL_DEPLOY_* variables), each key explained. Fill in the subnets, security groups
+and execution role it marks as required, then run facectl deploy --dry-run.`,
+		Example: `  facectl deploy init
+  facectl deploy init --file deploy.yaml --cluster prod --region eu-west-1
+  facectl deploy init --file - > facectl.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := deploy.DefaultConfig()
+			binds := []binding{{"region", "deploy.region"}, {"profile", "deploy.profile"}, {"endpoint-url", "deploy.endpoint_url"},
+				{"cluster", "deploy.cluster"}, {"service", "deploy.service"}, {"timeout", "deploy.wait.timeout"}}
+			log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
+			if err != nil {
+				return err
+			}
+			if path == "-" {
+				return deploy.WriteInitConfig(a.streams.Out, cfg)
+			}
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if force {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+			}
+			f, err := os.OpenFile(path, flags, 0o644)
+			if errors.Is(err, os.ErrExist) {
+				return &usageError{err: fmt.Errorf("%s exists: use --force to overwrite it or --file to write elsewhere", path)}
+			}
+			if err != nil {
+				return fmt.Errorf("writing %s: %w", path, err)
+			}
+			if err := deploy.WriteInitConfig(f, cfg); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return fmt.Errorf("writing %s: %w", path, err)
+			}
+			log.Info("wrote the starting config: fill in network.subnets, network.security_groups and task.execution_role_arn", "file", path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&path, "file", "facectl.yaml", "file to write (- for stdout)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
+	return cmd
+}
+
+func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [flags]",
+		Short: "Show the service's deployments, task counts, recent events and scaling settings",
+		Example: `  facectl deploy status
+  facectl deploy status --cluster prod --output json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, deps, _, err := a.loadDeployForRead(cmd, binds, o)
+			if err != nil {
+				return err
+			}
+			d, err := deploy.Open(cfg, deps)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			st, err := d.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if o.output == "json" {
+				enc := json.NewEncoder(a.streams.Out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			st.Render(a.streams.Out)
+			return nil
+		},
+	}
+}
+
+func newDeployRollbackCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+	var revision int
+	cmd := &cobra.Command{
+		Use:   "rollback [flags]",
+		Short: "Point the service back at an earlier task definition revision and wait",
+		Long: `Update the service to the task definition revision before its current one (or --revision N),
+leaving the desired count alone, then wait exactly like facectl deploy.`,
+		Example: `  facectl deploy rollback
+  facectl deploy rollback --revision 7 --timeout 10m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, deps, _, err := a.loadDeployForRead(cmd, binds, o)
+			if err != nil {
+				return err
+			}
+			d, err := deploy.Open(cfg, deps)
+			if err != nil {
+				return &usageError{err: err}
+			}
+			res, err := d.Rollback(cmd.Context(), deploy.RollbackOptions{Revision: revision})
+			return a.printResult(o, res, err)
+		},
+	}
+	cmd.Flags().IntVar(&revision, "revision", 0, "revision to return to (default: the one before the current)")
+	return cmd
+}
+
+// loadDeployForRead is loadDeploy for status and rollback, which do not build or create
+// anything and so do not need the network and role settings deploy requires.
+func (a *app) loadDeployForRead(cmd *cobra.Command, binds []binding, o *deployOptions) (deploy.Config, deploy.Deps, *slog.Logger, error) {
+	cfg := deploy.DefaultConfig()
+	log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
+	if err != nil {
+		return cfg, deploy.Deps{}, nil, err
+	}
+	if o.output != "text" && o.output != "json" {
+		return cfg, deploy.Deps{}, nil, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
+	}
+	awsCfg, err := deploy.LoadAWSConfig(cmd.Context(), cfg)
+	if err != nil {
+		return cfg, deploy.Deps{}, nil, &usageError{err: err}
+	}
+	deps := deploy.NewDeps(awsCfg)
+	deps.Log, deps.Progress, deps.Out = log, a.streams.Err, a.streams.Out
+	return cfg, deps, log, nil
+}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+
+	"github.com/facectl/facectl/pkg/deploy"
+)
+
+// startMotoForCLI runs a moto_server for this test on a free 127.0.0.1 port.
+func startMotoForCLI(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("moto_server"); err != nil {
+		if os.Getenv("FACECTL_TEST_SKIP_DEPLOY_E2E") == "1" {
+			t.Skip("moto_server not found and FACECTL_TEST_SKIP_DEPLOY_E2E=1")
+		}
+		t.Fatal("moto_server not found: install moto with its server extra (pip install 'moto[server]'), or set FACECTL_TEST_SKIP_DEPLOY_E2E=1")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var logs bytes.Buffer
+	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Env = append(os.Environ(), "MOTO_ECS_SERVICE_RUNNING=2")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	deadline := time.After(60 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := http.Get(url + "/moto-api/"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		select {
+		case <-deadline:
+			t.Fatalf("moto_server did not start:\n%s", logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+// TestDeployCommand runs facectl deploy, deploy status and deploy init in-process against
+// moto, with settings from a config file, an environment variable and flags.
+func TestDeployCommand(t *testing.T) {
+	endpoint := startMotoForCLI(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := t.Context()
+
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithBaseEndpoint(endpoint))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec2c := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.2.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.2.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("cli"), Description: aws.String("cli"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecsc := ecs.NewFromConfig(awsCfg)
+	if _, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("cli")}); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "facectl.yaml")
+	yaml := fmt.Sprintf(`deploy:
+  endpoint_url: %s
+  cluster: cli
+  service: cli-svc
+  task:
+    family: cli
+    cpu: 1024
+    memory: 2048
+    execution_role_arn: arn:aws:iam::123456789012:role/ecsTaskExecutionRole
+    environment:
+      - name: FACECTL_LOG_LEVEL
+        value: debug
+  logs:
+    group: /ecs/cli
+  network:
+    subnets: [%s]
+    security_groups: [%s]
+  wait:
+    timeout: 1m
+    poll_interval: 20ms
+`, endpoint, aws.ToString(sn.Subnet.SubnetId), aws.ToString(sg.GroupId))
+	if err := os.WriteFile(cfgFile, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	image := "127.0.0.1:5000/facectl@sha256:" + strings.Repeat("ab", 32)
+	// Precedence: the flag --cpu beats the file; the environment beats the file's memory.
+	t.Setenv("FACECTL_DEPLOY_TASK_MEMORY", "4096")
+
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		code := Main(ctx, args, IOStreams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		return code, out.String(), errOut.String()
+	}
+
+	code, out, errOut := run("deploy", "--config", cfgFile, "--image", image, "--cpu", "2048", "--output", "json")
+	if code != 0 {
+		t.Fatalf("deploy exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	var res deploy.Result
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("--output json is not JSON: %v\n%s", err, out)
+	}
+	if res.Outcome != deploy.OutcomeDeployed || !res.Registered || res.Image != image || res.ServiceAction != "create" {
+		t.Errorf("result = %+v", res)
+	}
+	if !strings.Contains(errOut, "registering task definition") {
+		t.Errorf("progress messages are not on stderr:\n%s", errOut)
+	}
+	td, err := ecsc.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(res.TaskDefinitionARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, m := aws.ToString(td.TaskDefinition.Cpu), aws.ToString(td.TaskDefinition.Memory); c != "2048" || m != "4096" {
+		t.Errorf("task cpu/memory = %s/%s, want 2048 (flag) / 4096 (env)", c, m)
+	}
+	env := td.TaskDefinition.ContainerDefinitions[0].Environment
+	if len(env) != 1 || aws.ToString(env[0].Name) != "FACECTL_LOG_LEVEL" || aws.ToString(env[0].Value) != "debug" {
+		t.Errorf("environment = %+v (variable names must keep their case)", env)
+	}
+
+	// --env replaces the list; a dry run shows it and changes nothing.
+	code, out, errOut = run("deploy", "--config", cfgFile, "--image", image, "--cpu", "2048", "--env", "FACECTL_LOG_LEVEL=warn", "--dry-run")
+	if code != 0 || !strings.Contains(out, `+           "value": "warn"`) || !strings.Contains(out, "Plan (dry run") {
+		t.Errorf("dry run exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	list, err := ecsc.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String("cli")})
+	if err != nil || len(list.TaskDefinitionArns) != 1 {
+		t.Errorf("the dry run registered something: %v %v", list, err)
+	}
+
+	code, out, errOut = run("deploy", "status", "--config", cfgFile, "--output", "json")
+	if code != 0 {
+		t.Fatalf("status exit %d: %s", code, errOut)
+	}
+	var st deploy.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.RunningCount != 2 || st.AutoScaling == nil || st.TaskDefinition != res.TaskDefinitionARN {
+		t.Errorf("status = %+v, %v\n%s", st, err, out)
+	}
+
+	// deploy init writes a file that loads cleanly: with its placeholders, preflight names them.
+	initFile := filepath.Join(dir, "init.yaml")
+	if code, _, errOut := run("deploy", "init", "--file", initFile, "--cluster", "cli"); code != 0 {
+		t.Fatalf("init exit %d: %s", code, errOut)
+	}
+	if code, _, _ := run("deploy", "init", "--file", initFile); code != ExitUsage {
+		t.Errorf("init over an existing file: exit %d, want %d", code, ExitUsage)
+	}
+	code, _, errOut = run("deploy", "--config", initFile, "--endpoint-url", endpoint, "--image", image, "--dry-run")
+	if code != ExitUsage || !strings.Contains(errOut, "subnet-REPLACE_ME not found") || strings.Contains(errOut, "unknown key") {
+		t.Errorf("deploy with the init file: exit %d\n%s", code, errOut)
+	}
+
+	if code, _, errOut := run("deploy", "--config", cfgFile, "--output", "yaml"); code != ExitUsage {
+		t.Errorf("--output yaml: exit %d, want %d: %s", code, ExitUsage, errOut)
+	}
+	if code, _, errOut := run("deploy", "--config", cfgFile, "--cpu", "256", "--image", image); code != ExitUsage || !strings.Contains(errOut, "not valid with 256 CPU units") {
+		t.Errorf("invalid cpu/memory: exit %d: %s", code, errOut)
+	}
+}
