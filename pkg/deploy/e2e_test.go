@@ -1,13 +1,18 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,10 +31,13 @@ import (
 // e2eEnv is one test's slice of moto: its own VPC, subnets, security group, cluster, load
 // balancer and names, so tests sharing the moto_server do not see each other.
 type e2eEnv struct {
-	awsCfg   aws.Config
-	cfg      Config
-	registry string
-	ecs      *ecs.Client
+	awsCfg aws.Config
+	calls  *callRecorder
+	// deployCfg is awsCfg with the call recorder, for the deployer's clients.
+	deployCfg aws.Config
+	cfg       Config
+	registry  string
+	ecs       *ecs.Client
 }
 
 // setupE2E starts the real parts (moto_server, docker-registry, docker) and creates the
@@ -117,7 +125,10 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	}
 	cfg.LoadBalancer.TargetGroupARN = aws.ToString(tgARN)
 
-	return &e2eEnv{awsCfg: awsCfg, cfg: cfg, registry: registry, ecs: ecsc}
+	rec := &callRecorder{base: awsCfg.HTTPClient}
+	deployCfg := awsCfg.Copy()
+	deployCfg.HTTPClient = rec
+	return &e2eEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, cfg: cfg, registry: registry, ecs: ecsc}
 }
 
 // buildContext writes testdata/app's Dockerfile and a static stand-in facectl binary to a
@@ -141,7 +152,7 @@ func buildContext(t *testing.T) string {
 }
 
 func (e *e2eEnv) deps(t *testing.T, out *lockedBuffer) Deps {
-	deps := NewDeps(e.awsCfg)
+	deps := NewDeps(e.deployCfg)
 	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
 	deps.Log = testLogger(t)
 	deps.Out = out
@@ -178,11 +189,20 @@ func TestDeployEndToEnd(t *testing.T) {
 		_ = exec.Command("docker", "image", "rm", "-f", e.registry+"/"+cfg.Image.Repository+":e2e-1").Run()
 	})
 
+	// Requests per target is refused behind a Network Load Balancer, in preflight.
+	bad := cfg
+	bad.AutoScaling.RequestsPerTarget = 100
+	if _, err := Run(ctx, bad, e.deps(t, &lockedBuffer{}), Options{DryRun: true}); !errors.Is(err, ErrInvalidConfig) ||
+		!strings.Contains(err.Error(), "needs an Application Load Balancer") {
+		t.Errorf("requests_per_target behind an NLB: %v", err)
+	}
+	e.calls.take()
+
 	// 1: everything is created.
 	var out lockedBuffer
 	start := time.Now()
 	res, err := Run(ctx, cfg, e.deps(t, &out), Options{})
-	t.Logf("first deploy took %v", time.Since(start))
+	t.Logf("first deploy took %v; AWS calls: %s", time.Since(start), e.calls.take())
 	if err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
 	}
@@ -246,7 +266,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	out = lockedBuffer{}
 	start = time.Now()
 	res2, err := Run(ctx, cfg, e.deps(t, &out), Options{})
-	t.Logf("unchanged deploy took %v", time.Since(start))
+	t.Logf("unchanged deploy took %v; AWS calls: %s", time.Since(start), e.calls.take())
 	if err != nil {
 		t.Fatalf("second deploy: %v", err)
 	}
@@ -320,4 +340,85 @@ func countRevisions(ctx context.Context, t *testing.T, e *e2eEnv, family string)
 		t.Fatal(err)
 	}
 	return len(out.TaskDefinitionArns)
+}
+
+// callRecorder records the AWS operations the deployer calls, for the test log.
+type callRecorder struct {
+	base  aws.HTTPClient
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
+	op := req.Header.Get("X-Amz-Target")
+	if i := strings.LastIndex(op, "."); i >= 0 {
+		op = op[i+1:]
+	}
+	if op == "" && req.Body != nil {
+		body, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		op = form.Get("Action")
+	}
+	if m := credentialScopeRE.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
+		op = m[1] + ":" + op
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, op)
+	r.mu.Unlock()
+	return r.base.Do(req)
+}
+
+// take returns the calls since the last take, with repeats counted.
+func (r *callRecorder) take() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for i := 0; i < len(r.calls); {
+		j := i
+		for j < len(r.calls) && r.calls[j] == r.calls[i] {
+			j++
+		}
+		if j-i > 1 {
+			out = append(out, fmt.Sprintf("%s x%d", r.calls[i], j-i))
+		} else {
+			out = append(out, r.calls[i])
+		}
+		i = j
+	}
+	r.calls = nil
+	return fmt.Sprintf("%d: %s", len(out), strings.Join(out, ", "))
+}
+
+// TestDeployPrebuiltImageBehindALB deploys --image (no build) behind an Application Load
+// Balancer: the requests-per-target policy is added with the ALB's resource label.
+func TestDeployPrebuiltImageBehindALB(t *testing.T) {
+	e := setupE2E(t, "e2e-alb", "application")
+	ctx := ctxT(t, 2*time.Minute)
+	cfg := e.cfg
+	cfg.Image.URI = e.registry + "/prebuilt@sha256:" + strings.Repeat("cd", 32)
+	cfg.AutoScaling.RequestsPerTarget = 500
+	deps := e.deps(t, &lockedBuffer{})
+	deps.Docker = nil // a prebuilt image needs no docker
+	res, err := Run(ctx, cfg, deps, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Image != cfg.Image.URI || res.Outcome != OutcomeDeployed {
+		t.Errorf("result = %+v", res)
+	}
+	policies, err := aas.NewFromConfig(e.awsCfg).DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
+		ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/" + cfg.Cluster + "/" + cfg.Service)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{}
+	for _, p := range policies.ScalingPolicies {
+		spec := p.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification
+		labels[aws.ToString(p.PolicyName)] = string(spec.PredefinedMetricType) + " " + aws.ToString(spec.ResourceLabel)
+	}
+	req := labels[cfg.Service+"-requests"]
+	if len(labels) != 2 || !strings.HasPrefix(req, "ALBRequestCountPerTarget app/e2e-alb/") || !strings.Contains(req, "/targetgroup/e2e-alb/") {
+		t.Errorf("policies = %v", labels)
+	}
 }

@@ -54,7 +54,7 @@ func (e *AWSError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrAccessDenied) true for permission and credential errors.
 func (e *AWSError) Is(target error) bool {
-	return target == ErrAccessDenied && (isAccessDenied(e.Code) || isBadCredentials(e.Code))
+	return target == ErrAccessDenied && (isAccessDenied(e.Code) || isBadCredentials(e.Code) || e.Code == "NoCredentials")
 }
 
 // iamPrefix maps SDK service IDs to IAM action prefixes.
@@ -105,6 +105,10 @@ func explain(err error) error {
 	}
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
+		if msg := err.Error(); strings.Contains(msg, "get credentials") || strings.Contains(msg, "get identity") {
+			return &AWSError{Code: "NoCredentials", Err: err,
+				Hint: "no usable AWS credentials: set AWS_PROFILE or deploy.profile, run aws sso login, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"}
+		}
 		return err
 	}
 	action := ""

@@ -211,3 +211,27 @@ func TestDeployStopsOnArchitectureMismatch(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestMissingCredentialsSayWhatToDo(t *testing.T) {
+	stub := newAWSStub(t) // expects no call: nothing is sent without credentials
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true") // never ask the instance metadata service here
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "")
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
+	cfg := stubConfig()
+	cfg.EndpointURL = stub.srv.URL
+	awsCfg, err := LoadAWSConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := NewDeps(awsCfg)
+	_, err = Run(ctxT(t, 10*time.Second), cfg, deps, Options{})
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "no usable AWS credentials") {
+		t.Fatalf("err = %v", err)
+	}
+}
