@@ -67,6 +67,9 @@
     file = f || null;
     $("file-name").textContent = file ? "Selected: " + file.name : "";
     clearError();
+    // A result belongs to the photo it came from.
+    result.hidden = true;
+    blurred.hidden = true;
   }
 
   input.addEventListener("change", () => pick(input.files[0]));
