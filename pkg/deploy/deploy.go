@@ -144,7 +144,9 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
 	defer func() {
 		res.Actions = d.plan.Actions
-		res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
+		if d.dryRun {
+			res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
+		}
 		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
 		if err != nil {
 			err = explain(err)
@@ -208,5 +210,7 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	}
 	d.log.Info("deployment complete", "service", d.cfg.Service, "task_definition", tdARN,
 		"seconds", time.Since(d.startedAt).Round(time.Millisecond).Seconds())
+	d.plan.TaskDefinitionDiff, d.plan.ServiceDiff = "", ""
+	d.plan.Render(d.out)
 	return res, nil
 }

@@ -206,6 +206,10 @@ func TestDeployEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first deploy: %v\n%s", err, out.String())
 	}
+	t.Logf("output of the first deploy:\n%s", out.String())
+	if !strings.Contains(out.String(), "Deployed for service e2e-nlb") {
+		t.Errorf("no summary of the actions on Out:\n%s", out.String())
+	}
 	if res.Outcome != OutcomeDeployed || !res.Registered || res.ServiceAction != "create" {
 		t.Fatalf("first deploy result = %+v", res)
 	}
