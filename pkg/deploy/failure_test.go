@@ -235,3 +235,43 @@ func TestMissingCredentialsSayWhatToDo(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestRollbackGoesToThePreviousRevisionWithoutTouchingTheCount(t *testing.T) {
+	stub := newAWSStub(t)
+	tdARN3 := strings.TrimSuffix(tdARN1, ":1") + ":3"
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN3, 7, 7, deploymentJSON("ecs-svc/3", "PRIMARY", "COMPLETED", tdARN3, 7, 7, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN3+`","arn:aws:ecs:us-east-1:123456789012:task-definition/facectl-other:9","`+tdARN2+`","`+tdARN1+`"]}`),
+		&stubCall{op: "ecs.UpdateService", status: 200,
+			body: `{"service":` + serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "IN_PROGRESS", tdARN2, 7, 0, 0, "")+","+deploymentJSON("ecs-svc/3", "ACTIVE", "COMPLETED", tdARN3, 7, 7, 0, ""), "") + `}`,
+			check: func(t *testing.T, body string) {
+				if strings.Contains(body, "desiredCount") || !strings.Contains(body, tdARN2) {
+					t.Errorf("rollback UpdateService body = %s", body)
+				}
+			}},
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", tdARN2, 7, 7, 0, ""), ""))),
+	)
+	d, err := Open(Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: 5 * time.Second, PollInterval: time.Millisecond}}, stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
+	if err != nil || res.TaskDefinitionARN != tdARN2 || res.Outcome != OutcomeDeployed {
+		t.Fatalf("rollback = %+v, %v", res, err)
+	}
+}
+
+func TestRollbackWithoutAnEarlierRevision(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN1, 2, 2, deploymentJSON("ecs-svc/1", "PRIMARY", "COMPLETED", tdARN1, 2, 2, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN1+`"]}`),
+	)
+	d, err := Open(Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: time.Second, PollInterval: time.Millisecond}}, stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{}); !errors.Is(err, ErrNoPreviousRevision) {
+		t.Fatalf("err = %v, want ErrNoPreviousRevision", err)
+	}
+}
