@@ -26,19 +26,28 @@ type Docker interface {
 
 // BuildOptions are the inputs of one image build.
 type BuildOptions struct {
+	// Dockerfile is the path of the Dockerfile.
 	Dockerfile string
-	Context    string
-	Platform   string
-	Tags       []string
-	BuildArgs  []string
+	// Context is the build context directory.
+	Context string
+	// Platform is the target platform, e.g. linux/arm64.
+	Platform string
+	// Tags are the references the image is tagged with.
+	Tags []string
+	// BuildArgs are KEY=VALUE build arguments.
+	BuildArgs []string
 }
 
 // ImageInfo is what Inspect reports about a local image.
 type ImageInfo struct {
-	ID           string
-	OS           string
+	// ID is the image ID (config digest).
+	ID string
+	// OS is the image's operating system, e.g. linux.
+	OS string
+	// Architecture is the image's CPU architecture, e.g. amd64.
 	Architecture string
-	RepoDigests  []string
+	// RepoDigests are the registry digests docker knows for the image.
+	RepoDigests []string
 }
 
 // Platform is the image's os/architecture, as docker spells platforms.

@@ -318,6 +318,13 @@ func TestDeployEndToEnd(t *testing.T) {
 	if st.TaskDefinition != res3.TaskDefinitionARN || st.AutoScaling == nil || st.AutoScaling.Max != 10 || len(st.AutoScaling.Policies) != 1 {
 		t.Errorf("status = %+v", st)
 	}
+	var rendered strings.Builder
+	st.Render(&rendered)
+	for _, want := range []string{"5/5 running", "task definition e2e-nlb:2", "auto scaling: min 2, max 10; policies: e2e-nlb-cpu (ECSServiceAverageCPUUtilization 60)"} {
+		if !strings.Contains(rendered.String(), want) {
+			t.Errorf("status text lacks %q:\n%s", want, rendered.String())
+		}
+	}
 	rb, err := d.Rollback(ctx, RollbackOptions{})
 	if err != nil {
 		t.Fatalf("rollback: %v", err)

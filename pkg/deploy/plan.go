@@ -22,14 +22,16 @@ type Action struct {
 
 // Plan collects the actions of a deploy and the diffs shown by --dry-run.
 type Plan struct {
-	DryRun             bool
-	Account            string
-	Region             string
-	Cluster            string
-	Service            string
-	Actions            []Action
+	// DryRun marks a plan of things not done.
+	DryRun bool
+	// Account, Region, Cluster and Service say where.
+	Account, Region, Cluster, Service string
+	// Actions are the steps, in order.
+	Actions []Action
+	// TaskDefinitionDiff is the line diff of the current and the new task definition.
 	TaskDefinitionDiff string
-	ServiceDiff        string
+	// ServiceDiff is the line diff of the service's managed settings.
+	ServiceDiff string
 }
 
 func (p *Plan) add(resource, name, verb, detail string) {
