@@ -75,7 +75,7 @@ type EC2API interface {
 // Deps are the deployer's collaborators. NewDeps builds the real ones.
 type Deps struct {
 	// Region is the region the clients talk to (awslogs needs it in the task definition).
-	Region  string
+	Region string
 	// STS, ECS, ECR, ELB, Scaling, Logs and EC2 are the AWS clients (*sts.Client and so on).
 	STS     STSAPI
 	ECS     ECSAPI
