@@ -175,7 +175,7 @@ func TestDeployCommand(t *testing.T) {
 		t.Errorf("status = %+v, %v\n%s", st, err, out)
 	}
 
-	// deploy init writes a file that loads cleanly: with its placeholders, preflight names them.
+	// deploy init writes a file that loads cleanly, and validation names its placeholders.
 	initFile := filepath.Join(dir, "init.yaml")
 	if code, _, errOut := run("deploy", "init", "--file", initFile, "--cluster", "cli"); code != 0 {
 		t.Fatalf("init exit %d: %s", code, errOut)
@@ -184,7 +184,8 @@ func TestDeployCommand(t *testing.T) {
 		t.Errorf("init over an existing file: exit %d, want %d", code, ExitUsage)
 	}
 	code, _, errOut = run("deploy", "--config", initFile, "--endpoint-url", endpoint, "--image", image, "--dry-run")
-	if code != ExitUsage || !strings.Contains(errOut, "subnet-REPLACE_ME not found") || strings.Contains(errOut, "unknown key") {
+	if code != ExitUsage || !strings.Contains(errOut, `"subnet-REPLACE_ME" is the placeholder written by facectl deploy init`) ||
+		!strings.Contains(errOut, "deploy.task.execution_role_arn") || strings.Contains(errOut, "unknown key") {
 		t.Errorf("deploy with the init file: exit %d\n%s", code, errOut)
 	}
 

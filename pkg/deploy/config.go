@@ -502,6 +502,18 @@ func (c Config) Validate() error {
 		}
 	}
 
+	// Placeholders written by `facectl deploy init`.
+	placeholder := func(key string, values ...string) {
+		for _, v := range values {
+			if strings.Contains(v, "REPLACE_ME") || strings.Contains(v, ":ACCOUNT:") {
+				bad(key, "%q is the placeholder written by facectl deploy init: replace it", v)
+			}
+		}
+	}
+	placeholder("network.subnets", c.Network.Subnets...)
+	placeholder("network.security_groups", c.Network.SecurityGroups...)
+	placeholder("task.execution_role_arn", c.Task.ExecutionRoleARN)
+
 	// Wait.
 	if c.Wait.Timeout < 0 {
 		bad("wait.timeout", "must not be negative")
