@@ -51,6 +51,7 @@ which other users of the machine can see.`,
 	f.Int("queue-size", d.QueueSize, "requests that may wait for a worker; more get 429")
 	f.Duration("queue-wait", d.QueueWait, "longest wait for a worker before 503")
 	f.Int64("max-body-bytes", d.MaxBodyBytes, "largest request body in bytes (413 above)")
+	f.Int64("max-buffered-bytes", d.MaxBufferedBytes, "request bodies held in memory at once, over all requests; more uploads wait")
 	f.Int("max-parts", d.MaxParts, "most parts in a multipart upload (400 above)")
 	f.Duration("request-timeout", d.RequestTimeout, "deadline of a request's detection work, queue wait included")
 	f.Duration("read-header-timeout", d.ReadHeaderTimeout, "time allowed to send the request headers")
@@ -67,6 +68,7 @@ which other users of the machine can see.`,
 		{"addr", "server.addr"}, {"metrics-addr", "server.metrics_addr"},
 		{"queue-size", "server.queue_size"}, {"queue-wait", "server.queue_wait"},
 		{"max-body-bytes", "server.max_body_bytes"}, {"max-parts", "server.max_parts"},
+		{"max-buffered-bytes", "server.max_buffered_bytes"},
 		{"request-timeout", "server.request_timeout"}, {"read-header-timeout", "server.read_header_timeout"},
 		{"read-timeout", "server.read_timeout"}, {"write-timeout", "server.write_timeout"},
 		{"idle-timeout", "server.idle_timeout"}, {"drain-period", "server.drain_period"},

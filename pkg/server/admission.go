@@ -3,81 +3,139 @@ package server
 import (
 	"context"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
-// admission bounds the detection work in flight: at most `workers` requests hold a slot,
-// at most `queue` more wait for one, each for at most maxWait. Requests beyond that are
-// refused at once (429), so a burst costs the server nothing but the refusal, and a waiting
-// request whose client goes away leaves the queue.
+// admission bounds the work and the memory of detection requests:
+//
+//   - at most workers+queue requests are admitted at once; the next one gets 429 before a
+//     byte of its body is read, so a burst costs nothing but the refusal;
+//   - the bodies of admitted requests held in memory total at most maxBytes; a request that
+//     does not fit waits with its body still in the socket;
+//   - at most workers requests run detection; the others wait for a slot.
+//
+// The two waits together last at most maxWait (503 after that), not counting the time the
+// client takes to upload, and a waiting request whose client goes away leaves at once.
 type admission struct {
-	slots   chan struct{}
-	waiting chan struct{}
-	maxWait time.Duration
-	m       *metrics
+	tickets  chan struct{}
+	slots    chan struct{}
+	bytes    *semaphore.Weighted
+	maxBytes int64
+	maxWait  time.Duration
+	m        *metrics
 }
 
-func newAdmission(workers, queue int, maxWait time.Duration, m *metrics) *admission {
+func newAdmission(workers, queue int, maxBytes int64, maxWait time.Duration, m *metrics) *admission {
 	return &admission{
-		slots:   make(chan struct{}, workers),
-		waiting: make(chan struct{}, queue),
-		maxWait: maxWait,
-		m:       m,
+		tickets:  make(chan struct{}, workers+queue),
+		slots:    make(chan struct{}, workers),
+		bytes:    semaphore.NewWeighted(maxBytes),
+		maxBytes: maxBytes,
+		maxWait:  maxWait,
+		m:        m,
 	}
 }
 
-// acquire takes a worker slot, waiting in the queue if needed. It returns errQueueFull when
-// the queue is full, errQueueTimeout when maxWait ran out, and ctx.Err() when the request is
-// cancelled. On success the caller must call release exactly once.
-func (a *admission) acquire(ctx context.Context) (release func(), err error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	start := time.Now()
+// ticket is one admitted request. Call done exactly once when the request is finished.
+type ticket struct {
+	a      *admission
+	start  time.Time
+	waited time.Duration
+	bytes  int64
+	slot   bool
+}
+
+// enter admits a request or returns errQueueFull at once.
+func (a *admission) enter() (*ticket, error) {
 	select {
-	case a.slots <- struct{}{}:
-		a.m.queueWait.Observe(0)
-		return a.releaser(), nil
-	default:
-	}
-	select {
-	case a.waiting <- struct{}{}:
+	case a.tickets <- struct{}{}:
+		return &ticket{a: a, start: time.Now()}, nil
 	default:
 		a.m.rejections.WithLabelValues("queue_full").Inc()
 		return nil, errQueueFull
 	}
-	a.m.queueDepth.Inc()
-	defer func() {
-		<-a.waiting
-		a.m.queueDepth.Dec()
-	}()
-	timer := time.NewTimer(a.maxWait)
-	defer timer.Stop()
+}
+
+// reserve waits until n more body bytes fit in memory.
+func (t *ticket) reserve(ctx context.Context, n int64) error {
+	n = min(max(n, 1), t.a.maxBytes)
+	if t.a.bytes.TryAcquire(n) {
+		t.bytes = n
+		return nil
+	}
+	err := t.wait(ctx, func(ctx context.Context) error { return t.a.bytes.Acquire(ctx, n) })
+	if err == nil {
+		t.bytes = n
+	}
+	return err
+}
+
+// work waits for a detection worker.
+func (t *ticket) work(ctx context.Context) error {
 	select {
-	case a.slots <- struct{}{}:
-		a.m.queueWait.Observe(time.Since(start).Seconds())
-		return a.releaser(), nil
-	case <-timer.C:
-		a.m.rejections.WithLabelValues("queue_timeout").Inc()
-		return nil, errQueueTimeout
-	case <-ctx.Done():
-		reason := "client_gone"
-		if ctx.Err() == context.DeadlineExceeded {
-			reason = "deadline"
+	case t.a.slots <- struct{}{}:
+	default:
+		err := t.wait(ctx, func(ctx context.Context) error {
+			select {
+			case t.a.slots <- struct{}{}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		if err != nil {
+			return err
 		}
-		a.m.rejections.WithLabelValues(reason).Inc()
-		return nil, ctx.Err()
+	}
+	t.slot = true
+	t.a.m.busy.Inc()
+	t.a.m.queueWait.Observe(t.waited.Seconds())
+	return nil
+}
+
+// wait runs acquire within what is left of the maximum wait, counting the request as queued.
+func (t *ticket) wait(ctx context.Context, acquire func(context.Context) error) error {
+	left := t.a.maxWait - t.waited
+	if left <= 0 {
+		t.a.m.rejections.WithLabelValues("queue_timeout").Inc()
+		return errQueueTimeout
+	}
+	t.a.m.queueDepth.Inc()
+	defer t.a.m.queueDepth.Dec()
+	wctx, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	begin := time.Now()
+	err := acquire(wctx)
+	t.waited += time.Since(begin)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() == context.Canceled:
+		t.a.m.rejections.WithLabelValues("client_gone").Inc()
+		return ctx.Err()
+	case ctx.Err() == context.DeadlineExceeded:
+		t.a.m.rejections.WithLabelValues("deadline").Inc()
+		return ctx.Err()
+	default:
+		t.a.m.rejections.WithLabelValues("queue_timeout").Inc()
+		return errQueueTimeout
 	}
 }
 
-func (a *admission) releaser() func() {
-	a.m.busy.Inc()
-	return func() {
-		a.m.busy.Dec()
-		<-a.slots
+// done releases whatever the ticket holds.
+func (t *ticket) done() {
+	if t.slot {
+		t.a.m.busy.Dec()
+		<-t.a.slots
 	}
+	if t.bytes > 0 {
+		t.a.bytes.Release(t.bytes)
+	}
+	<-t.a.tickets
 }
 
-// retryAfter is the hint sent with 429: by then a full queue has usually moved on.
+// retryAfter is the hint sent with 429 and 503: by then a full queue has usually moved on.
 func (a *admission) retryAfter() time.Duration {
 	return max(time.Second, a.maxWait/2)
 }

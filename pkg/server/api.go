@@ -132,31 +132,40 @@ func truncate(s string, n int) string {
 	return s
 }
 
-// readImage reads the uploaded image, either as the multipart field `image` or as the raw
-// body with an image (or octet-stream) content type, within the body and part limits, and
-// checks its magic bytes so that non-images are refused before they take a worker.
-func (s *Server) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// checkRequest refuses, before admission, bodies that are too large by their declared
+// length and content types that cannot carry an image.
+func (s *Server) checkRequest(r *http.Request) (multipart bool, err error) {
 	limit := s.cfg.MaxBodyBytes
 	if r.ContentLength > limit {
-		return nil, errorf(http.StatusRequestEntityTooLarge, "too_large",
+		return false, errorf(http.StatusRequestEntityTooLarge, "too_large",
 			"the request body is %s, over the %s limit", humanBytes(r.ContentLength), humanBytes(limit))
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	ct := r.Header.Get("Content-Type")
-	mt, _, err := mime.ParseMediaType(ct)
-	if ct == "" || err != nil {
-		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"send the image as the multipart/form-data field \"image\" or as the request body with an image content type")
-	}
-	var data []byte
+	mt, _, perr := mime.ParseMediaType(ct)
 	switch {
+	case ct == "" || perr != nil:
+		return false, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+			"send the image as the multipart/form-data field \"image\" or as the request body with an image content type")
 	case mt == "multipart/form-data":
-		data, err = s.readMultipart(r)
+		return true, nil
 	case strings.HasPrefix(mt, "image/") || mt == "application/octet-stream":
+		return false, nil
+	}
+	return false, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
+		"content type %q is not accepted: send multipart/form-data or an image content type", truncate(mt, 64))
+}
+
+// readImage reads the uploaded image, either as the multipart field `image` or as the raw
+// body, within the body and part limits, and checks its magic bytes so that non-images are
+// refused before they take a worker.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request, multipart bool) ([]byte, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	var data []byte
+	var err error
+	if multipart {
+		data, err = s.readMultipart(r)
+	} else {
 		data, err = readBody(r.Body, r.ContentLength)
-	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported_media_type",
-			"content type %q is not accepted: send multipart/form-data or an image content type", truncate(mt, 64))
 	}
 	if err != nil {
 		return nil, err
@@ -231,7 +240,8 @@ func (s *Server) readMultipart(r *http.Request) ([]byte, error) {
 			err = errorf(http.StatusBadRequest, "bad_multipart", "send one image per request")
 		} else {
 			found = true
-			data, err = readBody(p, 0)
+			data, err = readBody(p, r.ContentLength) // the part is a little smaller than the body
+
 		}
 		p.Close()
 		if err != nil {
@@ -247,20 +257,60 @@ func (s *Server) readMultipart(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// admit waits for a detection worker within the request deadline. The returned context
-// carries the deadline; release must be called when the work is done.
-func (s *Server) admit(r *http.Request) (context.Context, func(), error) {
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	release, err := s.adm.acquire(ctx)
+// job is an admitted request with its image, holding a detection worker.
+type job struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	t      *ticket
+	data   []byte
+}
+
+func (j *job) end() {
+	j.t.done()
+	j.cancel()
+}
+
+// begin admits a detection request and reads its image: refusals that cost nothing come
+// first (declared size, content type, 429 when the queue is full), then the body is read
+// once it fits in the memory budget, and finally the request waits for a worker. On success
+// the caller must call end.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*job, error) {
+	multipart, err := s.checkRequest(r)
 	if err != nil {
-		cancel()
-		he := asHTTPError(err)
-		if he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable {
-			he.RetryAfter = s.adm.retryAfter()
-		}
-		return nil, nil, he
+		return nil, err
 	}
-	return ctx, func() { release(); cancel() }, nil
+	t, err := s.adm.enter()
+	if err != nil {
+		return nil, s.retryable(err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	j := &job{ctx: ctx, cancel: cancel, t: t}
+	size := r.ContentLength
+	if size <= 0 {
+		size = s.cfg.MaxBodyBytes
+	}
+	if err := t.reserve(ctx, size); err != nil {
+		j.end()
+		return nil, s.retryable(err)
+	}
+	if j.data, err = s.readImage(w, r, multipart); err != nil {
+		j.end()
+		return nil, err
+	}
+	if err := t.work(ctx); err != nil {
+		j.end()
+		return nil, s.retryable(err)
+	}
+	return j, nil
+}
+
+// retryable adds Retry-After to overload answers.
+func (s *Server) retryable(err error) error {
+	he := asHTTPError(err)
+	if he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable {
+		he.RetryAfter = s.adm.retryAfter()
+	}
+	return he
 }
 
 // run does the engine work for one admitted request and records its metrics.
@@ -326,20 +376,16 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	format, wantImage := negotiateImage(r.Header.Get("Accept"), false)
-	data, err := s.readImage(w, r)
+	j, err := s.begin(w, r)
 	if err != nil {
 		return err
 	}
-	ctx, release, err := s.admit(r)
-	if err != nil {
-		return err
-	}
-	defer release()
+	defer j.end()
 	var ro *render.Options
 	if wantImage || o.annotate {
 		ro = &render.Options{Mode: render.Annotate, Format: format, Quality: s.cfg.JPEGQuality}
 	}
-	img, det, err := s.run(ctx, o, data, ro)
+	img, det, err := s.run(j.ctx, o, j.data, ro)
 	if err != nil {
 		return err
 	}
@@ -365,16 +411,12 @@ func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "invalid_parameter", "annotate applies to /api/v1/detect only")
 	}
 	format, _ := negotiateImage(r.Header.Get("Accept"), true)
-	data, err := s.readImage(w, r)
+	j, err := s.begin(w, r)
 	if err != nil {
 		return err
 	}
-	ctx, release, err := s.admit(r)
-	if err != nil {
-		return err
-	}
-	defer release()
-	img, det, err := s.run(ctx, o, data, &render.Options{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
+	defer j.end()
+	img, det, err := s.run(j.ctx, o, j.data, &render.Options{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,10 @@ type Config struct {
 	// MaxBodyBytes limits the request body (413 above it). Default 10 MiB. The pixel limit
 	// is the engine's (imageio limits), checked from the image header before decoding.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// MaxBufferedBytes bounds the request bodies held in memory at once, over all requests;
+	// an upload that does not fit waits (its body still in the socket) within QueueWait.
+	// It must be at least MaxBodyBytes. Default 64 MiB.
+	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
 	// MaxParts limits the parts of a multipart body, files and fields together (400 above
 	// it). Default 8.
 	MaxParts int `mapstructure:"max_parts"`
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		QueueSize:         64,
 		QueueWait:         10 * time.Second,
 		MaxBodyBytes:      10 * MiB,
+		MaxBufferedBytes:  64 * MiB,
 		MaxParts:          8,
 		RequestTimeout:    30 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -131,6 +136,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes <= 0 {
 		bad("max_body_bytes: must be > 0, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxBufferedBytes < c.MaxBodyBytes {
+		bad("max_buffered_bytes (%d) must be at least max_body_bytes (%d)", c.MaxBufferedBytes, c.MaxBodyBytes)
 	}
 	if c.MaxParts < 1 {
 		bad("max_parts: must be >= 1, got %d", c.MaxParts)

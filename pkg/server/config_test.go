@@ -33,6 +33,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		{"negatives", func(c *Config) { c.Workers, c.QueueSize, c.QueueWait = -1, -1, -1 },
 			[]string{"server.workers", "server.queue_size", "server.queue_wait"}},
 		{"limits", func(c *Config) { c.MaxBodyBytes, c.MaxParts = 0, 0 }, []string{"server.max_body_bytes", "server.max_parts"}},
+		{"buffer below body", func(c *Config) { c.MaxBufferedBytes = c.MaxBodyBytes - 1 }, []string{"max_buffered_bytes"}},
 		{"zero timeouts", func(c *Config) {
 			c.RequestTimeout, c.ReadHeaderTimeout, c.ReadTimeout, c.WriteTimeout, c.IdleTimeout, c.GracePeriod = 0, 0, 0, 0, 0, 0
 		}, []string{"request_timeout", "read_header_timeout", "read_timeout", "write_timeout", "idle_timeout", "grace_period"}},

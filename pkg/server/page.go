@@ -132,16 +132,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	data, err := s.readImage(w, r)
+	j, err := s.begin(w, r)
 	if err != nil {
 		return err
 	}
-	ctx, release, err := s.admit(r)
-	if err != nil {
-		return err
-	}
-	defer release()
-	img, det, err := s.run(ctx, o, data, &render.Options{Mode: render.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
+	defer j.end()
+	img, det, err := s.run(j.ctx, o, j.data, &render.Options{Mode: render.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
 	if err != nil {
 		return err
 	}

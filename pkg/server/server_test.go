@@ -518,3 +518,46 @@ func TestNewRejectsBadEngines(t *testing.T) {
 		t.Error("New with two engines and no default = nil error")
 	}
 }
+
+func TestMemoryBudgetHoldsBodiesBack(t *testing.T) {
+	const body = 256 << 10
+	r, g := newGateServer(t, 1, 8, 2*time.Second, func(c *Config) {
+		c.MaxBodyBytes = body
+		c.MaxBufferedBytes = 2 * body
+	})
+	img := append(bytes.Clone(tinyJPEG), make([]byte, body-len(tinyJPEG))...)
+	send := func() <-chan result {
+		ch := make(chan result, 1)
+		go func() {
+			resp, err := http.Post(r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(img))
+			if err != nil {
+				ch <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			ch <- result{status: resp.StatusCode, body: b}
+		}()
+		return ch
+	}
+	running := send()
+	g.waitStarted(t, 1)
+	// The second body fits the budget and waits for the worker; the third does not fit and
+	// waits unread.
+	second := send()
+	eventually(t, "the second request queued", func() bool { return testutil.ToFloat64(r.srv.m.queueDepth) == 1 })
+	third := send()
+	eventually(t, "the third request queued", func() bool { return testutil.ToFloat64(r.srv.m.queueDepth) == 2 })
+	if r.srv.adm.bytes.TryAcquire(1) {
+		t.Fatal("the memory budget is not exhausted by two bodies")
+	}
+	close(g.release)
+	for i, ch := range []<-chan result{running, second, third} {
+		if res := <-ch; res.err != nil || res.status != 200 {
+			t.Errorf("request %d: %d %v %s", i, res.status, res.err, res.body)
+		}
+	}
+	if !r.srv.adm.bytes.TryAcquire(2 * body) {
+		t.Error("the memory budget was not given back")
+	}
+}
