@@ -89,10 +89,10 @@ func judge(svc *ecstypes.Service, tdARN, id string) (waitVerdict, string) {
 		return waitPending, "no primary deployment yet"
 	}
 	if len(svc.Deployments) != 1 {
-		return waitPending, fmt.Sprintf("%d deployments; new one %s, %d/%d running", len(svc.Deployments), orUnknown(string(primary.RolloutState)), primary.RunningCount, primary.DesiredCount)
+		return waitPending, fmt.Sprintf("%d deployments; new one %s, %d/%d running%s", len(svc.Deployments), orUnknown(string(primary.RolloutState)), primary.RunningCount, primary.DesiredCount, failedTasks(primary))
 	}
 	if rs := primary.RolloutState; rs != "" && rs != ecstypes.DeploymentRolloutStateCompleted {
-		return waitPending, fmt.Sprintf("rollout %s, %d/%d running", rs, primary.RunningCount, primary.DesiredCount)
+		return waitPending, fmt.Sprintf("rollout %s, %d/%d running%s", rs, primary.RunningCount, primary.DesiredCount, failedTasks(primary))
 	}
 	if primary.RunningCount != primary.DesiredCount || svc.RunningCount != svc.DesiredCount {
 		return waitPending, fmt.Sprintf("%d/%d running", svc.RunningCount, svc.DesiredCount)
@@ -251,4 +251,11 @@ func orUnknown(s string) string {
 		return "rolling out"
 	}
 	return s
+}
+
+func failedTasks(d *ecstypes.Deployment) string {
+	if d.FailedTasks == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", %d failed tasks so far", d.FailedTasks)
 }
