@@ -58,8 +58,42 @@ func Expand(args []string) []Input {
 			out = append(out, expandPath(p)...)
 		}
 	}
+	uniqueRels(out)
 	return out
 }
+
+// uniqueRels renames inputs whose output names would collide (a/x.jpg and b/x.jpg given as files,
+// or x.jpg and x.jpeg, whose outputs are both x.jpg) by adding -2, -3… to the later ones' stems,
+// so that one input's outputs never replace another's in the same batch.
+func uniqueRels(inputs []Input) {
+	seen := map[string]bool{}
+	for _, in := range inputs {
+		if in.Err == nil {
+			seen[stem(in.Rel)] = true
+		}
+	}
+	used := map[string]bool{}
+	for i, in := range inputs {
+		if in.Err != nil {
+			continue
+		}
+		s := stem(in.Rel)
+		if !used[s] {
+			used[s] = true
+			continue
+		}
+		for n := 2; ; n++ {
+			c := fmt.Sprintf("%s-%d", s, n)
+			if !used[c] && !seen[c] {
+				used[c] = true
+				inputs[i].Rel = c + filepath.Ext(in.Rel)
+				break
+			}
+		}
+	}
+}
+
+func stem(rel string) string { return strings.TrimSuffix(rel, filepath.Ext(rel)) }
 
 func hasMeta(s string) bool { return strings.ContainsAny(s, `*?[`) }
 
@@ -97,6 +131,10 @@ func expandPath(p string) []Input {
 	})
 	if err != nil {
 		out = append(out, Input{Path: p, Err: describe(err)})
+	}
+	if len(out) == 0 {
+		// Said out loud: a directory without images is usually a wrong path, not an empty result.
+		return []Input{{Path: p, Err: errors.New("no image files (JPEG, PNG, WebP, BMP by extension) in this directory")}}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out

@@ -3,10 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -73,11 +75,23 @@ func (a *app) loadConfig(cmd *cobra.Command, binds []binding, targets map[string
 		if !ok {
 			return fmt.Errorf("internal: config section %q is not registered", name)
 		}
-		for _, key := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), name) {
+		for key, typ := range keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name) {
 			if err := v.BindEnv(key); err != nil {
 				return err
 			}
+			// Checked here, one variable at a time, so the message names the variable.
+			env := envName(key)
+			if val := os.Getenv(env); val != "" {
+				if err := checkValue(val, typ); err != nil {
+					errs = append(errs, fmt.Errorf("environment variable %s: %w", env, err))
+				}
+			}
 		}
+	}
+	if len(errs) > 0 {
+		// Every bad value is reported above by its source; decoding would repeat them.
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
+		return &usageError{err: errors.Join(errs...)}
 	}
 	for _, b := range binds {
 		f := cmd.Flags().Lookup(b.flag)
@@ -133,19 +147,93 @@ func checkFile(file string, v *viper.Viper) []error {
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", file, k))
 		}
 	}
-	for name, sec := range sections {
-		raw, ok := v.Get(name).(map[string]any)
-		if !ok {
+	names := make([]string, 0, len(sections))
+	for name := range sections {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := v.Get(name).(map[string]any); !ok {
 			if v.IsSet(name) {
 				errs = append(errs, fmt.Errorf("config file %s: %q must be a mapping of keys", file, name))
 			}
 			continue
 		}
-		if err := decode(raw, sec.defaults(), true); err != nil {
-			errs = append(errs, fmt.Errorf("config file %s: %s: %w", file, name, err))
+		types := keyTypes(reflect.TypeOf(sections[name].defaults()).Elem(), name)
+		keys := make([]string, 0, len(types))
+		for k := range types {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !v.InConfig(k) {
+				continue
+			}
+			if err := checkValue(v.Get(k), types[k]); err != nil {
+				errs = append(errs, fmt.Errorf("config file %s: key %q: %w", file, k, err))
+			}
 		}
 	}
 	return errs
+}
+
+// envName is the environment variable for a config key: detector.score_threshold →
+// FACECTL_DETECTOR_SCORE_THRESHOLD.
+func envName(key string) string {
+	return "FACECTL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// checkValue reports whether raw (from a file or an environment variable) decodes into typ, with a
+// short reason saying what is wanted.
+func checkValue(raw any, typ reflect.Type) error {
+	target := reflect.New(typ)
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           target.Interface(),
+		WeaklyTypedInput: true,
+		DecodeHook:       decodeHooks(),
+	})
+	if err != nil {
+		return err
+	}
+	if err := dec.Decode(raw); err != nil {
+		return fmt.Errorf("invalid value %s: want %s", shortValue(raw), describeType(typ))
+	}
+	return nil
+}
+
+func shortValue(raw any) string {
+	if s, ok := raw.(string); ok {
+		return strconv.Quote(s)
+	}
+	out := fmt.Sprint(raw)
+	if len(out) > 60 {
+		out = out[:60] + "…"
+	}
+	return out
+}
+
+// describeType says in words what a config value of type t must be.
+func describeType(t reflect.Type) string {
+	if t == durationType {
+		return "a duration such as 30s or 5m"
+	}
+	switch t.Kind() {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list of " + describeType(t.Elem())
+	case reflect.Map:
+		return "a mapping of keys to " + describeType(t.Elem())
+	}
+	return "a value of type " + t.String()
 }
 
 // isMapValue reports whether k lies inside a map-valued key (deploy.environment.FOO, say).
@@ -166,11 +254,7 @@ func decode(raw map[string]any, target any, strict bool) error {
 		Result:           target,
 		WeaklyTypedInput: true,
 		ErrorUnused:      strict,
-		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-			mapstructure.TextUnmarshallerHookFunc(),
-		),
+		DecodeHook:       decodeHooks(),
 	})
 	if err != nil {
 		return err
@@ -178,12 +262,31 @@ func decode(raw map[string]any, target any, strict bool) error {
 	return dec.Decode(raw)
 }
 
+func decodeHooks() mapstructure.DecodeHookFunc {
+	return mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+		mapstructure.TextUnmarshallerHookFunc(),
+	)
+}
+
 var durationType = reflect.TypeOf(time.Duration(0))
 
 // keysOf lists the config keys of a struct type from its mapstructure tags, nested structs
 // joined with dots and ",squash" fields flattened.
 func keysOf(t reflect.Type, prefix string) []string {
-	var keys []string
+	types := keyTypes(t, prefix)
+	keys := make([]string, 0, len(types))
+	for k := range types {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// keyTypes maps each config key of a struct type (see keysOf) to its Go type.
+func keyTypes(t reflect.Type, prefix string) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -195,7 +298,7 @@ func keysOf(t reflect.Type, prefix string) []string {
 			continue
 		}
 		if strings.Contains(opts, "squash") {
-			keys = append(keys, keysOf(f.Type, prefix)...)
+			maps.Copy(out, keyTypes(f.Type, prefix))
 			continue
 		}
 		if name == "" {
@@ -203,12 +306,12 @@ func keysOf(t reflect.Type, prefix string) []string {
 		}
 		key := prefix + "." + name
 		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-			keys = append(keys, keysOf(f.Type, key)...)
+			maps.Copy(out, keyTypes(f.Type, key))
 			continue
 		}
-		keys = append(keys, key)
+		out[key] = f.Type
 	}
-	return keys
+	return out
 }
 
 // flagValue is a flag's value in the type viper and mapstructure expect.

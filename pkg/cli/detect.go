@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"gocv.io/x/gocv"
@@ -124,6 +125,9 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, binds []binding, a
 	if err := det.resolveModel(); err != nil {
 		return err
 	}
+	if err := det.Validate(); err != nil {
+		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
+	}
 	eng, err := vision.New(det.Config, log)
 	if err != nil {
 		return err
@@ -216,7 +220,9 @@ func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
 	if in.Path == batch.Stdin {
 		return imageio.ReadLimited(a.streams.In, maxBytes)
 	}
-	f, err := os.Open(in.Path)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears, and
+	// no signal would stop it. It changes nothing for regular files.
+	f, err := os.OpenFile(in.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -225,5 +231,27 @@ func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading input: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s); use - to read standard input", fileKind(st.Mode()))
+	}
 	return imageio.ReadLimited(f, maxBytes)
+}
+
+// fileKind names a non-regular file's type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
 }

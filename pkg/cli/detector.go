@@ -55,12 +55,15 @@ func addDetectorFlags(cmd *cobra.Command) []binding {
 	}
 }
 
+// modelSearchPath is modelfile.SearchPath; tests replace it to point at an empty directory.
+var modelSearchPath = modelfile.SearchPath
+
 // resolveModel finds and verifies the model when the detector needs one.
 func (d *detectorSection) resolveModel() error {
 	if d.Detector != "yunet" {
 		return nil
 	}
-	p, err := modelfile.Locate(d.Model, modelfile.SearchPath(), d.ModelSHA256)
+	p, err := modelfile.Locate(d.Model, modelSearchPath(), d.ModelSHA256)
 	if err != nil {
 		return fmt.Errorf("detector model: %w", err)
 	}

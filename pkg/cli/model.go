@@ -16,6 +16,8 @@ func newModelCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
 		Short: "Manage the YuNet face-detection model",
+		Example: `  facectl model pull
+  facectl model path`,
 	}
 	var from, dir, sha string
 	pull := &cobra.Command{
@@ -34,7 +36,11 @@ file:// URL or a local path), verify its sha256 and install it where facectl loo
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.streams.Err, "verified sha256 %s\n", sha)
+			if sha == "" {
+				fmt.Fprintln(a.streams.Err, "warning: --sha256 is empty, the file was not verified")
+			} else {
+				fmt.Fprintf(a.streams.Err, "verified sha256 %s\n", sha)
+			}
 			fmt.Fprintln(a.streams.Out, p)
 			return nil
 		},

@@ -90,7 +90,15 @@ func Verify(path, want string) error {
 
 // Pull copies the model from src (an http(s) URL, a file:// URL or a local path) to dir/FileName,
 // verifying sha256 want before the file appears under its final name. It returns the path.
-func Pull(ctx context.Context, client *http.Client, src, dir, want string) (string, error) {
+func Pull(ctx context.Context, client *http.Client, src, dir, want string) (dest string, err error) {
+	if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+		// A refused pull leaves nothing behind, not even the directory it created.
+		defer func() {
+			if err != nil {
+				_ = os.Remove(dir)
+			}
+		}()
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating %s: %w", dir, err)
 	}
@@ -118,7 +126,7 @@ func Pull(ctx context.Context, client *http.Client, src, dir, want string) (stri
 	if got := hex.EncodeToString(h.Sum(nil)); want != "" && got != want {
 		return "", fmt.Errorf("%w: %s has sha256 %s, want %s; nothing was written", ErrChecksum, src, got, want)
 	}
-	dest := filepath.Join(dir, FileName)
+	dest = filepath.Join(dir, FileName)
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
 		return "", err
 	}
