@@ -71,8 +71,8 @@ COPY --from=model /model/ /usr/share/facectl/models/
 COPY --from=build /out/facectl /usr/local/bin/facectl
 RUN ldconfig \
  && if ldd /usr/local/bin/facectl | grep 'not found'; then exit 1; fi \
- && groupadd --system --gid 10001 facectl \
- && useradd --system --uid 10001 --gid facectl --home-dir /nonexistent --no-create-home \
+ && groupadd --gid 10001 facectl \
+ && useradd --no-log-init --uid 10001 --gid facectl --home-dir /nonexistent --no-create-home \
       --shell /usr/sbin/nologin facectl \
  && facectl version
 ARG VERSION=dev
@@ -88,6 +88,6 @@ ENV MALLOC_ARENA_MAX=2
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["facectl", "health"]
+HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=3 CMD ["facectl", "health"]
 ENTRYPOINT ["facectl"]
 CMD ["serve"]

@@ -1,0 +1,248 @@
+// Package container_test tests the facectl container image and the local cluster with the real
+// Docker engine: the image built from ./Dockerfile (through scripts/image.sh, which works without
+// registry access), run as a user would run it, and three replicas behind HAProxy put through a
+// fault drill. Docker is required: the tests fail when it is missing, unless
+// FACECTL_TEST_SKIP_DOCKER=1 is set explicitly.
+package container_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testImage is the tag the tests build and use.
+const testImage = "facectl:container-test"
+
+// detectResponse is the part of POST /api/v1/detect's JSON the tests read.
+type detectResponse struct {
+	Width    int               `json:"width"`
+	Height   int               `json:"height"`
+	Detector string            `json:"detector"`
+	Faces    []json.RawMessage `json:"faces"`
+}
+
+// repoRoot walks up from the working directory to the directory holding go.mod.
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// sharedDir is the project's read-only shared/ folder beside the repository.
+func sharedDir(t testing.TB) string { return filepath.Join(repoRoot(t), "..", "shared") }
+
+// modelsDir is where scripts/image.sh finds the model: next to FACECTL_TEST_MODEL when set,
+// else ../shared/models.
+func modelsDir(t testing.TB) string {
+	if m := os.Getenv("FACECTL_TEST_MODEL"); m != "" {
+		return filepath.Dir(m)
+	}
+	return filepath.Join(sharedDir(t), "models")
+}
+
+// artifactsDir is where logs for a person go: FACECTL_TEST_ARTIFACTS or the test's temp dir.
+func artifactsDir(t testing.TB) string {
+	if d := os.Getenv("FACECTL_TEST_ARTIFACTS"); d != "" {
+		d = filepath.Join(d, "container")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	return t.TempDir()
+}
+
+// requireDocker fails the test when no Docker engine answers, unless FACECTL_TEST_SKIP_DOCKER=1.
+func requireDocker(t testing.TB) {
+	t.Helper()
+	if os.Getenv("FACECTL_TEST_SKIP_DOCKER") == "1" {
+		t.Skip("FACECTL_TEST_SKIP_DOCKER=1: skipping the container tests")
+	}
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatal("docker not found: install Docker (apt-get install -y docker.io) and start dockerd, or set FACECTL_TEST_SKIP_DOCKER=1")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Fatalf("the Docker engine does not answer (%v: %s): start dockerd, or set FACECTL_TEST_SKIP_DOCKER=1", err, out)
+	}
+}
+
+// docker runs a docker command and returns its trimmed stdout, failing the test on error.
+func docker(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := dockerErr(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// dockerErr runs a docker command (bounded to 5 minutes) and returns its trimmed stdout.
+func dockerErr(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "docker", args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("docker %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+	buildTime time.Duration
+)
+
+// buildImage builds testImage once per test binary with scripts/image.sh (base images, the
+// local module cache and model served on 127.0.0.1). Fixed version arguments keep Docker's
+// layer cache valid between runs on the same machine.
+func buildImage(t testing.TB) string {
+	t.Helper()
+	requireDocker(t)
+	buildOnce.Do(func() {
+		root := repoRoot(t)
+		logPath := filepath.Join(artifactsDir(t), "image-build.log")
+		logFile, err := os.Create(logPath)
+		if err != nil {
+			buildErr = err
+			return
+		}
+		defer logFile.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "image.sh"), testImage)
+		cmd.Dir = root
+		cmd.Stdin = nil
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.Env = append(os.Environ(),
+			"FACECTL_SHARED_MODELS="+modelsDir(t),
+			"VERSION=container-test", "COMMIT=test", "DATE=2000-01-01T00:00:00Z")
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			tail, _ := os.ReadFile(logPath)
+			if len(tail) > 4000 {
+				tail = tail[len(tail)-4000:]
+			}
+			buildErr = fmt.Errorf("scripts/image.sh %s: %w (log %s):\n%s", testImage, err, logPath, tail)
+			return
+		}
+		buildTime = time.Since(start)
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return testImage
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// readPhoto reads a test photo from ../shared/testdata/faces.
+func readPhoto(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(sharedDir(t), "testdata", "faces", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// multipartBody wraps photo as the multipart field "image".
+func multipartBody(t testing.TB, name string, photo []byte) (body []byte, contentType string) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	part, err := w.CreateFormFile("image", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := part.Write(photo); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), w.FormDataContentType()
+}
+
+// detect posts body to base+/api/v1/detect and decodes the answer; any non-200 is an error.
+func detect(ctx context.Context, client *http.Client, base string, body []byte, contentType string) (detectResponse, error) {
+	var out detectResponse
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v1/detect", bytes.NewReader(body))
+	if err != nil {
+		return out, err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := client.Do(req)
+	if err != nil {
+		return out, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return out, fmt.Errorf("reading the answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return out, fmt.Errorf("status %s: %s", resp.Status, bytes.TrimSpace(data))
+	}
+	if err := json.Unmarshal(data, &out); err != nil {
+		return out, fmt.Errorf("decoding %q: %w", data, err)
+	}
+	return out, nil
+}
+
+// waitReady polls url until it answers 200, and returns how long that took.
+func waitReady(t testing.TB, url string, limit time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	client := &http.Client{Timeout: time.Second}
+	for time.Since(start) < limit {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready after %s", url, limit)
+	return 0
+}
