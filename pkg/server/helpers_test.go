@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -249,4 +248,3 @@ func (g *gateEngine) waitStarted(t testing.TB, n int) {
 // tinyJPEG is enough JPEG magic to pass the server's sniffing; gateEngine never decodes it.
 var tinyJPEG = []byte("\xFF\xD8\xFF\xE0 not really a jpeg")
 
-var errUnexpected = errors.New("unexpected")
