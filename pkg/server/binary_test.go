@@ -107,8 +107,10 @@ func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffe
 }
 
 // TestServeBinaryShutdownUnderLoad sends SIGTERM to a real `facectl serve` while clients keep
-// sending photos: readiness must fail first, no request that reached the server may fail,
-// and the process must exit 0 within the drain and grace periods.
+// sending photos: readiness must fail first, requests keep being served during the drain
+// period, no request may fail, and the process must exit 0 within the drain and grace
+// periods. Like a load balancer that has deregistered the target, the clients stop sending
+// new requests half-way through the drain period; the ones in flight then must complete.
 func TestServeBinaryShutdownUnderLoad(t *testing.T) {
 	const drain, grace = 1500 * time.Millisecond, 5 * time.Second
 	cmd, url, logs := serveProcess(t, "--workers", "2", "--queue-size", "64", "--drain-period", drain.String(), "--grace-period", grace.String())
@@ -119,6 +121,7 @@ func TestServeBinaryShutdownUnderLoad(t *testing.T) {
 	var warmOnce sync.Once
 	var firstErr atomic.Value
 	stopLoad := make(chan struct{})
+	deregistered := make(chan struct{})
 	var wg sync.WaitGroup
 	for range 6 {
 		wg.Go(func() {
@@ -126,6 +129,8 @@ func TestServeBinaryShutdownUnderLoad(t *testing.T) {
 			for i := 0; i < 2000; i++ {
 				select {
 				case <-stopLoad:
+					return
+				case <-deregistered:
 					return
 				default:
 				}
@@ -165,6 +170,8 @@ func TestServeBinaryShutdownUnderLoad(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	lb := time.AfterFunc(drain/2, func() { close(deregistered) })
+	defer lb.Stop()
 	// Readiness turns 503 quickly while the service keeps answering.
 	var notReady time.Duration
 	for time.Since(stopped) < drain {

@@ -247,4 +247,3 @@ func (g *gateEngine) waitStarted(t testing.TB, n int) {
 
 // tinyJPEG is enough JPEG magic to pass the server's sniffing; gateEngine never decodes it.
 var tinyJPEG = []byte("\xFF\xD8\xFF\xE0 not really a jpeg")
-

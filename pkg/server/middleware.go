@@ -104,6 +104,11 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 		hdr := w.Header()
 		hdr.Set("X-Request-ID", id)
 		securityHeaders(hdr)
+		if s.draining.Load() {
+			// The server closes the connection after this response, so the client's next
+			// request goes through the load balancer to another replica.
+			hdr.Set("Connection", "close")
+		}
 
 		s.m.inFlight.Inc()
 		defer func() {

@@ -165,8 +165,8 @@ func (s *Server) MetricsAddr() net.Addr {
 func (s *Server) Draining() bool { return s.draining.Load() }
 
 // Run listens on cfg.Addr (and cfg.MetricsAddr) and serves until ctx is cancelled. Then it
-// drains: readiness answers 503 at once, keep-alives are turned off so clients reconnect
-// through the load balancer, requests are still served for cfg.DrainPeriod, and finally the
+// drains: readiness answers 503 at once, every response closes its connection so clients
+// reconnect through the load balancer, requests are still served for cfg.DrainPeriod, and finally the
 // server shuts down, waiting at most cfg.GracePeriod for in-flight requests. It returns nil
 // after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
@@ -237,9 +237,9 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 
 	s.setDraining()
 	s.log.Info("draining: readiness now fails, still serving", "drain_period", s.cfg.DrainPeriod.String())
-	for _, hs := range servers {
-		hs.SetKeepAlivesEnabled(false)
-	}
+	// Keep-alive connections are not closed here (Server.SetKeepAlivesEnabled(false) would
+	// close idle ones under clients that are just sending a request on them, which fails a
+	// POST); instead every response from now on says Connection: close (see wrap).
 	if s.cfg.DrainPeriod > 0 {
 		t := time.NewTimer(s.cfg.DrainPeriod)
 		select {
