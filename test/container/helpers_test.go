@@ -122,12 +122,16 @@ var (
 	buildTime time.Duration
 )
 
-// buildImage builds testImage once per test binary with scripts/image.sh (base images, the
+// buildImage builds testImage once per test binary (or returns FACECTL_TEST_IMAGE when set) with scripts/image.sh (base images, the
 // local module cache and model served on 127.0.0.1). Fixed version arguments keep Docker's
 // layer cache valid between runs on the same machine.
 func buildImage(t testing.TB) string {
 	t.Helper()
 	requireDocker(t)
+	if img := os.Getenv("FACECTL_TEST_IMAGE"); img != "" {
+		// For iterating on the tests: an image built before, e.g. by scripts/image.sh.
+		return img
+	}
 	buildOnce.Do(func() {
 		root := repoRoot(t)
 		logPath := filepath.Join(artifactsDir(t), "image-build.log")
