@@ -41,8 +41,9 @@ type Config struct {
 	// it). Default 8.
 	MaxParts int `mapstructure:"max_parts"`
 
-	// RequestTimeout is the deadline of one request's detection work, queue wait included
-	// (503 when it runs out). Default 30s.
+	// RequestTimeout is the deadline of one detection request from its admission: waiting
+	// for memory, reading the body, waiting for a worker and detecting (503 when it runs out
+	// while waiting). Default 30s.
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// ReadHeaderTimeout bounds reading the request headers (slowloris). Default 5s.
 	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
