@@ -53,7 +53,7 @@ which other users of the machine can see.`,
 	f.Int64("max-body-bytes", d.MaxBodyBytes, "largest request body in bytes (413 above)")
 	f.Int64("max-buffered-bytes", d.MaxBufferedBytes, "request bodies held in memory at once, over all requests; more uploads wait")
 	f.Int("max-parts", d.MaxParts, "most parts in a multipart upload (400 above)")
-	f.Duration("request-timeout", d.RequestTimeout, "deadline of a request's detection work, queue wait included")
+	f.Duration("request-timeout", d.RequestTimeout, "deadline of a detection request from admission: memory wait, upload, queue wait, detection")
 	f.Duration("read-header-timeout", d.ReadHeaderTimeout, "time allowed to send the request headers")
 	f.Duration("read-timeout", d.ReadTimeout, "time allowed to send the whole request")
 	f.Duration("write-timeout", d.WriteTimeout, "time allowed from the request headers to the end of the response")
