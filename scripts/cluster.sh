@@ -8,7 +8,8 @@
 #   scripts/cluster.sh roll     rolling restart: one replica at a time, waiting for it to be UP
 #   scripts/cluster.sh down     remove the containers and the network
 #
-# Environment: FACECTL_IMAGE (facectl:dev, built by scripts/image.sh when missing),
+# Environment: FACECTL_IMAGE (facectl:dev, built by scripts/image.sh when missing; run
+# scripts/image.sh yourself to refresh it after changing the code),
 # FACECTL_CLUSTER (name prefix, facectl-cluster), FACECTL_CLUSTER_PORT (8080),
 # FACECTL_CLUSTER_STATS_PORT (8404, HAProxy's stats page), RUNTIME_IMAGE (debian:bookworm-slim).
 set -euo pipefail
@@ -18,7 +19,8 @@ image=${FACECTL_IMAGE:-facectl:dev}
 name=${FACECTL_CLUSTER:-facectl-cluster}
 port=${FACECTL_CLUSTER_PORT:-8080}
 stats_port=${FACECTL_CLUSTER_STATS_PORT:-8404}
-lb_image=${FACECTL_LB_IMAGE:-facectl-haproxy:dev}
+# The balancer's image is tagged with a hash of its files, so a changed config gets a new image.
+lb_image=${FACECTL_LB_IMAGE:-facectl-haproxy:$(cat configs/cluster/haproxy.cfg configs/cluster/haproxy.Dockerfile | sha256sum | cut -c1-12)}
 runtime_image=${RUNTIME_IMAGE:-debian:bookworm-slim}
 replicas=(app1 app2 app3)
 

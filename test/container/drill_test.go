@@ -36,8 +36,7 @@ func newCluster(t *testing.T, image string) *cluster {
 	c := &cluster{t: t, root: repoRoot(t), name: fmt.Sprintf("facectl-drill-%d", os.Getpid()),
 		port: freePort(t), statsPort: freePort(t)}
 	c.env = append(os.Environ(), "FACECTL_IMAGE="+image, "FACECTL_CLUSTER="+c.name,
-		fmt.Sprintf("FACECTL_CLUSTER_PORT=%d", c.port), fmt.Sprintf("FACECTL_CLUSTER_STATS_PORT=%d", c.statsPort),
-		"FACECTL_LB_IMAGE=facectl-haproxy:container-test")
+		fmt.Sprintf("FACECTL_CLUSTER_PORT=%d", c.port), fmt.Sprintf("FACECTL_CLUSTER_STATS_PORT=%d", c.statsPort))
 	return c
 }
 
