@@ -3,6 +3,7 @@
 #
 #   scripts/bench-detect.sh            # from the repository root; needs ../shared (or FACECTL_TEST_MODEL)
 #   COUNT=10 scripts/bench-detect.sh   # more samples per benchmark (default 6)
+#   SKIP_VISION=1 scripts/bench-detect.sh   # keep $OUT/vision.txt from an earlier run
 #
 # 1. go test -bench in pkg/vision (BenchmarkDetect: decode+detect per detector and photo;
 #    BenchmarkForward: YuNet's bare network forward) and pkg/cli (BenchmarkDetectBatch: the
@@ -32,8 +33,18 @@ export FACECTL_TEST_MODEL=$MODEL
 echo "== machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo "== go benchmarks (count $COUNT)"
-go test ./pkg/vision -run XXX -bench 'BenchmarkDetect|BenchmarkForward' -count "$COUNT" -timeout 60m 2>/dev/null | tee "$OUT/vision.txt" | grep -E '^Benchmark' || true
-go test ./pkg/cli -run XXX -bench BenchmarkDetectBatch -count "$COUNT" -timeout 60m 2>/dev/null | tee "$OUT/batch.txt" | grep -E '^Benchmark' || true
+# Same as `go test -run XXX -bench ... -count N`, but through the compiled test binary so that
+# libpng's warnings on the process's stderr (iCCP profiles in the PNG photos) cannot break the
+# benchmark lines: `go test` merges a test binary's stderr into its stdout.
+bench() { # package regex output
+  go test -c -o "$OUT/$(basename "$1").test" "./$1"
+  (cd "$1" && "$OUT/$(basename "$1").test" -test.run XXX -test.bench "$2" -test.count "$COUNT" -test.timeout 60m \
+    2>"$OUT/$(basename "$3" .txt).stderr") | tee "$OUT/$3" | grep -E '^Benchmark' || true
+}
+if [ -z "${SKIP_VISION:-}" ]; then
+  bench pkg/vision 'BenchmarkDetect|BenchmarkForward' vision.txt
+fi
+bench pkg/cli BenchmarkDetectBatch batch.txt
 if $BENCHSTAT "$OUT/vision.txt" "$OUT/batch.txt" > "$OUT/benchstat.txt" 2>"$OUT/benchstat.err"; then
   cat "$OUT/benchstat.txt"
 else
@@ -73,6 +84,10 @@ if command -v hyperfine >/dev/null; then
   hyperfine --warmup 1 --runs "${RUNS:-3}" --style basic --export-json "$OUT/facedetect.json" "$FACEDETECT" >/dev/null
   t_facectl=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/facectl.json")
   t_facedetect=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$OUT/facedetect.json")
+  # CPU seconds (user+system, mean) depend far less on what else the machine is doing.
+  cpu() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print(r["user"]+r["system"])' "$1"; }
+  c_facectl=$(cpu "$OUT/facectl.json"); c_facedetect=$(cpu "$OUT/facedetect.json")
+  echo "  CPU time: facectl ${c_facectl}s, facedetect ${c_facedetect}s for $N photos: facedetect uses $(ratio "$c_facedetect" "$c_facectl")x the CPU"
 else
   echo "(hyperfine not installed: one timed run each; apt-get install -y hyperfine for medians)"
   s=$(date +%s.%N); $FACECTL >/dev/null 2>&1 || true; t_facectl=$(awk -v s="$s" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')
