@@ -112,6 +112,13 @@ func TestDetectGroupPhoto(t *testing.T) {
 			}
 		})
 	}
+	t.Run("png", func(t *testing.T) {
+		body, ct := multipartBody(t, "image", "astronaut.png", photo(t, "astronaut.png"))
+		resp, b := post(t, nil, r.url+"/api/v1/detect", ct, body)
+		if d := decodeDetection(t, b); resp.StatusCode != 200 || len(d.Faces) != 1 || d.Width != 512 {
+			t.Errorf("astronaut.png: %d, %d faces, width %d; want 1 face in 512 px", resp.StatusCode, len(d.Faces), d.Width)
+		}
+	})
 	t.Run("filters", func(t *testing.T) {
 		resp, body := post(t, nil, r.url+"/api/v1/detect?max_faces=3", "image/jpeg", bytes.NewReader(group))
 		if d := decodeDetection(t, body); resp.StatusCode != 200 || len(d.Faces) != 3 {
