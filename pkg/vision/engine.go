@@ -101,8 +101,11 @@ type Engine struct {
 	all  []detector
 }
 
-// New loads cfg.Workers detectors. It sets OpenCV's own thread pool so that the workers together
-// do not use more threads than there are usable cores.
+// New loads cfg.Workers detectors. Each worker is one core: OpenCV's own thread pool is set to a
+// single thread, so images run in parallel across workers rather than one image across threads.
+// That scales throughput with the workers (per-image threading gains little on a small network
+// and costs synchronisation), keeps --workers an honest limit on the cores used, and keeps many
+// workers from oversubscribing the machine.
 func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -114,7 +117,7 @@ func New(cfg Config, log *slog.Logger) (*Engine, error) {
 	if cfg.Workers == 0 {
 		cfg.Workers = cores
 	}
-	setOpenCVThreads(max(1, cores/cfg.Workers))
+	setOpenCVThreads(1)
 	e := &Engine{cfg: cfg, log: log, pool: make(chan detector, cfg.Workers)}
 	for range cfg.Workers {
 		d, err := e.load()
