@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 var sentinels = []error{ErrEmpty, ErrUnsupported, ErrTooLarge, ErrTooManyPixels, ErrCorrupt}
@@ -583,34 +585,11 @@ func TestDisplaySize(t *testing.T) {
 	}
 }
 
-// sharedPhotos returns the paths of the shared test photos, found from the module root.
+// sharedPhotos returns the paths of the shared test photos.
 func sharedPhotos(t testing.TB) []string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod found above the package directory")
-		}
-		dir = parent
-	}
-	faces := filepath.Join(dir, "..", "shared", "testdata", "faces")
 	var paths []string
-	for _, pattern := range []string{"*.jpg", "*.png"} {
-		m, _ := filepath.Glob(filepath.Join(faces, pattern))
-		paths = append(paths, m...)
-	}
-	if len(paths) == 0 {
-		if os.Getenv("FACECTL_TEST_SKIP_PHOTOS") == "1" {
-			t.Skipf("no photos in %s (FACECTL_TEST_SKIP_PHOTOS=1)", faces)
-		}
-		t.Fatalf("no test photos in %s: the shared test data must sit next to the repository (set FACECTL_TEST_SKIP_PHOTOS=1 to skip)", faces)
+	for _, p := range testenv.Photos(t) {
+		paths = append(paths, p.Path)
 	}
 	return paths
 }

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/facectl/facectl/pkg/face"
 )
 
@@ -21,7 +23,7 @@ func BenchmarkThroughput(b *testing.B) {
 	workers := runtime.GOMAXPROCS(0)
 	for _, det := range []string{"yunet", "lbp"} {
 		for _, name := range []string{"gocv_face.jpg", "group_10.jpg"} {
-			data := photo(b, name)
+			data := testenv.ReadPhoto(b, name)
 			b.Run("engine/"+det+"/"+name, func(b *testing.B) {
 				e := realEngine(b, det, workers)
 				ctx := context.Background()

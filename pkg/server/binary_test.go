@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // buildFacectl builds the real binary once per test run.
@@ -61,7 +63,7 @@ func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffe
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--model", testModel(t)}, args...)
+	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--model", testenv.Model(t)}, args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "FACECTL_LOG_FORMAT=json")
 	cmd.Dir = t.TempDir() // no facectl.yaml here
@@ -114,7 +116,7 @@ func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffe
 func TestServeBinaryShutdownUnderLoad(t *testing.T) {
 	const drain, grace = 1500 * time.Millisecond, 5 * time.Second
 	cmd, url, logs := serveProcess(t, "--workers", "2", "--queue-size", "64", "--drain-period", drain.String(), "--grace-period", grace.String())
-	face := photo(t, "gocv_face.jpg")
+	face := testenv.ReadPhoto(t, "gocv_face.jpg")
 
 	var ok, failed, refused atomic.Int64
 	warm := make(chan struct{})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/chromedp/chromedp"
 )
 
@@ -65,7 +67,7 @@ func TestPageInBrowser(t *testing.T) {
 	r := realServer(t)
 	ctx := browser(t)
 	dir := artifactDir(t)
-	group := filepath.Join(repoRoot(t), "..", "shared", "testdata", "faces", "group_10.jpg")
+	group := testenv.PhotoPath(t, "group_10.jpg")
 	text := filepath.Join(t.TempDir(), "notes.jpg")
 	if err := os.WriteFile(text, []byte("this is not a photo\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -15,31 +15,18 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/facectl/facectl/pkg/vision"
 )
-
-// testModel is the YuNet model: $FACECTL_TEST_MODEL or ../shared/models beside the repository.
-func testModel(t testing.TB) string {
-	t.Helper()
-	p := os.Getenv("FACECTL_TEST_MODEL")
-	if p == "" {
-		p = filepath.Join(repoRoot(t), "..", "shared", "models", "face_detection_yunet_2023mar.onnx")
-	}
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("YuNet model missing (%v): set FACECTL_TEST_MODEL or provide ../shared/models", err)
-	}
-	return p
-}
 
 // realEngine loads the real detection engine (OpenCV) with the given detector and workers.
 func realEngine(t testing.TB, detector string, workers int) *vision.Engine {
@@ -48,7 +35,7 @@ func realEngine(t testing.TB, detector string, workers int) *vision.Engine {
 	cfg.Detector = detector
 	cfg.Workers = workers
 	if detector == "yunet" {
-		cfg.Model = testModel(t)
+		cfg.Model = testenv.Model(t)
 	}
 	e, err := vision.New(cfg, nil)
 	if err != nil {
@@ -85,7 +72,7 @@ func decodeDetection(t testing.TB, body []byte) DetectResponse {
 
 func TestDetectGroupPhoto(t *testing.T) {
 	r := realServer(t)
-	group := photo(t, "group_10.jpg")
+	group := testenv.ReadPhoto(t, "group_10.jpg")
 	mp, mpCT := multipartBody(t, "image", "group_10.jpg", group)
 	for _, tc := range []struct {
 		name string
@@ -113,7 +100,7 @@ func TestDetectGroupPhoto(t *testing.T) {
 		})
 	}
 	t.Run("png", func(t *testing.T) {
-		body, ct := multipartBody(t, "image", "astronaut.png", photo(t, "astronaut.png"))
+		body, ct := multipartBody(t, "image", "astronaut.png", testenv.ReadPhoto(t, "astronaut.png"))
 		resp, b := post(t, nil, r.url+"/api/v1/detect", ct, body)
 		if d := decodeDetection(t, b); resp.StatusCode != 200 || len(d.Faces) != 1 || d.Width != 512 {
 			t.Errorf("astronaut.png: %d, %d faces, width %d; want 1 face in 512 px", resp.StatusCode, len(d.Faces), d.Width)
@@ -124,7 +111,7 @@ func TestDetectGroupPhoto(t *testing.T) {
 		if d := decodeDetection(t, body); resp.StatusCode != 200 || len(d.Faces) != 3 {
 			t.Errorf("max_faces=3: %d, %d faces", resp.StatusCode, len(d.Faces))
 		}
-		resp, body = post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(photo(t, "home.jpg")))
+		resp, body = post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(testenv.ReadPhoto(t, "home.jpg")))
 		if d := decodeDetection(t, body); resp.StatusCode != 200 || len(d.Faces) != 0 || !bytes.Contains(body, []byte(`"faces":[]`)) {
 			t.Errorf("negative photo: %d %s", resp.StatusCode, body)
 		}
@@ -146,7 +133,7 @@ func decodeImage(t testing.TB, b []byte, wantFormat string) image.Rectangle {
 
 func TestRenderedImagesDecodeAtTheRightSize(t *testing.T) {
 	r := realServer(t)
-	group := photo(t, "group_10.jpg")
+	group := testenv.ReadPhoto(t, "group_10.jpg")
 	want := image.Rect(0, 0, 1024, 603)
 	for _, tc := range []struct {
 		name, path, accept, format string
@@ -190,7 +177,7 @@ func TestRenderedImagesDecodeAtTheRightSize(t *testing.T) {
 
 func TestUploadRendersResultPage(t *testing.T) {
 	r := realServer(t)
-	body, ct := multipartBody(t, "image", "group_10.jpg", photo(t, "group_10.jpg"))
+	body, ct := multipartBody(t, "image", "group_10.jpg", testenv.ReadPhoto(t, "group_10.jpg"))
 	resp, page := post(t, nil, r.url+"/upload", ct, body)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status %d, type %s", resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -257,7 +244,7 @@ func jpegWithSize(t testing.TB, j []byte, w, h uint16) []byte {
 func TestHostileInputs(t *testing.T) {
 	const limit = 2 << 20
 	r := realServer(t, func(c *Config) { c.MaxBodyBytes = limit })
-	group := photo(t, "group_10.jpg")
+	group := testenv.ReadPhoto(t, "group_10.jpg")
 	big := bytes.Repeat(group, limit/len(group)+2)
 
 	manyParts := func(n int) ([]byte, string) {
@@ -414,7 +401,7 @@ func TestSlowClients(t *testing.T) {
 		before := testutil.ToFloat64(r.srv.m.requests.WithLabelValues("POST /api/v1/detect", "POST", "400"))
 		conn := dial(t, r.url)
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
-		conn.Write(photo(t, "group_10.jpg")[:5000])
+		conn.Write(testenv.ReadPhoto(t, "group_10.jpg")[:5000])
 		conn.Close()
 		eventually(t, "the aborted upload to be answered 400", func() bool {
 			return testutil.ToFloat64(r.srv.m.requests.WithLabelValues("POST /api/v1/detect", "POST", "400")) == before+1
@@ -427,7 +414,7 @@ func TestSlowClients(t *testing.T) {
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
 		conns = append(conns, c)
 	}
-	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(photo(t, "gocv_face.jpg")))
+	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(testenv.ReadPhoto(t, "gocv_face.jpg")))
 	if resp.StatusCode != 200 || len(decodeDetection(t, body).Faces) != 1 {
 		t.Errorf("detection next to 50 slowloris connections: %d %s", resp.StatusCode, body)
 	}
@@ -445,7 +432,7 @@ func TestOverloadWithRealEngine(t *testing.T) {
 		c.QueueSize = 4
 		c.QueueWait = 2 * time.Second
 	})
-	group := photo(t, "group_10.jpg")
+	group := testenv.ReadPhoto(t, "group_10.jpg")
 	statuses := make(chan int, clients)
 	var wg sync.WaitGroup
 	for range clients {

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"github.com/facectl/facectl/internal/testenv"
+
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -60,7 +62,7 @@ func smallJPEG(t testing.TB, src []byte, w int) []byte {
 // (minimising runs real detections, so bound it).
 func FuzzDetectInput(f *testing.F) {
 	// Small seeds keep each execution (a real decode and detection) and minimisation fast.
-	face := smallJPEG(f, photo(f, "gocv_face.jpg"), 160)
+	face := smallJPEG(f, testenv.ReadPhoto(f, "gocv_face.jpg"), 160)
 	seeds := [][]byte{
 		face,
 		face[:len(face)/3],

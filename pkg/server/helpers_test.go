@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"mime/multipart"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,35 +16,6 @@ import (
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/render"
 )
-
-// repoRoot walks up from the package directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// photo reads a test photo from ../shared/testdata/faces.
-func photo(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "..", "shared", "testdata", "faces", name))
-	if err != nil {
-		t.Fatalf("reading test photo (expected the shared/ folder beside the repository): %v", err)
-	}
-	return b
-}
 
 // testLogger sends the server's logs to the test log, so a failing test shows them.
 func testLogger(t testing.TB) *slog.Logger {

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // rssMiB reads this process's resident set size (Go heap and OpenCV's native memory).
@@ -45,7 +47,7 @@ func TestNoLeaksOver1000Requests(t *testing.T) {
 	}
 	matsBefore, counting := liveMats()
 	r := realServer(t, func(c *Config) { c.QueueSize = 16 })
-	small := smallJPEG(t, photo(t, "gocv_face.jpg"), 320)
+	small := smallJPEG(t, testenv.ReadPhoto(t, "gocv_face.jpg"), 320)
 	bad := jpegWithSize(t, small, 300, 200) // passes the header checks, fails inside OpenCV's decoder
 	type call struct {
 		path, ct, accept string

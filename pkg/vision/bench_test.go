@@ -5,10 +5,10 @@ import (
 	"context"
 	"image"
 	"image/jpeg"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/facectl/facectl/internal/testenv"
 
 	"gocv.io/x/gocv"
 
@@ -19,7 +19,7 @@ func benchEngine(b *testing.B, detector string, workers int) *Engine {
 	b.Helper()
 	cfg := DefaultConfig()
 	cfg.Detector = detector
-	cfg.Model = testModel(b)
+	cfg.Model = testenv.Model(b)
 	cfg.Workers = workers
 	e, err := New(cfg, nil)
 	if err != nil {
@@ -27,14 +27,6 @@ func benchEngine(b *testing.B, detector string, workers int) *Engine {
 	}
 	b.Cleanup(func() { e.Close() })
 	return e
-}
-
-func readPhoto(b testing.TB, name string) []byte {
-	data, err := os.ReadFile(filepath.Join(sharedDir(b), "testdata", "faces", name))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return data
 }
 
 var (
@@ -45,7 +37,7 @@ var (
 // photo12MP is group_10.jpg upscaled to 4512×2657 (12 MP, same aspect ratio), as a JPEG.
 func photo12MP(b testing.TB) []byte {
 	bigOnce.Do(func() {
-		src, err := gocv.IMDecode(readPhoto(b, "group_10.jpg"), gocv.IMReadColor)
+		src, err := gocv.IMDecode(testenv.ReadPhoto(b, "group_10.jpg"), gocv.IMReadColor)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,8 +64,8 @@ func BenchmarkDetect(b *testing.B) {
 		name string
 		data func(testing.TB) []byte
 	}{
-		{"gocv_face", func(t testing.TB) []byte { return readPhoto(t, "gocv_face.jpg") }},
-		{"group_10", func(t testing.TB) []byte { return readPhoto(t, "group_10.jpg") }},
+		{"gocv_face", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "gocv_face.jpg") }},
+		{"group_10", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "group_10.jpg") }},
 		{"12MP", photo12MP},
 	}
 	for _, det := range Detectors {
@@ -104,7 +96,7 @@ func BenchmarkForward(b *testing.B) {
 			// The same engine set-up as BenchmarkDetect/yunet (one worker, OpenCV's threads as New
 			// sets them), so the two are comparable.
 			y := benchEngine(b, "yunet", 1).all[0].(*yunet)
-			img, err := gocv.IMDecode(readPhoto(b, name), gocv.IMReadColor)
+			img, err := gocv.IMDecode(testenv.ReadPhoto(b, name), gocv.IMReadColor)
 			if err != nil {
 				b.Fatal(err)
 			}

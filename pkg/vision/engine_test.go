@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
@@ -34,7 +36,7 @@ func newEngine(t testing.TB, detector string, workers int) *Engine {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Detector = detector
-	cfg.Model = testModel(t)
+	cfg.Model = testenv.Model(t)
 	cfg.Workers = workers
 	e, err := New(cfg, nil)
 	if err != nil {
@@ -54,23 +56,23 @@ func TestYuNetCountsAndGolden(t *testing.T) {
 	e := newEngine(t, "yunet", 2)
 	golden := filepath.Join("testdata", "yunet_golden.json")
 	got := map[string][]face.Face{}
-	for _, p := range photos(t) {
-		det, err := e.Detect(context.Background(), readPhoto(t, p.name), face.Filter{})
+	for _, p := range testenv.Photos(t) {
+		det, err := e.Detect(context.Background(), testenv.ReadPhoto(t, p.Name), face.Filter{})
 		if err != nil {
-			t.Fatalf("%s: %v", p.name, err)
+			t.Fatalf("%s: %v", p.Name, err)
 		}
-		if len(det.Faces) != p.faces {
-			t.Errorf("%s: %d faces, want %d", p.name, len(det.Faces), p.faces)
+		if len(det.Faces) != p.Faces {
+			t.Errorf("%s: %d faces, want %d", p.Name, len(det.Faces), p.Faces)
 		}
 		for _, f := range det.Faces {
 			if f.Confidence < 0 || f.Confidence > 1 || len(f.Landmarks) != 5 {
-				t.Errorf("%s: bad face %+v", p.name, f)
+				t.Errorf("%s: bad face %+v", p.Name, f)
 			}
 			if f.X < 0 || f.Y < 0 || f.X+f.W > det.Width || f.Y+f.H > det.Height {
-				t.Errorf("%s: box %+v outside %dx%d", p.name, f, det.Width, det.Height)
+				t.Errorf("%s: box %+v outside %dx%d", p.Name, f, det.Width, det.Height)
 			}
 		}
-		got[p.name] = det.Faces
+		got[p.Name] = det.Faces
 	}
 	if *update {
 		b, _ := json.MarshalIndent(got, "", "  ")
@@ -115,26 +117,26 @@ func TestCascadesMatchOpenCV(t *testing.T) {
 			t.Fatalf("cannot load the %s cascade: install opencv-data", kind)
 		}
 		defer cc.Close()
-		for _, p := range photos(t) {
-			img := gocv.IMRead(p.path, gocv.IMReadColor)
+		for _, p := range testenv.Photos(t) {
+			img := gocv.IMRead(p.Path, gocv.IMReadColor)
 			gray := gocv.NewMat()
 			gocv.CvtColor(img, &gray, gocv.ColorBGRToGray)
 			rects := cc.DetectMultiScaleWithParams(gray, 1.2, 5, 0, image.Point{}, image.Point{})
 			img.Close()
 			gray.Close()
-			det, err := e.Detect(context.Background(), readPhoto(t, p.name), face.Filter{})
+			det, err := e.Detect(context.Background(), testenv.ReadPhoto(t, p.Name), face.Filter{})
 			if err != nil {
-				t.Fatalf("%s %s: %v", kind, p.name, err)
+				t.Fatalf("%s %s: %v", kind, p.Name, err)
 			}
 			if len(det.Faces) != len(rects) {
-				t.Errorf("%s %s: %d faces, OpenCV found %d", kind, p.name, len(det.Faces), len(rects))
+				t.Errorf("%s %s: %d faces, OpenCV found %d", kind, p.Name, len(det.Faces), len(rects))
 				continue
 			}
 			// OpenCV's parallel scan may list the same boxes in another order: compare sorted.
 			got := make([]image.Rectangle, 0, len(det.Faces))
 			for _, f := range det.Faces {
 				if f.Confidence != 1 || len(f.Landmarks) != 0 {
-					t.Errorf("%s %s: cascade face %+v has a score or landmarks", kind, p.name, f)
+					t.Errorf("%s %s: cascade face %+v has a score or landmarks", kind, p.Name, f)
 				}
 				got = append(got, image.Rect(f.X, f.Y, f.X+f.W, f.Y+f.H))
 			}
@@ -142,7 +144,7 @@ func TestCascadesMatchOpenCV(t *testing.T) {
 			slices.SortFunc(got, byPos)
 			slices.SortFunc(rects, byPos)
 			if !slices.Equal(got, rects) {
-				t.Errorf("%s %s: boxes %v, OpenCV %v", kind, p.name, got, rects)
+				t.Errorf("%s %s: boxes %v, OpenCV %v", kind, p.Name, got, rects)
 			}
 		}
 	}
@@ -153,7 +155,7 @@ func TestCascadesMatchOpenCV(t *testing.T) {
 // found where it is in the original, in the original's size.
 func TestOrientation(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
-	data := readPhoto(t, "gocv_face.jpg")
+	data := testenv.ReadPhoto(t, "gocv_face.jpg")
 	base, err := e.Detect(context.Background(), data, face.Filter{})
 	if err != nil || len(base.Faces) != 1 {
 		t.Fatalf("baseline: %v %+v", err, base)
@@ -228,7 +230,7 @@ func withOrientation(jpg []byte, o int) []byte {
 // faces as the original photo, scaled.
 func TestReducedDecode(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
-	small, err := e.Detect(context.Background(), readPhoto(t, "group_10.jpg"), face.Filter{})
+	small, err := e.Detect(context.Background(), testenv.ReadPhoto(t, "group_10.jpg"), face.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +271,7 @@ func encodePNG(t testing.TB, w, h int) []byte {
 // TestBadInput checks hostile or broken input is refused with the right sentinel, never crashes,
 // and leaves the engine usable.
 func TestBadInput(t *testing.T) {
-	good := readPhoto(t, "gocv_face.jpg")
+	good := testenv.ReadPhoto(t, "gocv_face.jpg")
 	bomb := encodePNG(t, 1, 1)
 	binary.BigEndian.PutUint32(bomb[16:], 100000)
 	binary.BigEndian.PutUint32(bomb[20:], 100000)
@@ -308,7 +310,7 @@ func TestBadInput(t *testing.T) {
 // caller whose context ends while waiting for a detector gets the context's error.
 func TestConcurrentAndCancel(t *testing.T) {
 	e := newEngine(t, "yunet", 2)
-	data := readPhoto(t, "group_4.jpg")
+	data := testenv.ReadPhoto(t, "group_4.jpg")
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -344,7 +346,7 @@ func TestConcurrentAndCancel(t *testing.T) {
 // changes the face region.
 func TestRender(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
-	data := readPhoto(t, "group_10.jpg")
+	data := testenv.ReadPhoto(t, "group_10.jpg")
 	for _, mode := range render.Modes {
 		for _, format := range []imageio.Format{imageio.JPEG, imageio.PNG} {
 			out, det, err := e.Render(context.Background(), data, face.Filter{}, render.Options{Mode: mode, Format: format})
@@ -418,7 +420,7 @@ func sharpness(t *testing.T, data []byte, f face.Face) float64 {
 
 func TestFilterThroughEngine(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
-	data := readPhoto(t, "group_10.jpg")
+	data := testenv.ReadPhoto(t, "group_10.jpg")
 	for _, tc := range []struct {
 		f    face.Filter
 		want int

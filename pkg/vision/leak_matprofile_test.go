@@ -7,6 +7,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
@@ -27,8 +29,8 @@ func TestNoMatLeaks(t *testing.T) {
 		func() {
 			e := newEngine(t, kind, 2)
 			ctx := context.Background()
-			for _, p := range photos(t) {
-				data := readPhoto(t, p.name)
+			for _, p := range testenv.Photos(t) {
+				data := testenv.ReadPhoto(t, p.Name)
 				if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
 					t.Fatal(err)
 				}
@@ -39,13 +41,13 @@ func TestNoMatLeaks(t *testing.T) {
 				}
 				out := render.FileOutputs{AnnotateDir: t.TempDir(), CropDir: t.TempDir(), BlurDir: t.TempDir(), Obscure: render.Pixelate, CropMargin: 0.2}
 				err := e.Process(ctx, data, face.Filter{}, func(img gocv.Mat, det face.Detection) error {
-					return out.Write(img, det.Faces, p.name, "", imageio.JPEG)
+					return out.Write(img, det.Faces, p.Name, "", imageio.JPEG)
 				})
 				if err != nil {
 					t.Fatal(err)
 				}
 			}
-			good := readPhoto(t, "gocv_face.jpg")
+			good := testenv.ReadPhoto(t, "gocv_face.jpg")
 			for _, bad := range [][]byte{good[:len(good)/2], []byte("text"), encodePNG(t, 3, 3)} {
 				_, _ = e.Detect(ctx, bad, face.Filter{})
 			}

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // Load of the drill: a steady, bounded stream of detect requests to the cluster's 127.0.0.1 port.
@@ -33,7 +35,7 @@ type cluster struct {
 }
 
 func newCluster(t *testing.T, image string) *cluster {
-	c := &cluster{t: t, root: repoRoot(t), name: fmt.Sprintf("facectl-drill-%d", os.Getpid()),
+	c := &cluster{t: t, root: testenv.RepoRoot(t), name: fmt.Sprintf("facectl-drill-%d", os.Getpid()),
 		port: freePort(t), statsPort: freePort(t)}
 	c.env = append(os.Environ(), "FACECTL_IMAGE="+image, "FACECTL_CLUSTER="+c.name,
 		fmt.Sprintf("FACECTL_CLUSTER_PORT=%d", c.port), fmt.Sprintf("FACECTL_CLUSTER_STATS_PORT=%d", c.statsPort))
@@ -144,7 +146,7 @@ func TestClusterDrill(t *testing.T) {
 	t.Logf("cluster up in %s (port %d, stats %d)", time.Since(upStart).Round(time.Millisecond), c.port, c.statsPort)
 
 	base := fmt.Sprintf("http://127.0.0.1:%d", c.port)
-	photo := readPhoto(t, "gocv_face.jpg")
+	photo := testenv.ReadPhoto(t, "gocv_face.jpg")
 	ctx, cancel := context.WithTimeout(context.Background(), drillMaxDuration)
 	defer cancel()
 

@@ -21,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // testImage is the tag the tests build and use.
@@ -34,35 +36,13 @@ type detectResponse struct {
 	Faces    []json.RawMessage `json:"faces"`
 }
 
-// repoRoot walks up from the working directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// sharedDir is the project's read-only shared/ folder beside the repository.
-func sharedDir(t testing.TB) string { return filepath.Join(repoRoot(t), "..", "shared") }
-
 // modelsDir is where scripts/image.sh finds the model: next to FACECTL_TEST_MODEL when set,
 // else ../shared/models.
 func modelsDir(t testing.TB) string {
 	if m := os.Getenv("FACECTL_TEST_MODEL"); m != "" {
 		return filepath.Dir(m)
 	}
-	return filepath.Join(sharedDir(t), "models")
+	return filepath.Join(testenv.SharedDir(t), "models")
 }
 
 // artifactsDir is where logs for a person go: FACECTL_TEST_ARTIFACTS or the test's temp dir.
@@ -133,7 +113,7 @@ func buildImage(t testing.TB) string {
 		return img
 	}
 	buildOnce.Do(func() {
-		root := repoRoot(t)
+		root := testenv.RepoRoot(t)
 		logPath := filepath.Join(artifactsDir(t), "image-build.log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
@@ -176,16 +156,6 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// readPhoto reads a test photo from ../shared/testdata/faces.
-func readPhoto(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(sharedDir(t), "testdata", "faces", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // multipartBody wraps photo as the multipart field "image".

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // maxImageBytes is the size budget for the uncompressed image.
@@ -154,7 +156,7 @@ func TestImageServes(t *testing.T) {
 		t.Errorf("the server runs as uid %d, want a dedicated user (>= 1000)", n)
 	}
 
-	photo := readPhoto(t, "group_10.jpg")
+	photo := testenv.ReadPhoto(t, "group_10.jpg")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	client := &http.Client{Timeout: 30 * time.Second}
