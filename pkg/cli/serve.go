@@ -93,6 +93,7 @@ func (a *app) runServe(cmd *cobra.Command, binds []binding) error {
 	if err := cfg.Validate(); err != nil {
 		return &usageError{err: err}
 	}
+	vision.TuneAllocator()
 	engines, closeAll, err := loadEngines(det, cfg.AllowedDetectors, log)
 	if err != nil {
 		return err
