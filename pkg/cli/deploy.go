@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -115,36 +114,40 @@ elsewhere (LocalStack, moto).`,
 	return cmd
 }
 
-// loadDeploy loads and validates the deploy section and builds the deployer's collaborators.
-func (a *app) loadDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) (deploy.Config, deploy.Deps, *slog.Logger, error) {
+// loadDeploy loads the deploy section and builds the deployer's collaborators. full is true for
+// deploy itself, which builds and creates and so needs every setting valid; status and rollback
+// only read and roll back, and need no network or role settings.
+func (a *app) loadDeploy(cmd *cobra.Command, binds []binding, o *deployOptions, full bool) (deploy.Config, deploy.Deps, error) {
 	cfg := deploy.DefaultConfig()
 	log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
 	if err != nil {
-		return cfg, deploy.Deps{}, nil, err
+		return cfg, deploy.Deps{}, err
 	}
 	if o.output != "text" && o.output != "json" {
-		return cfg, deploy.Deps{}, nil, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
+		return cfg, deploy.Deps{}, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
 	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, deploy.Deps{}, nil, &usageError{err: err}
+	if full {
+		if err := cfg.Validate(); err != nil {
+			return cfg, deploy.Deps{}, &usageError{err: err}
+		}
 	}
 	awsCfg, err := deploy.LoadAWSConfig(cmd.Context(), cfg)
 	if err != nil {
-		return cfg, deploy.Deps{}, nil, &usageError{err: err}
+		return cfg, deploy.Deps{}, &usageError{err: err}
 	}
 	deps := deploy.NewDeps(awsCfg)
-	deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
-	deps.Log = log
-	deps.Progress = a.streams.Err
-	deps.Out = a.streams.Out
-	if o.output == "json" {
-		deps.Out = io.Discard
+	deps.Log, deps.Progress, deps.Out = log, a.streams.Err, a.streams.Out
+	if full {
+		deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
+		if o.output == "json" {
+			deps.Out = io.Discard
+		}
 	}
-	return cfg, deps, log, nil
+	return cfg, deps, nil
 }
 
 func (a *app) runDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) error {
-	cfg, deps, _, err := a.loadDeploy(cmd, binds, o)
+	cfg, deps, err := a.loadDeploy(cmd, binds, o, true)
 	if err != nil {
 		return err
 	}
@@ -231,7 +234,7 @@ func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Comman
   facectl deploy status --cluster prod --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, deps, _, err := a.loadDeployForRead(cmd, binds, o)
+			cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
 			if err != nil {
 				return err
 			}
@@ -265,7 +268,7 @@ leaving the desired count alone, then wait exactly like facectl deploy.`,
   facectl deploy rollback --revision 7 --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, deps, _, err := a.loadDeployForRead(cmd, binds, o)
+			cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
 			if err != nil {
 				return err
 			}
@@ -279,24 +282,4 @@ leaving the desired count alone, then wait exactly like facectl deploy.`,
 	}
 	cmd.Flags().IntVar(&revision, "revision", 0, "revision to return to (default: the one before the current)")
 	return cmd
-}
-
-// loadDeployForRead is loadDeploy for status and rollback, which do not build or create
-// anything and so do not need the network and role settings deploy requires.
-func (a *app) loadDeployForRead(cmd *cobra.Command, binds []binding, o *deployOptions) (deploy.Config, deploy.Deps, *slog.Logger, error) {
-	cfg := deploy.DefaultConfig()
-	log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
-	if err != nil {
-		return cfg, deploy.Deps{}, nil, err
-	}
-	if o.output != "text" && o.output != "json" {
-		return cfg, deploy.Deps{}, nil, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
-	}
-	awsCfg, err := deploy.LoadAWSConfig(cmd.Context(), cfg)
-	if err != nil {
-		return cfg, deploy.Deps{}, nil, &usageError{err: err}
-	}
-	deps := deploy.NewDeps(awsCfg)
-	deps.Log, deps.Progress, deps.Out = log, a.streams.Err, a.streams.Out
-	return cfg, deps, log, nil
 }
