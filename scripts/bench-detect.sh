@@ -75,7 +75,7 @@ def=$(median "$OUT/batch.txt" '^BenchmarkDetectBatch/workers=default-' images/s)
 echo "  batch: 1 worker $one images/s, default $def images/s, ratio $(ratio "$def" "$one")  (target >= 1.8 on 2 cores)"
 
 echo "== facectl vs Debian facedetect, $N photos, whole processes"
-go build -o "$OUT/facectl" ./cmd/facectl
+scripts/build.sh "$OUT/facectl"   # the binary as users get it
 FACECTL="$OUT/facectl detect --model $MODEL ${PHOTOS[*]}"
 FACEDETECT="for f in ${PHOTOS[*]}; do facedetect \"\$f\" >/dev/null || true; done"
 if command -v hyperfine >/dev/null; then

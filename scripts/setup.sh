@@ -18,7 +18,7 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
-packages=(build-essential pkg-config libopencv-dev opencv-data ca-certificates curl git)
+packages=(build-essential pkg-config libopencv-dev opencv-data ca-certificates curl git patchelf)
 if [ "${1:-}" = "--test" ]; then
   packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick)
 fi
@@ -74,10 +74,5 @@ if [ "${1:-}" = "--test" ] && ! command -v moto_server >/dev/null 2>&1; then
 fi
 
 log "building ./facectl"
-version=$(git describe --tags --always --dirty 2>/dev/null || echo dev)
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-go build -trimpath -o facectl -ldflags "-s -w \
-  -X github.com/facectl/facectl/pkg/buildinfo.Version=$version \
-  -X github.com/facectl/facectl/pkg/buildinfo.Commit=$commit \
-  -X github.com/facectl/facectl/pkg/buildinfo.Date=$(date -u +%Y-%m-%dT%H:%M:%SZ)" ./cmd/facectl
+scripts/build.sh facectl
 log "ready: ./facectl (model in $MODEL_DIR)"
