@@ -226,6 +226,19 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 	return cmd
 }
 
+// openDeployer loads the deploy section for status and rollback, which only read and roll back.
+func (a *app) openDeployer(cmd *cobra.Command, binds []binding, o *deployOptions) (*deploy.Deployer, error) {
+	cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := deploy.Open(cfg, deps)
+	if err != nil {
+		return nil, &usageError{err: err}
+	}
+	return d, nil
+}
+
 func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [flags]",
@@ -234,13 +247,9 @@ func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Comman
   facectl deploy status --cluster prod --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
+			d, err := a.openDeployer(cmd, binds, o)
 			if err != nil {
 				return err
-			}
-			d, err := deploy.Open(cfg, deps)
-			if err != nil {
-				return &usageError{err: err}
 			}
 			st, err := d.Status(cmd.Context())
 			if err != nil {
@@ -268,13 +277,9 @@ leaving the desired count alone, then wait exactly like facectl deploy.`,
   facectl deploy rollback --revision 7 --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
+			d, err := a.openDeployer(cmd, binds, o)
 			if err != nil {
 				return err
-			}
-			d, err := deploy.Open(cfg, deps)
-			if err != nil {
-				return &usageError{err: err}
 			}
 			res, err := d.Rollback(cmd.Context(), deploy.RollbackOptions{Revision: revision})
 			return a.printResult(o, res, err)
