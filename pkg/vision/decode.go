@@ -53,18 +53,20 @@ func decode(data []byte, info imageio.Info, minSide int) (decoded, error) {
 	return decoded{img: img, scale: float64(dw) / float64(img.Cols())}, nil
 }
 
+// orientSteps turns a stored image into the displayed one, per EXIF orientation (1: none).
+var orientSteps = map[int][]func(src gocv.Mat, dst *gocv.Mat){
+	2: {flipH},
+	3: {rotate(gocv.Rotate180Clockwise)},
+	4: {flipV},
+	5: {rotate(gocv.Rotate90Clockwise), flipH},
+	6: {rotate(gocv.Rotate90Clockwise)},
+	7: {rotate(gocv.Rotate90Clockwise), flipV},
+	8: {rotate(gocv.Rotate90CounterClockwise)},
+}
+
 // orient applies an EXIF orientation (1..8) in place.
 func orient(img *gocv.Mat, orientation int) {
-	steps := map[int][]func(src gocv.Mat, dst *gocv.Mat){
-		2: {flipH},
-		3: {rotate(gocv.Rotate180Clockwise)},
-		4: {flipV},
-		5: {rotate(gocv.Rotate90Clockwise), flipH},
-		6: {rotate(gocv.Rotate90Clockwise)},
-		7: {rotate(gocv.Rotate90Clockwise), flipV},
-		8: {rotate(gocv.Rotate90CounterClockwise)},
-	}[orientation]
-	for _, step := range steps {
+	for _, step := range orientSteps[orientation] {
 		out := gocv.NewMat()
 		step(*img, &out)
 		img.Close()

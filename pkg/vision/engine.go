@@ -155,9 +155,6 @@ func (e *Engine) Name() string { return e.cfg.Detector }
 // Workers is the number of detectors in the pool.
 func (e *Engine) Workers() int { return e.cfg.Workers }
 
-// Config returns the engine's configuration, with Workers resolved.
-func (e *Engine) Config() Config { return e.cfg }
-
 // Detect checks, decodes and detects faces in data, then applies f. It blocks until a detector is
 // free or ctx is done. Bad input yields an error wrapping one of imageio's sentinel errors.
 func (e *Engine) Detect(ctx context.Context, data []byte, f face.Filter) (face.Detection, error) {
