@@ -223,7 +223,8 @@ func TestDetectUsageErrors(t *testing.T) {
 		{detectArgs(t, "--score-threshold", "2", p), "score threshold 2 is not in [0,1]"},
 		{detectArgs(t, "--detector", "dlib", p), `detector "dlib" is not one of`},
 		{detectArgs(t, "--log-level", "loud", p), `--log-level "loud"`},
-		{[]string{"detecc", p}, "unknown command"},
+		{[]string{"detecc", p}, `unknown command "detecc" for "facectl"; did you mean detect?`},
+		{[]string{"version", "extra"}, `unknown command "extra" for "facectl version"`},
 	} {
 		t.Run(tc.msg, func(t *testing.T) {
 			r := run(t, nil, tc.args...)

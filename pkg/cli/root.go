@@ -114,7 +114,41 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 	for _, newCmd := range commands {
 		root.AddCommand(newCmd(a))
 	}
+	root.SuggestionsMinimumDistance = 2
+	// Runnable, so that anything that is not a subcommand fails Args as "unknown command".
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return errors.New(msg)
+	}
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	markArgErrors(root)
 	return root
+}
+
+// markArgErrors makes every command's argument errors usage errors (exit 2), as the flag errors
+// are through SetFlagErrorFunc; cobra returns both as plain errors otherwise.
+func markArgErrors(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error {
+			if err := args(cmd, a); err != nil {
+				var ue *usageError
+				if errors.As(err, &ue) {
+					return err
+				}
+				return &usageError{err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markArgErrors(sub)
+	}
 }
 
 // commands are the subcommand constructors; each command's file adds its own in an init function,
@@ -141,21 +175,11 @@ func exitCode(err error, stderr io.Writer) int {
 	msg := strings.TrimSpace(err.Error())
 	fmt.Fprintf(stderr, "facectl: %s\n", strings.ReplaceAll(msg, "\n", "\n  "))
 	var ue *usageError
-	if errors.As(err, &ue) || isCobraUsage(msg) {
+	if errors.As(err, &ue) {
 		return ExitUsage
 	}
 	if errors.Is(err, context.Canceled) {
 		return 130
 	}
 	return ExitFailure
-}
-
-// isCobraUsage recognises cobra's own argument errors, which are plain errors.
-func isCobraUsage(msg string) bool {
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
