@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/facectl/facectl/internal/testenv"
 )
 
 // Resolved once, before any test changes the working directory.
@@ -19,23 +21,15 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	// Walk up from the package directory to go.mod, then ../shared (as pkg/vision's helper does),
-	// once: tests change the working directory.
 	modelPath = os.Getenv("FACECTL_TEST_MODEL")
 	if wd, err := os.Getwd(); err == nil {
 		goldenDir = filepath.Join(wd, "testdata", "golden")
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				shared := filepath.Join(dir, "..", "shared")
-				photoDir = filepath.Join(shared, "testdata", "faces")
-				if modelPath == "" {
-					modelPath = filepath.Join(shared, "models", "face_detection_yunet_2023mar.onnx")
-				}
-				break
-			}
-			if filepath.Dir(dir) == dir {
-				break
-			}
+	}
+	if root, err := testenv.FindRepoRoot(); err == nil {
+		shared := filepath.Join(root, "..", "shared")
+		photoDir = filepath.Join(shared, "testdata", "faces")
+		if modelPath == "" {
+			modelPath = filepath.Join(shared, "models", "face_detection_yunet_2023mar.onnx")
 		}
 	}
 	if abs, err := filepath.Abs(modelPath); err == nil {
