@@ -27,6 +27,9 @@ var (
 	ErrServiceNotFound = errors.New("service not found")
 	// ErrNoPreviousRevision means rollback found nothing to roll back to.
 	ErrNoPreviousRevision = errors.New("no previous task definition revision")
+	// ErrStackFailed means a CloudFormation stack of the environment failed to create, update
+	// or delete; the error names the failing resource and CloudFormation's reason.
+	ErrStackFailed = errors.New("environment stack failed")
 )
 
 // AWSError is an AWS API error with the IAM action that was called and advice on what to do.
@@ -66,6 +69,7 @@ var iamPrefix = map[string]string{
 	"Elastic Load Balancing v2": "elasticloadbalancing",
 	"Application Auto Scaling":  "application-autoscaling",
 	"CloudWatch Logs":           "logs",
+	"CloudFormation":            "cloudformation",
 }
 
 func isAccessDenied(code string) bool {

@@ -31,11 +31,17 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if err := d.checkCluster(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := d.checkNetwork(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := d.checkTargetGroup(ctx); err != nil {
-		errs = append(errs, err)
+	if d.managed {
+		if err := d.resolveNetwork(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		if err := d.checkNetwork(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := d.checkTargetGroup(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: preflight found %d problem(s):\n%w", ErrInvalidConfig, len(errs), errors.Join(errs...))
@@ -50,8 +56,12 @@ func (d *Deployer) checkCluster(ctx context.Context) error {
 	}
 	for _, c := range out.Clusters {
 		if aws.ToString(c.Status) == "ACTIVE" {
+			d.clusterExists = true
 			return nil
 		}
+	}
+	if d.managed && !strings.HasPrefix(d.cfg.Cluster, "arn:") {
+		return nil // the environment's cluster stack creates it
 	}
 	return fmt.Errorf("deploy.cluster: cluster %q is not an active cluster in account %s, %s: create it (aws ecs create-cluster --cluster-name %s) or fix deploy.cluster",
 		d.cfg.Cluster, d.account, d.deps.Region, d.cfg.Cluster)
