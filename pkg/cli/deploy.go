@@ -217,7 +217,7 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
 			}
-			log.Info("wrote the starting config: fill in network.subnets, network.security_groups and task.execution_role_arn", "file", path)
+			log.Info("wrote the starting config: facectl deploy --dry-run shows what it would create", "file", path)
 			return nil
 		},
 	}
