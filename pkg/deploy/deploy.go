@@ -18,6 +18,9 @@ import (
 type Options struct {
 	// DryRun prints the plan and diffs and makes no changing call (no build, push or AWS write).
 	DryRun bool
+	// Confirm is asked before an environment stack is created or updated, with what will
+	// happen; nil means yes. Returning false cancels the deploy with ErrCanceled.
+	Confirm func(plan []string) (bool, error)
 }
 
 // Outcome is the final state of a deploy or rollback.
@@ -74,6 +77,7 @@ type Deployer struct {
 	url           string
 	plan          *Plan
 	dryRun        bool
+	confirm       func(plan []string) (bool, error)
 	startedAt     time.Time
 }
 
@@ -150,6 +154,7 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
 	d.startedAt = time.Now()
 	d.dryRun = opts.DryRun
+	d.confirm = opts.Confirm
 	d.plan = &Plan{DryRun: opts.DryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
 	defer func() {

@@ -485,6 +485,9 @@ func (d *Deployer) ensureStack(ctx context.Context, spec stackSpec, st *cfntypes
 			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
 			return nil, nil
 		}
+		if err := d.ask(append([]string{fmt.Sprintf("create %s %s with:", spec.What, spec.Name)}, templateResources(spec)...)); err != nil {
+			return nil, err
+		}
 		d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
 		started := time.Now()
 		out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
@@ -518,6 +521,9 @@ func (d *Deployer) ensureStack(ctx context.Context, spec stackSpec, st *cfntypes
 		return stackOutputs(st), nil
 	}
 	d.plan.add(spec.What, spec.Name, "update", "template changed")
+	if err := d.ask([]string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", spec.What, spec.Name)}); err != nil {
+		return nil, err
+	}
 	d.log.Info("updating stack", "stack", spec.Name)
 	started := time.Now()
 	if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
@@ -533,6 +539,21 @@ func (d *Deployer) ensureStack(ctx context.Context, spec stackSpec, st *cfntypes
 		return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
 	}
 	return d.waitStack(ctx, aws.ToString(st.StackId), spec.Name, started)
+}
+
+// ask confirms a stack change with the user when Options.Confirm is set.
+func (d *Deployer) ask(plan []string) error {
+	if d.confirm == nil {
+		return nil
+	}
+	yes, err := d.confirm(plan)
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return ErrCanceled
+	}
+	return nil
 }
 
 // waitStack polls the stack until its operation ends; on failure it reports the first
