@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -218,6 +219,26 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 		t.Errorf("unchanged redeploy took %v, want < 2s", took)
 	}
 
+	// 2b: a dry run of a changed retention describes the stack's change set and executes
+	// nothing: its only writes create and delete the change set.
+	changed := web
+	changed.Logs.RetentionDays = 60
+	out = lockedBuffer{}
+	dry, err := Run(ctx, changed, e.deps(t, &out), Options{DryRun: true})
+	calls = e.calls.take()
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if strings.Join(dry.Environment, "\n") != "facectl-facectl-web modify LogGroup (AWS::Logs::LogGroup)" || !strings.Contains(out.String(), "Environment changes") {
+		t.Errorf("dry run environment changes = %q\n%s", dry.Environment, out.String())
+	}
+	if w := writeCalls(calls); strings.Join(w, ",") != "cloudformation:CreateChangeSet,cloudformation:DeleteChangeSet" {
+		t.Errorf("dry run writes: %v", w)
+	}
+	if g, err := cloudwatchlogs.NewFromConfig(e.awsCfg).DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/ecs/web")}); err != nil || aws.ToInt32(g.LogGroups[0].RetentionInDays) != 30 {
+		t.Errorf("the dry run changed the log group: %+v %v", g, err)
+	}
+
 	// 3: a second service beside it: its own stack, target group, log group and family.
 	stage := e.config("stage", "env-1")
 	if _, err := Run(ctx, stage, e.deps(t, &lockedBuffer{}), Options{}); err != nil {
@@ -253,6 +274,37 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	st, err := d.Status(ctx)
 	if err != nil || st.URL != res.URL {
 		t.Errorf("status URL = %q (%v), want %q", st.URL, err, res.URL)
+	}
+	e.calls.take()
+
+	// Logs: the lines of web's tasks, one task's by ID prefix.
+	logsc := cloudwatchlogs.NewFromConfig(e.awsCfg)
+	now := time.Now()
+	for i, task := range []string{"aaaa1111bbbb", "cccc2222dddd"} {
+		stream := "facectl/facectl/" + task
+		if _, err := logsc.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String("/ecs/web"), LogStreamName: aws.String(stream)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := logsc.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String("/ecs/web"), LogStreamName: aws.String(stream),
+			LogEvents: []logstypes.InputLogEvent{{Timestamp: aws.Int64(now.Add(time.Duration(i) * time.Second).UnixMilli()),
+				Message: aws.String(fmt.Sprintf(`{"time":"2026-11-28T19:00:0%dZ","level":"INFO","msg":"listening","task":%d}`, i, i))}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	if err := d.Logs(ctx, LogsOptions{Since: time.Hour}, &logs); err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	if want := "aaaa1111bbbb\t{\"time\":\"2026-11-28T19:00:00Z\",\"level\":\"INFO\",\"msg\":\"listening\",\"task\":0}\n" +
+		"cccc2222dddd\t{\"time\":\"2026-11-28T19:00:01Z\",\"level\":\"INFO\",\"msg\":\"listening\",\"task\":1}\n"; logs.String() != want {
+		t.Errorf("logs:\n%s\nwant:\n%s", logs.String(), want)
+	}
+	logs.Reset()
+	if err := d.Logs(ctx, LogsOptions{Since: time.Hour, Task: "cccc", Readable: true}, &logs); err != nil {
+		t.Fatalf("logs --task: %v", err)
+	}
+	if want := "cccc2222  19:00:01.000  INFO   listening task=1\n"; logs.String() != want {
+		t.Errorf("logs of one task, readable:\n%q\nwant %q", logs.String(), want)
 	}
 	e.calls.take()
 

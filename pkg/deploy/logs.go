@@ -81,6 +81,11 @@ func (d *Deployer) Logs(ctx context.Context, opts LogsOptions, w io.Writer) erro
 			if _, dup := seen[id]; dup {
 				continue
 			}
+			// The prefix is also checked here: not every implementation of the API applies it
+			// (moto ignores it).
+			if p := aws.ToString(in.LogStreamNamePrefix); p != "" && !strings.HasPrefix(aws.ToString(e.LogStreamName), p) {
+				continue
+			}
 			seen[id] = aws.ToInt64(e.Timestamp)
 			last = max(last, aws.ToInt64(e.Timestamp))
 			writeLogLine(w, e, opts.Readable)
