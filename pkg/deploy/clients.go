@@ -84,6 +84,9 @@ type Deps struct {
 	Scaling ScalingAPI
 	Logs    LogsAPI
 	EC2     EC2API
+	// ECRFor returns an ECR client for another region (images of another region are pinned
+	// and checked in their own registry); nil means only ECR's region is reachable.
+	ECRFor func(region string) ECRAPI
 	// Docker builds, inspects and pushes images; nil is allowed when deploy.image.uri is set.
 	Docker Docker
 	// GitTag returns the default image tag for a build context directory; nil means GitShortSHA.
@@ -136,7 +139,10 @@ func NewDeps(awsCfg aws.Config) Deps {
 		Scaling: applicationautoscaling.NewFromConfig(awsCfg),
 		Logs:    cloudwatchlogs.NewFromConfig(awsCfg),
 		EC2:     ec2.NewFromConfig(awsCfg),
-		Docker:  &DockerCLI{},
-		GitTag:  GitShortSHA,
+		ECRFor: func(region string) ECRAPI {
+			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
+		},
+		Docker: &DockerCLI{},
+		GitTag: GitShortSHA,
 	}
 }

@@ -64,7 +64,6 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	cfg.Service = name
 	cfg.Image.Repository = "facectl-" + name
 	cfg.Image.Registry = registry
-	cfg.Task.Family = name
 	cfg.Task.ExecutionRoleARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 	cfg.Logs.Group = "/ecs/" + name
 	cfg.Wait.Timeout = time.Minute
@@ -277,7 +276,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	if res2.Registered || res2.TaskDefinitionARN != res.TaskDefinitionARN || res2.ServiceAction != "none" || res2.Outcome != OutcomeDeployed {
 		t.Errorf("unchanged deploy result = %+v", res2)
 	}
-	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 1 {
+	if n := countRevisions(ctx, t, e, cfg.TaskFamily()); n != 1 {
 		t.Errorf("%d revisions after an unchanged deploy, want 1", n)
 	}
 
@@ -302,7 +301,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	if svc.DesiredCount != 5 {
 		t.Errorf("desired count = %d after a deploy, want 5 (auto scaling's)", svc.DesiredCount)
 	}
-	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 2 {
+	if n := countRevisions(ctx, t, e, cfg.TaskFamily()); n != 2 {
 		t.Errorf("%d revisions after a changed deploy, want 2", n)
 	}
 

@@ -241,7 +241,11 @@ func TestRollbackGoesToThePreviousRevisionWithoutTouchingTheCount(t *testing.T) 
 	tdARN3 := strings.TrimSuffix(tdARN1, ":1") + ":3"
 	stub.expect(
 		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN3, 7, 7, deploymentJSON("ecs-svc/3", "PRIMARY", "COMPLETED", tdARN3, 7, 7, 0, ""), ""))),
-		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN3+`","arn:aws:ecs:us-east-1:123456789012:task-definition/facectl-other:9","`+tdARN2+`","`+tdARN1+`"]}`),
+		// Listed oldest first, as moto does whatever the sort asked: the code sorts.
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN1+`","`+tdARN2+`","arn:aws:ecs:us-east-1:123456789012:task-definition/facectl-other:9","`+tdARN3+`"]}`),
+		// Untagged (registered before facectl tagged revisions) in the service's own family.
+		ok("ecs.DescribeTaskDefinition", taskDefJSON(tdARN2, oldImage, "")),
+		ok("ecr.DescribeImages", imageDetailsJSON(oldImage)),
 		&stubCall{op: "ecs.UpdateService", status: 200,
 			body: `{"service":` + serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "IN_PROGRESS", tdARN2, 7, 0, 0, "")+","+deploymentJSON("ecs-svc/3", "ACTIVE", "COMPLETED", tdARN3, 7, 7, 0, ""), "") + `}`,
 			check: func(t *testing.T, body string) {
@@ -251,13 +255,75 @@ func TestRollbackGoesToThePreviousRevisionWithoutTouchingTheCount(t *testing.T) 
 			}},
 		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", tdARN2, 7, 7, 0, ""), ""))),
 	)
-	d, err := Open(Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: 5 * time.Second, PollInterval: time.Millisecond}}, stub.deps(t, &lockedBuffer{}))
+	cfg := Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: 5 * time.Second, PollInterval: time.Millisecond}}
+	stub.coverWithPolicy(cfg)
+	d, err := Open(cfg, stub.deps(t, &lockedBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
-	if err != nil || res.TaskDefinitionARN != tdARN2 || res.Outcome != OutcomeDeployed {
+	if err != nil || res.TaskDefinitionARN != tdARN2 || res.Outcome != OutcomeDeployed || res.Image != oldImage {
 		t.Fatalf("rollback = %+v, %v", res, err)
+	}
+}
+
+// TestRollbackStaysInTheServicesOwnHistory: web and stage share a family; web's rollback
+// skips stage's newer revision and lands on web's own.
+func TestRollbackStaysInTheServicesOwnHistory(t *testing.T) {
+	stub := newAWSStub(t)
+	rev := func(n int) string { return strings.TrimSuffix(tdARN1, ":1") + ":" + strconv.Itoa(n) }
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(rev(4), 2, 2, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", rev(4), 2, 2, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+rev(2)+`","`+rev(3)+`"],"nextToken":"p2"}`),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+rev(1)+`","`+rev(4)+`"]}`),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(3), newImage, "facectl", "stage")),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(2), oldImage, "facectl", "web")),
+		ok("ecr.DescribeImages", imageDetailsJSON(oldImage)),
+		&stubCall{op: "ecs.UpdateService", status: 200, body: `{"service":` + serviceJSON(rev(2), 2, 2, deploymentJSON("ecs-svc/5", "PRIMARY", "IN_PROGRESS", rev(2), 2, 0, 0, ""), "") + `}`,
+			check: func(t *testing.T, body string) {
+				if !strings.Contains(body, rev(2)) || !strings.Contains(body, `"service":"web"`) {
+					t.Errorf("rollback UpdateService body = %s", body)
+				}
+			}},
+	)
+	cfg := Config{Cluster: "facectl", Service: "web", Wait: WaitConfig{PollInterval: time.Millisecond}}
+	stub.coverWithPolicy(cfg)
+	var out lockedBuffer
+	d, err := Open(cfg, stub.deps(t, &out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
+	if err != nil || res.TaskDefinitionARN != rev(2) || res.Image != oldImage || res.Outcome != OutcomeNotWaited {
+		t.Fatalf("rollback = %+v, %v", res, err)
+	}
+
+	// --revision of another service's revision is refused.
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(rev(4), 2, 2, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", rev(4), 2, 2, 0, ""), ""))),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(3), newImage, "facectl", "stage")),
+	)
+	if _, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{Revision: 3}); err == nil || !strings.Contains(err.Error(), "registered for service stage") {
+		t.Fatalf("rollback to stage's revision: %v", err)
+	}
+}
+
+func TestRollbackRefusesWhenTheImageIsGone(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2, deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN1+`","`+tdARN2+`"]}`),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(tdARN1, oldImage, "facectl", "facectl")),
+		fail("ecr.DescribeImages", 400, "ImageNotFoundException", "The image with imageId {imageDigest:'sha256:1111'} does not exist within the repository with name 'facectl'"),
+	)
+	cfg := Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: time.Second, PollInterval: time.Millisecond}}
+	d, err := Open(cfg, stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is no longer in ECR") || !strings.Contains(err.Error(), oldImage) {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -38,7 +38,7 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 // current one (and from the family's latest); it returns the ARN to deploy.
 func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
 	want := RenderTaskDefinition(d.cfg, image, d.deps.Region)
-	family := d.cfg.Task.Family
+	family := d.cfg.TaskFamily()
 
 	var currentARN, currentJSON string
 	if svc != nil && aws.ToString(svc.TaskDefinition) != "" {
@@ -78,7 +78,9 @@ func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, im
 		return family + ":(new revision)", true, nil
 	}
 	d.log.Info("registering task definition", "family", family, "image", image)
-	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, want.Input())
+	in := want.Input()
+	in.Tags = d.taskDefinitionTags() // rollback tells this service's revisions by them
+	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return "", false, fmt.Errorf("registering task definition %s: %w", family, explain(err))
 	}

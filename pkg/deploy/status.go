@@ -179,13 +179,16 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 	}
 	current := aws.ToString(svc.TaskDefinition)
 	family, rev := splitRevision(current)
-	target, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
+	target, image, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
 	if err != nil {
 		return res, err
 	}
-	res.TaskDefinitionARN = target
+	res.TaskDefinitionARN, res.Image = target, image
+	if err := d.checkImageExists(ctx, image); err != nil {
+		return res, err
+	}
 	d.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
-	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target))
+	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
 	// The desired count is never part of a rollback.
 	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster: aws.String(d.cfg.Cluster), Service: aws.String(d.cfg.Service), TaskDefinition: aws.String(target),
@@ -200,38 +203,6 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 	outcome, stopped, err := d.wait(ctx, target, primaryDeploymentID(out.Service))
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	return res, err
-}
-
-func (d *Deployer) rollbackTarget(ctx context.Context, family string, current, want int) (string, error) {
-	if want > 0 {
-		if want == current {
-			return "", fmt.Errorf("the service already runs %s:%d", family, want)
-		}
-		out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(fmt.Sprintf("%s:%d", family, want))})
-		if err != nil {
-			return "", fmt.Errorf("describing %s:%d: %w", family, want, explain(err))
-		}
-		return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
-	}
-	var token *string
-	for {
-		out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
-			FamilyPrefix: aws.String(family), Sort: ecstypes.SortOrderDesc, Status: ecstypes.TaskDefinitionStatusActive, NextToken: token,
-		})
-		if err != nil {
-			return "", fmt.Errorf("listing revisions of %s: %w", family, explain(err))
-		}
-		for _, arn := range out.TaskDefinitionArns {
-			f, r := splitRevision(arn)
-			if f == family && r < current {
-				return arn, nil
-			}
-		}
-		if out.NextToken == nil {
-			return "", fmt.Errorf("%w: %s has no active revision before %d", ErrNoPreviousRevision, family, current)
-		}
-		token = out.NextToken
-	}
 }
 
 // splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).

@@ -29,6 +29,17 @@ type awsStub struct {
 	mu    sync.Mutex
 	next  []*stubCall
 	calls []string
+	// policy, when set, must allow every call made (see coverWithPolicy).
+	policy *PolicyDocument
+}
+
+// coverWithPolicy makes the test fail when the code calls an AWS action that
+// `facectl deploy policy` does not grant for cfg.
+func (s *awsStub) coverWithPolicy(cfg Config) {
+	p := Policy(cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policy = &p
 }
 
 // stubCall is one expected call: "ecs.DescribeServices" etc.
@@ -55,6 +66,13 @@ func newAWSStub(t *testing.T) *awsStub {
 		for _, c := range s.next {
 			if c.used == 0 {
 				t.Errorf("expected AWS call %s was never made (calls made: %s)", c.op, strings.Join(s.calls, ", "))
+			}
+		}
+		if s.policy != nil {
+			for _, op := range s.calls {
+				if action := strings.Replace(op, ".", ":", 1); !s.policy.Allows(action) {
+					t.Errorf("the code called %s, which facectl deploy policy does not grant for this configuration", action)
+				}
 			}
 		}
 	})
@@ -229,6 +247,18 @@ func taskDefJSON(arn, image string, env string) string {
 	"portMappings":[{"containerPort":8080,"hostPort":8080,"protocol":"tcp"}],"environment":[%s],"mountPoints":[],"volumesFrom":[],
 	"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/facectl","awslogs-region":"us-east-1","awslogs-stream-prefix":"facectl"}},
 	"healthCheck":{"command":["CMD","facectl","health"],"interval":15,"timeout":5,"retries":3,"startPeriod":20},"stopTimeout":30}]}}`, arn, execRoleARN, image, env)
+}
+
+// taggedTaskDefJSON is a task definition described with its facectl tags.
+func taggedTaskDefJSON(arn, image, cluster, service string) string {
+	td := taskDefJSON(arn, image, "")
+	return strings.TrimSuffix(td, "}") + fmt.Sprintf(`,"tags":[{"key":"facectl:cluster","value":%q},{"key":"facectl:service","value":%q}]}`, cluster, service)
+}
+
+// imageDetailsJSON is ECR's DescribeImages answer for an image reference pinned by digest.
+func imageDetailsJSON(ref string) string {
+	repo, digest, _ := strings.Cut(ref[strings.Index(ref, "/")+1:], "@")
+	return fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":%q,"imageDigest":%q,"imageTags":["v1"]}]}`, repo, digest)
 }
 
 // serviceJSON renders a service with deployments given as JSON objects.
