@@ -152,8 +152,9 @@ func TestDeployCommand(t *testing.T) {
 		t.Errorf("task cpu/memory = %s/%s, want 2048 (flag) / 4096 (env)", c, m)
 	}
 	env := td.TaskDefinition.ContainerDefinitions[0].Environment
-	if len(env) != 1 || aws.ToString(env[0].Name) != "FACECTL_LOG_LEVEL" || aws.ToString(env[0].Value) != "debug" {
-		t.Errorf("environment = %+v (variable names must keep their case)", env)
+	if len(env) != 2 || aws.ToString(env[0].Name) != "FACECTL_LOG_LEVEL" || aws.ToString(env[0].Value) != "debug" ||
+		aws.ToString(env[1].Name) != "FACECTL_SERVER_ADDR" || aws.ToString(env[1].Value) != ":8080" {
+		t.Errorf("environment = %+v (variable names must keep their case; serve listens on the container port)", env)
 	}
 
 	// --env replaces the list; a dry run shows it and changes nothing.
@@ -173,6 +174,15 @@ func TestDeployCommand(t *testing.T) {
 	var st deploy.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.RunningCount != 2 || st.AutoScaling == nil || st.TaskDefinition != res.TaskDefinitionARN {
 		t.Errorf("status = %+v, %v\n%s", st, err, out)
+	}
+
+	// A second revision, then rollback: its text output names the image it returns to.
+	if code, out, errOut := run("deploy", "--config", cfgFile, "--image", image, "--cpu", "2048", "--env", "FACECTL_LOG_LEVEL=warn"); code != 0 {
+		t.Fatalf("second deploy exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut = run("deploy", "rollback", "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "task definition "+res.TaskDefinitionARN+", image "+image) {
+		t.Errorf("rollback exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 
 	// deploy init writes a file that loads cleanly, and validation names its placeholders.

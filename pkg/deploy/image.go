@@ -31,10 +31,16 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 	tag := d.cfg.Image.Tag
 	if tag == "" {
 		t, err := d.deps.GitTag(ctx, d.cfg.Image.Context)
-		if err != nil {
+		switch {
+		case err != nil && d.dryRun:
+			// A dry run builds nothing, so it needs no commit to name the image after.
+			d.log.Warn("no git commit to tag the image with: the dry run shows the tag dev", "err", err)
+			tag = "dev"
+		case err != nil:
 			return imageRef{}, err
+		default:
+			tag = t
 		}
-		tag = t
 	}
 	repoURI, err := d.repository(ctx)
 	if err != nil {
@@ -248,7 +254,7 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 	}
 	want := int32(d.cfg.Logs.RetentionDays)
 	if found == nil {
-		detail := fmt.Sprintf("retention %d days", want)
+		detail := "retention " + retentionText(want)
 		d.plan.add("log group", group, "create", detail)
 		if d.dryRun {
 			return nil
@@ -257,16 +263,24 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 		if _, err := d.deps.Logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 			return fmt.Errorf("creating log group %s: %w", group, explain(err))
 		}
-	} else if aws.ToInt32(found.RetentionInDays) == want || want == 0 {
+	} else if aws.ToInt32(found.RetentionInDays) == want {
 		d.plan.add("log group", group, "none", "")
 		return nil
 	} else {
-		d.plan.add("log group", group, "update", fmt.Sprintf("retention %d -> %d days", aws.ToInt32(found.RetentionInDays), want))
+		d.plan.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
 		if d.dryRun {
 			return nil
 		}
 	}
 	if want == 0 {
+		if found == nil {
+			return nil // a new group never expires
+		}
+		// retention_days 0 is "never expire": an existing group's retention must be removed.
+		d.log.Info("removing log retention (never expire)", "name", group)
+		if _, err := d.deps.Logs.DeleteRetentionPolicy(ctx, &cloudwatchlogs.DeleteRetentionPolicyInput{LogGroupName: aws.String(group)}); err != nil {
+			return fmt.Errorf("removing the retention of log group %s: %w", group, explain(err))
+		}
 		return nil
 	}
 	d.log.Info("setting log retention", "name", group, "retention_days", want)
@@ -276,4 +290,12 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 		return fmt.Errorf("setting the retention of log group %s: %w", group, explain(err))
 	}
 	return nil
+}
+
+// retentionText says a log retention in days; 0 is CloudWatch's "never expire".
+func retentionText(days int32) string {
+	if days == 0 {
+		return "never expire"
+	}
+	return fmt.Sprintf("%d days", days)
 }

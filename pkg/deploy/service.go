@@ -103,10 +103,17 @@ func (d *Deployer) describeTaskDefinition(ctx context.Context, arn string) (*Tas
 	return &t, nil
 }
 
-// isNotFound reports ECS's answer for an unknown task definition (a ClientException).
+// isNotFound reports ECS's answer for an unknown task definition: a ClientException saying
+// so. Other ClientExceptions (a malformed ARN, a family in another account, a missing
+// permission reported as a client error) are errors, not "not found".
 func isNotFound(err error) bool {
 	var ce *ecstypes.ClientException
-	return errors.As(err, &ce)
+	if !errors.As(err, &ce) {
+		return false
+	}
+	msg := strings.ToLower(ce.ErrorMessage())
+	return strings.Contains(msg, "unable to describe task definition") || strings.Contains(msg, "not found") ||
+		strings.Contains(msg, "does not exist")
 }
 
 // shortARN turns arn:...:task-definition/facectl:3 into facectl:3.

@@ -67,7 +67,8 @@ type PolicyStatus struct {
 
 // Status reads the service's deployments, counts, recent events and scaling settings.
 func (d *Deployer) Status(ctx context.Context) (Status, error) {
-	st := Status{Cluster: d.cfg.Cluster, Service: d.cfg.Service}
+	// Empty lists, not null, in -o json.
+	st := Status{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Deployments: []DeploymentStatus{}, Events: []Event{}}
 	svc, err := d.describeService(ctx)
 	if err != nil {
 		return st, err
@@ -114,7 +115,7 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 }
 
 func deploymentStatuses(deps []ecstypes.Deployment) []DeploymentStatus {
-	var out []DeploymentStatus
+	out := []DeploymentStatus{}
 	for _, dep := range deps {
 		out = append(out, DeploymentStatus{
 			ID: aws.ToString(dep.Id), Status: aws.ToString(dep.Status), RolloutState: string(dep.RolloutState),
