@@ -341,3 +341,58 @@ func TestRollbackWithoutAnEarlierRevision(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoPreviousRevision", err)
 	}
 }
+
+// TestThrottlingDuringTheWaitIsRetried: DescribeServices throttled beyond the SDK's retries
+// does not end the wait; the next look sees the deployment complete.
+func TestThrottlingDuringTheWaitIsRetried(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	for range 3 { // the SDK's attempts, then facectl's next poll
+		stub.expect(fail("ecs.DescribeServices", 400, "ThrottlingException", "Rate exceeded"))
+	}
+	stub.expect(fail("ecs.DescribeServices", 500, "ServerException", "internal error"))
+	stub.expect(ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2,
+		deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))))
+	cfg := stubConfig()
+	stub.coverWithPolicy(cfg)
+	res, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if err != nil || res.Outcome != OutcomeDeployed {
+		t.Fatalf("deploy = %+v, %v", res, err)
+	}
+}
+
+// TestThrottlingUntilTheTimeoutSaysTheStateIsUnknown: when the service could not be read at
+// the end, the timeout says so rather than reporting a stale state as the current one.
+func TestThrottlingUntilTheTimeoutSaysTheStateIsUnknown(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 1,
+			deploymentJSON("ecs-svc/2", "PRIMARY", "IN_PROGRESS", tdARN2, 2, 1, 0, "")+","+deploymentJSON("ecs-svc/1", "ACTIVE", "COMPLETED", tdARN1, 2, 2, 0, ""), ""))),
+		&stubCall{op: "ecs.DescribeServices", status: 400, body: "ERROR ThrottlingException Rate exceeded", repeat: true},
+		ok("ecs.ListTasks", `{"taskArns":[]}`),
+	)
+	cfg := stubConfig()
+	cfg.Wait.Timeout = 200 * time.Millisecond
+	cfg.Wait.PollInterval = 10 * time.Millisecond
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	for _, want := range []string{"state is unknown", "ThrottlingException", "before that it was: 2 deployments; new one IN_PROGRESS, 1/2 running"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("timeout does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestAccessDeniedDuringTheWaitStopsAtOnce: a permission error will not go away by waiting.
+func TestAccessDeniedDuringTheWaitStopsAtOnce(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	stub.expect(fail("ecs.DescribeServices", 400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecs:DescribeServices"))
+	_, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "state is unknown") {
+		t.Fatalf("err = %v", err)
+	}
+}
