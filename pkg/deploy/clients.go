@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -71,13 +72,20 @@ type LogsAPI interface {
 type EC2API interface {
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
+	DescribeRouteTables(ctx context.Context, in *ec2.DescribeRouteTablesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
+	DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error)
+}
+
+// IAMAPI is the part of the IAM client the deployer calls.
+type IAMAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 }
 
 // Deps are the deployer's collaborators. NewDeps builds the real ones.
 type Deps struct {
 	// Region is the region the clients talk to (awslogs needs it in the task definition).
 	Region string
-	// STS, ECS, ECR, ELB, Scaling, Logs and EC2 are the AWS clients (*sts.Client and so on).
+	// STS, ECS, ECR, ELB, Scaling, Logs, EC2 and IAM are the AWS clients (*sts.Client and so on).
 	STS     STSAPI
 	ECS     ECSAPI
 	ECR     ECRAPI
@@ -85,6 +93,7 @@ type Deps struct {
 	Scaling ScalingAPI
 	Logs    LogsAPI
 	EC2     EC2API
+	IAM     IAMAPI
 	// ECRFor returns an ECR client for another region (images of another region are pinned
 	// and checked in their own registry); nil means only ECR's region is reachable.
 	ECRFor func(region string) ECRAPI
@@ -140,6 +149,7 @@ func NewDeps(awsCfg aws.Config) Deps {
 		Scaling: applicationautoscaling.NewFromConfig(awsCfg),
 		Logs:    cloudwatchlogs.NewFromConfig(awsCfg),
 		EC2:     ec2.NewFromConfig(awsCfg),
+		IAM:     iam.NewFromConfig(awsCfg),
 		ECRFor: func(region string) ECRAPI {
 			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
 		},

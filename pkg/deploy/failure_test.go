@@ -146,12 +146,16 @@ func TestPreflightReportsAllProblemsAtOnce(t *testing.T) {
 		ok("ecs.DescribeClusters", `{"clusters":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","reason":"MISSING"}]}`),
 		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId></item></subnetSet></DescribeSubnetsResponse>`),
 		ok("ec2.DescribeSecurityGroups", `<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><securityGroupInfo></securityGroupInfo></DescribeSecurityGroupsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML(`<gatewayId>igw-1</gatewayId>`)),
+		ok("ec2.DescribeVpcEndpoints", `<DescribeVpcEndpointsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><vpcEndpointSet/></DescribeVpcEndpointsResponse>`),
+		fail("iam.GetRole", 404, "NoSuchEntity", "The role with name ecsTaskExecutionRole cannot be found."),
 	)
 	_, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v, want ErrInvalidConfig", err)
 	}
-	for _, want := range []string{`cluster "facectl" is not an active cluster`, "subnet-0b not found", "sg-0a not found"} {
+	for _, want := range []string{`cluster "facectl" is not an active cluster`, "subnet-0b not found", "sg-0a not found",
+		"subnet-0a is a public subnet", "role arn:aws:iam::123456789012:role/ecsTaskExecutionRole does not exist"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("preflight error does not mention %q:\n%v", want, err)
 		}

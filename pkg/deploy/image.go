@@ -91,6 +91,10 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 	d.log.Info("pushing image", "ref", ref)
 	digest, err := d.deps.Docker.Push(ctx, ref)
 	if err != nil {
+		if action := DeniedAction(err.Error()); action != "" {
+			return imageRef{}, &AWSError{Action: action, Code: "AccessDenied", Err: fmt.Errorf("pushing image %s: %w", ref, err),
+				Hint: fmt.Sprintf("missing IAM permission %s for the caller: grant it (facectl deploy policy prints the policy this configuration needs)", action)}
+		}
 		return imageRef{}, fmt.Errorf("pushing image %s: %w", ref, err)
 	}
 	d.plan.add("image", ref, "push", digest)
@@ -103,27 +107,40 @@ func samePlatform(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-// prebuiltImage pins deploy.image.uri by digest when ECR knows it.
+// prebuiltImage pins deploy.image.uri by digest. An ECR image is pinned from its own registry,
+// in whatever account and region it is, or refused: a tag left in the task definition lets
+// tasks started later (scaling, replacements) run another image than the one deployed.
 func (d *Deployer) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
 	if _, digest, ok := strings.Cut(uri, "@"); ok {
 		d.plan.add("image", uri, "none", "prebuilt, pinned by digest")
 		return imageRef{Ref: uri, Digest: digest}, nil
 	}
-	host, rest, _ := strings.Cut(uri, "/")
-	repo, tag, _ := strings.Cut(rest, ":")
-	if tag == "" {
-		tag = "latest"
+	img, ok := parseECRImage(uri)
+	if !ok {
+		d.log.Warn("deploying an image outside ECR that is not pinned by digest: tasks started later may run a different image; deploy HOST/REPO@sha256:... to pin it", "image", uri)
+		d.plan.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
+		return imageRef{Ref: uri}, nil
 	}
-	if strings.Contains(host, ".dkr.ecr.") {
-		if digest := d.ecrDigest(ctx, repo, tag); digest != "" {
-			ref := host + "/" + repo + "@" + digest
-			d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
-			return imageRef{Ref: ref, Digest: digest}, nil
-		}
+	where := fmt.Sprintf("repository %s of account %s in %s", img.Repository, img.Account, img.Region)
+	out, err := d.ecrClient(img.Region).DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RegistryId: aws.String(img.Account), RepositoryName: aws.String(img.Repository), ImageIds: []ecrtypes.ImageIdentifier{img.id()},
+	})
+	var notFound *ecrtypes.ImageNotFoundException
+	var noRepo *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &notFound), errors.As(err, &noRepo):
+		return imageRef{}, fmt.Errorf("%w: image %s: tag %s is not in %s", ErrInvalidConfig, uri, img.Tag, where)
+	case err != nil:
+		return imageRef{}, fmt.Errorf("%w: image %s cannot be pinned by digest: reading it from %s failed, and a tag alone would let later tasks run another image. "+
+			"Deploy it by digest (--image %s/%s@sha256:...), or allow ecr:DescribeImages on it (in that account's repository policy for another account): %w",
+			ErrInvalidConfig, uri, where, uri[:strings.Index(uri, "/")], img.Repository, explain(err))
+	case len(out.ImageDetails) == 0 || aws.ToString(out.ImageDetails[0].ImageDigest) == "":
+		return imageRef{}, fmt.Errorf("%w: image %s: %s returned no digest for tag %s", ErrInvalidConfig, uri, where, img.Tag)
 	}
-	d.log.Warn("deploying an image that is not pinned by digest: tasks started later may run a different image", "image", uri)
-	d.plan.add("image", uri, "none", "prebuilt, not pinned by digest")
-	return imageRef{Ref: uri}, nil
+	digest := aws.ToString(out.ImageDetails[0].ImageDigest)
+	ref := uri[:strings.Index(uri, "/")] + "/" + img.Repository + "@" + digest
+	d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
+	return imageRef{Ref: ref, Digest: digest}, nil
 }
 
 // ecrDigest returns the digest ECR holds for repo:tag, or "" when it has none.

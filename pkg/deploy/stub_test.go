@@ -235,7 +235,34 @@ func preflightCalls() []*stubCall {
 		ok("ecs.DescribeClusters", `{"clusters":[{"clusterName":"facectl","clusterArn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","status":"ACTIVE"}],"failures":[]}`),
 		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId></item><item><subnetId>subnet-0b</subnetId><vpcId>vpc-1</vpcId></item></subnetSet></DescribeSubnetsResponse>`),
 		ok("ec2.DescribeSecurityGroups", `<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><securityGroupInfo><item><groupId>sg-0a</groupId><vpcId>vpc-1</vpcId><groupName>facectl</groupName></item></securityGroupInfo></DescribeSecurityGroupsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML(`<natGatewayId>nat-1</natGatewayId>`)),
+		ok("iam.GetRole", getRoleXML(ecsTasksTrust)),
 	}
+}
+
+// routeTablesXML is a VPC whose main route table sends 0.0.0.0/0 to target (e.g.
+// <gatewayId>igw-1</gatewayId>); an empty target leaves only the local route.
+func routeTablesXML(target string) string {
+	def := ""
+	if target != "" {
+		def = `<item><destinationCidrBlock>0.0.0.0/0</destinationCidrBlock>` + target + `<state>active</state><origin>CreateRoute</origin></item>`
+	}
+	return `<DescribeRouteTablesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><routeTableSet><item>` +
+		`<routeTableId>rtb-1</routeTableId><vpcId>vpc-1</vpcId><routeSet><item><destinationCidrBlock>10.0.0.0/16</destinationCidrBlock><gatewayId>local</gatewayId><state>active</state></item>` + def + `</routeSet>` +
+		`<associationSet><item><routeTableAssociationId>rtbassoc-1</routeTableAssociationId><routeTableId>rtb-1</routeTableId><main>true</main></item></associationSet></item></routeTableSet></DescribeRouteTablesResponse>`
+}
+
+const (
+	ecsTasksTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	ec2Trust      = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+)
+
+// getRoleXML is IAM's GetRole answer for the execution role with a trust policy (URL-encoded,
+// as IAM sends it).
+func getRoleXML(trust string) string {
+	return `<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetRoleResult><Role><Path>/</Path><RoleName>ecsTaskExecutionRole</RoleName>` +
+		`<RoleId>AROAEXAMPLE</RoleId><Arn>` + execRoleARN + `</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate>` +
+		`<AssumeRolePolicyDocument>` + url.QueryEscape(trust) + `</AssumeRolePolicyDocument></Role></GetRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></GetRoleResponse>`
 }
 
 // taskDefJSON is a described task definition as ECS returns it (with the fields ECS adds).
