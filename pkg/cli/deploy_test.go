@@ -16,7 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/facectl/facectl/pkg/deploy"
 )
@@ -89,6 +91,28 @@ func TestDeployCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A public subnet (0.0.0.0/0 to an internet gateway; the config gives tasks a public IP)
+	// and an execution role that trusts ECS tasks: preflight checks both.
+	igw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2c.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: vpc.Vpc.VpcId}); err != nil {
+		t.Fatal(err)
+	}
+	rts, err := ec2c.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpc.Vpc.VpcId)}}, {Name: aws.String("association.main"), Values: []string{"true"}}}})
+	if err != nil || len(rts.RouteTables) != 1 {
+		t.Fatalf("main route table: %v", err)
+	}
+	if _, err := ec2c.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: rts.RouteTables[0].RouteTableId,
+		DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: igw.InternetGateway.InternetGatewayId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iam.NewFromConfig(awsCfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ecsTaskExecutionRole"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	ecsc := ecs.NewFromConfig(awsCfg)
 	if _, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("cli")}); err != nil {
 		t.Fatal(err)
@@ -113,6 +137,7 @@ func TestDeployCommand(t *testing.T) {
   network:
     subnets: [%s]
     security_groups: [%s]
+    assign_public_ip: true
   wait:
     timeout: 1m
     poll_interval: 20ms
