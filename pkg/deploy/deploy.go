@@ -163,6 +163,9 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		return res, err
 	}
 	res.Image, res.ImageDigest = img.Ref, img.Digest
+	if err := d.protectImage(ctx, img); err != nil {
+		return res, err
+	}
 
 	if err := d.logGroup(ctx); err != nil {
 		return res, err

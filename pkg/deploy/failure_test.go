@@ -400,3 +400,13 @@ func TestAccessDeniedDuringTheWaitStopsAtOnce(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// pushingDocker builds and pushes nothing, answering like docker for an amd64 image.
+type pushingDocker struct{ digest string }
+
+func (p *pushingDocker) Build(context.Context, BuildOptions) error { return nil }
+func (p *pushingDocker) Inspect(context.Context, string) (ImageInfo, error) {
+	return ImageInfo{OS: "linux", Architecture: "amd64"}, nil
+}
+func (p *pushingDocker) Login(context.Context, string, string, string) error { return nil }
+func (p *pushingDocker) Push(context.Context, string) (string, error)        { return p.digest, nil }

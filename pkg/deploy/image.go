@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -155,18 +154,6 @@ func (d *Deployer) ecrDigest(ctx context.Context, repo, tag string) string {
 	return aws.ToString(out.ImageDetails[0].ImageDigest)
 }
 
-// lifecyclePolicy keeps the last n images of the repository.
-func lifecyclePolicy(n int) string {
-	p := map[string]any{"rules": []any{map[string]any{
-		"rulePriority": 1,
-		"description":  fmt.Sprintf("keep the last %d images (facectl deploy)", n),
-		"selection":    map[string]any{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": n},
-		"action":       map[string]any{"type": "expire"},
-	}}}
-	b, _ := json.Marshal(p)
-	return string(b)
-}
-
 // repository makes sure the ECR repository exists with a lifecycle policy and returns its URI.
 func (d *Deployer) repository(ctx context.Context) (string, error) {
 	name := d.cfg.Image.Repository
@@ -176,7 +163,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 	created := false
 	switch {
 	case errors.As(err, &notFound):
-		detail := fmt.Sprintf("scan on push %v, keep the last %d images", d.cfg.Image.ScanOnPush, d.cfg.Image.KeepImages)
+		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image.KeepImages))
 		if d.dryRun {
 			d.plan.add("ecr repository", name, "create", detail)
 			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
@@ -201,19 +188,28 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 		uri = aws.ToString(out.Repositories[0].RepositoryUri)
 	}
 
-	// A lifecycle policy the user wrote is theirs: only add ours where none exists.
+	// A lifecycle policy the user wrote is theirs: only add ours where none exists, and
+	// replace only ours (an older facectl's may expire images still deployed).
+	verb := "create"
 	if !created {
-		_, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
+		cur, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
 		var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
 		switch {
-		case err == nil:
-			d.plan.add("ecr repository", name, "none", "exists with a lifecycle policy")
+		case err == nil && !ownLifecyclePolicy(aws.ToString(cur.LifecyclePolicyText)):
+			d.log.Info("keeping the repository's own lifecycle policy: make sure it keeps images tagged "+deployedTagPrefix+"*, which deployed task definitions use",
+				"repository", name)
+			d.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image.KeepImages)):
+			d.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
+			return uri, nil
+		case err == nil:
+			verb = "update"
 		case !errors.As(err, &noPolicy):
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
 		if d.dryRun {
-			d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+			d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
 			return uri, nil
 		}
 	}
@@ -225,7 +221,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
 	if !created {
-		d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+		d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
 	}
 	return uri, nil
 }

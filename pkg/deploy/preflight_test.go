@@ -172,7 +172,7 @@ func TestPreflightChecksTheTargetGroupAgainstTheTasks(t *testing.T) {
 	stub2 := newAWSStub(t)
 	stub2.expect(script(targetGroupXML("vpc-1", "traffic-port", "/readyz"),
 		securityGroupXML(`<item><ipProtocol>tcp</ipProtocol><fromPort>8000</fromPort><toPort>9000</toPort><groups><item><groupId>sg-lb</groupId></item></groups></item>`))...)
-	stub2.expect(fail("logs.DescribeLogGroups", 400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: logs:DescribeLogGroups"))
+	stub2.expect(protectedImageCall(), fail("logs.DescribeLogGroups", 400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: logs:DescribeLogGroups"))
 	_, err = Run(ctxT(t, 10*time.Second), cfg, stub2.deps(t, &lockedBuffer{}), Options{})
 	if errors.Is(err, ErrInvalidConfig) || !errors.Is(err, ErrAccessDenied) {
 		t.Fatalf("err = %v, want preflight to pass", err)

@@ -288,6 +288,13 @@ func imageDetailsJSON(ref string) string {
 	return fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":%q,"imageDigest":%q,"imageTags":["v1"]}]}`, repo, digest)
 }
 
+// protectedImageCall is ECR's answer for newImage, already tagged as deployed.
+func protectedImageCall() *stubCall {
+	digest := newImage[strings.Index(newImage, "@")+1:]
+	return ok("ecr.DescribeImages", fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":"facectl","imageDigest":%q,"imageTags":["v2",%q]}]}`,
+		digest, deployedTagPrefix+strings.TrimPrefix(digest, "sha256:")))
+}
+
 // serviceJSON renders a service with deployments given as JSON objects.
 func serviceJSON(td string, desired, running int, deployments string, events string) string {
 	return fmt.Sprintf(`{"serviceName":"facectl","serviceArn":"arn:aws:ecs:us-east-1:123456789012:service/facectl/facectl","status":"ACTIVE",
@@ -307,6 +314,7 @@ func deploymentJSON(id, status, rollout, td string, desired, running, failed int
 func updateDeployCalls() []*stubCall {
 	calls := preflightCalls()
 	calls = append(calls,
+		protectedImageCall(),
 		ok("logs.DescribeLogGroups", `{"logGroups":[{"logGroupName":"/ecs/facectl","retentionInDays":30}]}`),
 		ok("ecs.DescribeServices", `{"services":[`+serviceJSON(tdARN1, 2, 2, deploymentJSON("ecs-svc/1", "PRIMARY", "COMPLETED", tdARN1, 2, 2, 0, ""), "")+`],"failures":[]}`),
 		ok("ecs.DescribeTaskDefinition", taskDefJSON(tdARN1, oldImage, "")),
