@@ -81,7 +81,7 @@ elsewhere (LocalStack, moto).`,
 	f.String("dockerfile", d.Image.Dockerfile, "Dockerfile to build")
 	f.String("context", d.Image.Context, "docker build context directory")
 	f.StringArray("build-arg", nil, "docker build argument KEY=VALUE (repeatable)")
-	f.String("family", d.Task.Family, "task definition family")
+	f.String("family", d.Task.Family, "task definition family (default: the service name)")
 	f.Int("cpu", d.Task.CPU, "task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)")
 	f.Int("memory", d.Task.Memory, "task memory in MiB (valid for --cpu on Fargate)")
 	f.Int("container-port", d.Task.ContainerPort, "port facectl serve listens on")

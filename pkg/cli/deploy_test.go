@@ -17,7 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/facectl/facectl/pkg/deploy"
 )
@@ -90,6 +92,28 @@ func TestDeployCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A public subnet (0.0.0.0/0 to an internet gateway; the config gives tasks a public IP)
+	// and an execution role that trusts ECS tasks: preflight checks both.
+	igw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2c.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: vpc.Vpc.VpcId}); err != nil {
+		t.Fatal(err)
+	}
+	rts, err := ec2c.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpc.Vpc.VpcId)}}, {Name: aws.String("association.main"), Values: []string{"true"}}}})
+	if err != nil || len(rts.RouteTables) != 1 {
+		t.Fatalf("main route table: %v", err)
+	}
+	if _, err := ec2c.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: rts.RouteTables[0].RouteTableId,
+		DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: igw.InternetGateway.InternetGatewayId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iam.NewFromConfig(awsCfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ecsTaskExecutionRole"),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
 	ecsc := ecs.NewFromConfig(awsCfg)
 	if _, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String("cli")}); err != nil {
 		t.Fatal(err)
@@ -114,6 +138,7 @@ func TestDeployCommand(t *testing.T) {
   network:
     subnets: [%s]
     security_groups: [%s]
+    assign_public_ip: true
   wait:
     timeout: 1m
     poll_interval: 20ms
@@ -153,8 +178,9 @@ func TestDeployCommand(t *testing.T) {
 		t.Errorf("task cpu/memory = %s/%s, want 2048 (flag) / 4096 (env)", c, m)
 	}
 	env := td.TaskDefinition.ContainerDefinitions[0].Environment
-	if len(env) != 1 || aws.ToString(env[0].Name) != "FACECTL_LOG_LEVEL" || aws.ToString(env[0].Value) != "debug" {
-		t.Errorf("environment = %+v (variable names must keep their case)", env)
+	if len(env) != 2 || aws.ToString(env[0].Name) != "FACECTL_LOG_LEVEL" || aws.ToString(env[0].Value) != "debug" ||
+		aws.ToString(env[1].Name) != "FACECTL_SERVER_ADDR" || aws.ToString(env[1].Value) != ":8080" {
+		t.Errorf("environment = %+v (variable names must keep their case; serve listens on the container port)", env)
 	}
 
 	// --env replaces the list; a dry run shows it and changes nothing.
@@ -174,6 +200,15 @@ func TestDeployCommand(t *testing.T) {
 	var st deploy.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.RunningCount != 2 || st.AutoScaling == nil || st.TaskDefinition != res.TaskDefinitionARN {
 		t.Errorf("status = %+v, %v\n%s", st, err, out)
+	}
+
+	// A second revision, then rollback: its text output names the image it returns to.
+	if code, out, errOut := run("deploy", "--config", cfgFile, "--image", image, "--cpu", "2048", "--env", "FACECTL_LOG_LEVEL=warn"); code != 0 {
+		t.Fatalf("second deploy exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, errOut = run("deploy", "rollback", "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "task definition "+res.TaskDefinitionARN+", image "+image) {
+		t.Errorf("rollback exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 
 	// deploy init writes a file that loads cleanly, and validation names its placeholders.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -47,6 +48,8 @@ type ECRAPI interface {
 	GetAuthorizationToken(ctx context.Context, in *ecr.GetAuthorizationTokenInput, optFns ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
 	DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, optFns ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
 	BatchDeleteImage(ctx context.Context, in *ecr.BatchDeleteImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error)
+	BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
+	PutImage(ctx context.Context, in *ecr.PutImageInput, optFns ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
 }
 
 // ELBAPI is the part of the Elastic Load Balancing v2 client the deployer calls.
@@ -71,6 +74,7 @@ type LogsAPI interface {
 	CreateLogGroup(ctx context.Context, in *cloudwatchlogs.CreateLogGroupInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.CreateLogGroupOutput, error)
 	PutRetentionPolicy(ctx context.Context, in *cloudwatchlogs.PutRetentionPolicyInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.PutRetentionPolicyOutput, error)
 	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
+	DeleteRetentionPolicy(ctx context.Context, in *cloudwatchlogs.DeleteRetentionPolicyInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DeleteRetentionPolicyOutput, error)
 }
 
 // EC2API is the part of the EC2 client the deployer calls.
@@ -78,6 +82,8 @@ type EC2API interface {
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
 	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+	DescribeRouteTables(ctx context.Context, in *ec2.DescribeRouteTablesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
+	DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error)
 }
 
 // CFNAPI is the part of the CloudFormation client the deployer calls for the managed
@@ -94,11 +100,16 @@ type CFNAPI interface {
 	DeleteChangeSet(ctx context.Context, in *cloudformation.DeleteChangeSetInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DeleteChangeSetOutput, error)
 }
 
+// IAMAPI is the part of the IAM client the deployer calls.
+type IAMAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
+}
+
 // Deps are the deployer's collaborators. NewDeps builds the real ones.
 type Deps struct {
 	// Region is the region the clients talk to (awslogs needs it in the task definition).
 	Region string
-	// STS, ECS, ECR, ELB, Scaling, Logs and EC2 are the AWS clients (*sts.Client and so on).
+	// STS, ECS, ECR, ELB, Scaling, Logs, EC2 and IAM are the AWS clients (*sts.Client and so on).
 	STS     STSAPI
 	ECS     ECSAPI
 	ECR     ECRAPI
@@ -108,6 +119,10 @@ type Deps struct {
 	EC2     EC2API
 	// CFN is the CloudFormation client of the managed environment (*cloudformation.Client).
 	CFN CFNAPI
+	IAM IAMAPI
+	// ECRFor returns an ECR client for another region (images of another region are pinned
+	// and checked in their own registry); nil means only ECR's region is reachable.
+	ECRFor func(region string) ECRAPI
 	// Docker builds, inspects and pushes images; nil is allowed when deploy.image.uri is set.
 	Docker Docker
 	// GitTag returns the default image tag for a build context directory; nil means GitShortSHA.
@@ -161,7 +176,11 @@ func NewDeps(awsCfg aws.Config) Deps {
 		Logs:    cloudwatchlogs.NewFromConfig(awsCfg),
 		EC2:     ec2.NewFromConfig(awsCfg),
 		CFN:     cloudformation.NewFromConfig(awsCfg),
-		Docker:  &DockerCLI{},
-		GitTag:  GitShortSHA,
+		IAM:     iam.NewFromConfig(awsCfg),
+		ECRFor: func(region string) ECRAPI {
+			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
+		},
+		Docker: &DockerCLI{},
+		GitTag: GitShortSHA,
 	}
 }

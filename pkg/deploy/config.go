@@ -3,8 +3,10 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -81,7 +83,8 @@ type ImageConfig struct {
 
 // TaskConfig is the Fargate task definition.
 type TaskConfig struct {
-	// Family is the task definition family.
+	// Family is the task definition family; empty means the service name, so that two
+	// services never share one (rollback goes by the service's own revisions).
 	Family string `mapstructure:"family"`
 	// CPU is in CPU units (256, 512, 1024, 2048, 4096, 8192, 16384).
 	CPU int `mapstructure:"cpu"`
@@ -89,7 +92,8 @@ type TaskConfig struct {
 	Memory int `mapstructure:"memory"`
 	// ContainerName is the name of the one container.
 	ContainerName string `mapstructure:"container_name"`
-	// ContainerPort is the port facectl serve listens on.
+	// ContainerPort is the port facectl serve listens on: the task gets FACECTL_SERVER_ADDR=:PORT,
+	// so serve, its health check and the load balancer's target all use it.
 	ContainerPort int `mapstructure:"container_port"`
 	// Command overrides the image's CMD (default: the image's, i.e. serve).
 	Command []string `mapstructure:"command"`
@@ -273,7 +277,6 @@ func DefaultConfig() Config {
 			ScanOnPush: true,
 		},
 		Task: TaskConfig{
-			Family:        "facectl",
 			CPU:           1024,
 			Memory:        2048,
 			ContainerName: "facectl",
@@ -312,6 +315,14 @@ func DefaultConfig() Config {
 		},
 		Wait: WaitConfig{Timeout: 15 * time.Minute, PollInterval: 5 * time.Second},
 	}
+}
+
+// TaskFamily is the task definition family: task.family, or the service name when it is empty.
+func (c Config) TaskFamily() string {
+	if c.Task.Family != "" {
+		return c.Task.Family
+	}
+	return c.Service
 }
 
 // fargateMemory lists, per CPU value, the memory sizes (MiB) Fargate accepts.
@@ -399,7 +410,7 @@ func (c Config) Validate() error {
 	}
 
 	// Task.
-	if !nameRE.MatchString(c.Task.Family) {
+	if c.Task.Family != "" && !nameRE.MatchString(c.Task.Family) {
 		bad("task.family", "%q must be 1-255 letters, digits, '-' or '_'", c.Task.Family)
 	}
 	if mems, ok := fargateMemory[c.Task.CPU]; !ok {
@@ -422,6 +433,11 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("task.environment[%d].name", i), "%q is set twice", e.Name)
 		}
 		seen[e.Name] = true
+		if e.Name == serverAddrEnv {
+			if _, port, err := net.SplitHostPort(e.Value); err != nil || port != strconv.Itoa(c.Task.ContainerPort) {
+				bad(fmt.Sprintf("task.environment[%d].value", i), "%s=%q must listen on task.container_port %d (or leave it out: facectl sets it)", e.Name, e.Value, c.Task.ContainerPort)
+			}
+		}
 	}
 	for i, s := range c.Task.Secrets {
 		if !envNameRE.MatchString(s.Name) {

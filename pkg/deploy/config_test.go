@@ -237,3 +237,47 @@ func TestGitShortSHA(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestContainerPortReachesServe: serve listens on the container port (FACECTL_SERVER_ADDR),
+// which the port mapping and the load balancer use as well; a conflicting address is refused.
+func TestContainerPortReachesServe(t *testing.T) {
+	cfg := goldenConfig()
+	cfg.Task.ContainerPort = 9000
+	td := RenderTaskDefinition(cfg, newImage, "us-east-1")
+	c := td.ContainerDefinitions[0]
+	if !reflect.DeepEqual(c.PortMappings, []PortMapping{{ContainerPort: 9000, Protocol: "tcp"}}) {
+		t.Errorf("port mappings = %+v", c.PortMappings)
+	}
+	found := false
+	for _, e := range c.Environment {
+		found = found || e == EnvVar{Name: "FACECTL_SERVER_ADDR", Value: ":9000"}
+	}
+	if !found {
+		t.Errorf("the task does not tell serve to listen on :9000: %+v", c.Environment)
+	}
+	lb := goldenDeployer(t, cfg).CreateServiceInput(tdARN2).LoadBalancers
+	if len(lb) != 1 || *lb[0].ContainerPort != 9000 {
+		t.Errorf("load balancer container port = %+v", lb)
+	}
+
+	cfg.Task.Environment = append(cfg.Task.Environment, EnvVar{Name: "FACECTL_SERVER_ADDR", Value: ":8080"})
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "must listen on task.container_port 9000") {
+		t.Errorf("FACECTL_SERVER_ADDR on another port: %v", err)
+	}
+	cfg.Task.Environment[len(cfg.Task.Environment)-1].Value = "0.0.0.0:9000"
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("FACECTL_SERVER_ADDR on the container port: %v", err)
+	}
+}
+
+func TestTaskFamilyDefaultsToTheService(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Service = "web"
+	if got := RenderTaskDefinition(cfg, newImage, "us-east-1").Family; got != "web" {
+		t.Errorf("family = %q, want the service name", got)
+	}
+	cfg.Task.Family = "shared"
+	if got := cfg.TaskFamily(); got != "shared" {
+		t.Errorf("family = %q, want the configured one", got)
+	}
+}

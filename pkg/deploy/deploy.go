@@ -112,7 +112,7 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	var missing []error
 	for name, ok := range map[string]bool{
 		"STS": deps.STS != nil, "ECS": deps.ECS != nil, "ECR": deps.ECR != nil, "ELB": deps.ELB != nil,
-		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "CFN": deps.CFN != nil,
+		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "CFN": deps.CFN != nil, "IAM": deps.IAM != nil,
 	} {
 		if !ok {
 			missing = append(missing, fmt.Errorf("deploy.Deps.%s is nil", name))
@@ -185,6 +185,9 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		return res, err
 	}
 	res.Image, res.ImageDigest = img.Ref, img.Digest
+	if err := d.protectImage(ctx, img); err != nil {
+		return res, err
+	}
 
 	if !d.managed { // the service stack holds the log group
 		if err := d.logGroup(ctx); err != nil {

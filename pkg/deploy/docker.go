@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -172,15 +173,25 @@ func tail(s string, n int) string {
 func GitShortSHA(ctx context.Context, dir string) (string, error) {
 	out, err := exec.CommandContext(ctx, "git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output()
 	if err != nil {
-		return "", fmt.Errorf("reading the git commit of %s (set deploy.image.tag or --tag instead): %w", dir, err)
+		return "", fmt.Errorf("reading the git commit of %s (set deploy.image.tag or --tag instead): %w", dir, gitError(err))
 	}
 	tag := strings.TrimSpace(string(out))
 	status, err := exec.CommandContext(ctx, "git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output()
 	if err != nil {
-		return "", fmt.Errorf("reading the git status of %s: %w", dir, err)
+		return "", fmt.Errorf("reading the git status of %s: %w", dir, gitError(err))
 	}
 	if len(bytes.TrimSpace(status)) > 0 {
 		tag += "-dirty"
 	}
 	return tag, nil
+}
+
+// gitError keeps what git said ("not a git repository", "unknown revision HEAD"): an
+// *exec.ExitError alone says only "exit status 128".
+func gitError(err error) error {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && len(bytes.TrimSpace(ee.Stderr)) > 0 {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(ee.Stderr)))
+	}
+	return err
 }

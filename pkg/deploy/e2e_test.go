@@ -21,11 +21,13 @@ import (
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 // e2eEnv is one test's slice of moto: its own VPC, subnets, security group, cluster, load
@@ -64,8 +66,6 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	cfg.Service = name
 	cfg.Image.Repository = "facectl-" + name
 	cfg.Image.Registry = registry
-	cfg.Task.Family = name
-	cfg.Task.ExecutionRoleARN = "arn:aws:iam::123456789012:role/ecsTaskExecutionRole"
 	cfg.Logs.Group = "/ecs/" + name
 	cfg.Wait.Timeout = time.Minute
 	cfg.Wait.PollInterval = 20 * time.Millisecond
@@ -88,11 +88,49 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 		}
 		cfg.Network.Subnets = append(cfg.Network.Subnets, aws.ToString(sn.Subnet.SubnetId))
 	}
+	// Public subnets: the VPC's main route table sends 0.0.0.0/0 to an internet gateway, and
+	// the tasks get a public IP (preflight refuses public subnets without one).
+	igw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2c.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: vpcID}); err != nil {
+		t.Fatal(err)
+	}
+	rts, err := ec2c.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{
+		{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcID)}}, {Name: aws.String("association.main"), Values: []string{"true"}}}})
+	if err != nil || len(rts.RouteTables) != 1 {
+		t.Fatalf("main route table: %v %+v", err, rts)
+	}
+	if _, err := ec2c.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: rts.RouteTables[0].RouteTableId,
+		DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: igw.InternetGateway.InternetGatewayId}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Network.AssignPublicIP = true
+
 	sg, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String("facectl tasks"), VpcId: vpcID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Network.SecurityGroups = []string{aws.ToString(sg.GroupId)}
+	// The load balancer reaches the tasks on the container port: from its own security group
+	// (the ALB shares the tasks' here), or from the VPC (an NLB has none).
+	ingress := ec2types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8080), ToPort: aws.Int32(8080)}
+	if lbType == "application" {
+		ingress.UserIdGroupPairs = []ec2types.UserIdGroupPair{{GroupId: sg.GroupId}}
+	} else {
+		ingress.IpRanges = []ec2types.IpRange{{CidrIp: aws.String("10.1.0.0/16")}}
+	}
+	if _, err := ec2c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: sg.GroupId, IpPermissions: []ec2types.IpPermission{ingress}}); err != nil {
+		t.Fatal(err)
+	}
+
+	role, err := iam.NewFromConfig(awsCfg).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("exec-" + name),
+		AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+	if err != nil {
+		t.Fatalf("creating the execution role in moto: %v", err)
+	}
+	cfg.Task.ExecutionRoleARN = aws.ToString(role.Role.Arn)
 
 	ecsc := ecs.NewFromConfig(awsCfg)
 	if _, err := ecsc.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(name)}); err != nil {
@@ -112,6 +150,7 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	}
 	tg, err := elbc.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{
 		Name: aws.String(name), Protocol: protocol, Port: aws.Int32(8080), VpcId: vpcID, TargetType: elbtypes.TargetTypeEnumIp,
+		HealthCheckProtocol: elbtypes.ProtocolEnumHttp, HealthCheckPath: aws.String("/readyz"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -277,7 +316,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	if res2.Registered || res2.TaskDefinitionARN != res.TaskDefinitionARN || res2.ServiceAction != "none" || res2.Outcome != OutcomeDeployed {
 		t.Errorf("unchanged deploy result = %+v", res2)
 	}
-	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 1 {
+	if n := countRevisions(ctx, t, e, cfg.TaskFamily()); n != 1 {
 		t.Errorf("%d revisions after an unchanged deploy, want 1", n)
 	}
 
@@ -302,7 +341,7 @@ func TestDeployEndToEnd(t *testing.T) {
 	if svc.DesiredCount != 5 {
 		t.Errorf("desired count = %d after a deploy, want 5 (auto scaling's)", svc.DesiredCount)
 	}
-	if n := countRevisions(ctx, t, e, cfg.Task.Family); n != 2 {
+	if n := countRevisions(ctx, t, e, cfg.TaskFamily()); n != 2 {
 		t.Errorf("%d revisions after a changed deploy, want 2", n)
 	}
 
@@ -333,6 +372,14 @@ func TestDeployEndToEnd(t *testing.T) {
 	if aws.ToString(svc.TaskDefinition) != res.TaskDefinitionARN || rb.TaskDefinitionARN != res.TaskDefinitionARN || rb.Outcome != OutcomeDeployed {
 		t.Errorf("after rollback the service runs %s (result %+v), want %s", aws.ToString(svc.TaskDefinition), rb, res.TaskDefinitionARN)
 	}
+	if rb.Image == "" || !strings.Contains(rb.Image, digest) {
+		t.Errorf("rollback image = %q, want the first deploy's (%s)", rb.Image, digest)
+	}
+
+	// facectl deploy policy grants every action the run called.
+	if missing := e.calls.uncovered(cfg); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the deploy, status and rollback called: %v", missing)
+	}
 }
 
 func describeE2EService(ctx context.Context, t *testing.T, e *e2eEnv, cfg Config) *ecstypes.Service {
@@ -358,6 +405,22 @@ type callRecorder struct {
 	base  aws.HTTPClient
 	mu    sync.Mutex
 	calls []string
+	// all are the IAM actions of every call, kept across take.
+	all map[string]bool
+}
+
+// uncovered lists the actions called that the policy for cfg does not grant.
+func (r *callRecorder) uncovered(cfg Config) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := Policy(cfg)
+	var out []string
+	for a := range r.all {
+		if !p.Allows(a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
@@ -376,6 +439,10 @@ func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
 	}
 	r.mu.Lock()
 	r.calls = append(r.calls, op)
+	if r.all == nil {
+		r.all = map[string]bool{}
+	}
+	r.all[op] = true
 	r.mu.Unlock()
 	return r.base.Do(req)
 }

@@ -81,7 +81,6 @@ func (e *managedEnv) config(service, tag string) Config {
 	cfg := DefaultConfig()
 	cfg.EndpointURL = *e.awsCfg.BaseEndpoint
 	cfg.Service = service
-	cfg.Task.Family = service
 	cfg.Image.Repository = "facectl-env-e2e"
 	cfg.Image.Registry = e.registry
 	cfg.Image.Context = e.context
@@ -347,6 +346,9 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	dr, err = d.Destroy(ctx, DestroyOptions{Confirm: func([]string) (bool, error) { t.Error("asked to confirm nothing"); return false, nil }})
 	if err != nil || len(dr.Removed) != 0 {
 		t.Errorf("second destroy: %+v, %v", dr, err)
+	}
+	if missing := e.calls.uncovered(web); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the run called: %v", missing)
 	}
 	var text bytes.Buffer
 	dr.Render(&text)

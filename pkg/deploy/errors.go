@@ -3,6 +3,7 @@ package deploy
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/aws/smithy-go"
@@ -70,6 +71,7 @@ var iamPrefix = map[string]string{
 	"Application Auto Scaling":  "application-autoscaling",
 	"CloudWatch Logs":           "logs",
 	"CloudFormation":            "cloudformation",
+	"IAM":                       "iam",
 }
 
 func isAccessDenied(code string) bool {
@@ -96,6 +98,19 @@ func isThrottle(code string) bool {
 		return true
 	}
 	return false
+}
+
+// deniedActionRE finds the action in "User: arn:... is not authorized to perform: iam:PassRole on
+// resource: ..." (and "... to perform: ecr:InitiateLayerUpload because ...").
+var deniedActionRE = regexp.MustCompile(`not authorized to perform:? ([a-zA-Z0-9-]+:[A-Za-z0-9]+)`)
+
+// DeniedAction returns the IAM action an "access denied" message names, e.g. from docker push
+// output; "" when it names none.
+func DeniedAction(msg string) string {
+	if m := deniedActionRE.FindStringSubmatch(msg); m != nil {
+		return m[1]
+	}
+	return ""
 }
 
 // explain turns an AWS SDK error into an *AWSError saying what to do; other errors pass through.
@@ -125,11 +140,16 @@ func explain(err error) error {
 		action = prefix + ":" + opErr.OperationName
 	}
 	code := apiErr.ErrorCode()
-	out := &AWSError{Action: action, Code: code, Err: err}
 	msg := apiErr.ErrorMessage()
+	// The action refused is not always the one called: RegisterTaskDefinition is refused for
+	// iam:PassRole, a tagged create for ecs:TagResource. AWS names it in the message.
+	if m := deniedActionRE.FindStringSubmatch(msg); m != nil && isAccessDenied(code) {
+		action = m[1]
+	}
+	out := &AWSError{Action: action, Code: code, Err: err}
 	switch {
 	case isAccessDenied(code):
-		out.Hint = fmt.Sprintf("missing IAM permission %s for the caller: grant it (see the IAM section of the README)", action)
+		out.Hint = fmt.Sprintf("missing IAM permission %s for the caller: grant it (facectl deploy policy prints the policy this configuration needs)", action)
 	case isBadCredentials(code):
 		out.Hint = "AWS credentials are missing, invalid or expired: refresh them (aws sso login, AWS_PROFILE, or new keys)"
 	case isThrottle(code):

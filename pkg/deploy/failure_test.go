@@ -146,12 +146,16 @@ func TestPreflightReportsAllProblemsAtOnce(t *testing.T) {
 		ok("ecs.DescribeClusters", `{"clusters":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","reason":"MISSING"}]}`),
 		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId></item></subnetSet></DescribeSubnetsResponse>`),
 		ok("ec2.DescribeSecurityGroups", `<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><securityGroupInfo></securityGroupInfo></DescribeSecurityGroupsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML(`<gatewayId>igw-1</gatewayId>`)),
+		ok("ec2.DescribeVpcEndpoints", `<DescribeVpcEndpointsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><vpcEndpointSet/></DescribeVpcEndpointsResponse>`),
+		fail("iam.GetRole", 404, "NoSuchEntity", "The role with name ecsTaskExecutionRole cannot be found."),
 	)
 	_, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
 	if !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("err = %v, want ErrInvalidConfig", err)
 	}
-	for _, want := range []string{`cluster "facectl" is not an active cluster`, "subnet-0b not found", "sg-0a not found"} {
+	for _, want := range []string{`cluster "facectl" is not an active cluster`, "subnet-0b not found", "sg-0a not found",
+		"subnet-0a is a public subnet", "role arn:aws:iam::123456789012:role/ecsTaskExecutionRole does not exist"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("preflight error does not mention %q:\n%v", want, err)
 		}
@@ -241,7 +245,11 @@ func TestRollbackGoesToThePreviousRevisionWithoutTouchingTheCount(t *testing.T) 
 	tdARN3 := strings.TrimSuffix(tdARN1, ":1") + ":3"
 	stub.expect(
 		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN3, 7, 7, deploymentJSON("ecs-svc/3", "PRIMARY", "COMPLETED", tdARN3, 7, 7, 0, ""), ""))),
-		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN3+`","arn:aws:ecs:us-east-1:123456789012:task-definition/facectl-other:9","`+tdARN2+`","`+tdARN1+`"]}`),
+		// Listed oldest first, as moto does whatever the sort asked: the code sorts.
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN1+`","`+tdARN2+`","arn:aws:ecs:us-east-1:123456789012:task-definition/facectl-other:9","`+tdARN3+`"]}`),
+		// Untagged (registered before facectl tagged revisions) in the service's own family.
+		ok("ecs.DescribeTaskDefinition", taskDefJSON(tdARN2, oldImage, "")),
+		ok("ecr.DescribeImages", imageDetailsJSON(oldImage)),
 		&stubCall{op: "ecs.UpdateService", status: 200,
 			body: `{"service":` + serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "IN_PROGRESS", tdARN2, 7, 0, 0, "")+","+deploymentJSON("ecs-svc/3", "ACTIVE", "COMPLETED", tdARN3, 7, 7, 0, ""), "") + `}`,
 			check: func(t *testing.T, body string) {
@@ -251,13 +259,75 @@ func TestRollbackGoesToThePreviousRevisionWithoutTouchingTheCount(t *testing.T) 
 			}},
 		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 7, 7, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", tdARN2, 7, 7, 0, ""), ""))),
 	)
-	d, err := Open(Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: 5 * time.Second, PollInterval: time.Millisecond}}, stub.deps(t, &lockedBuffer{}))
+	cfg := Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: 5 * time.Second, PollInterval: time.Millisecond}}
+	stub.coverWithPolicy(cfg)
+	d, err := Open(cfg, stub.deps(t, &lockedBuffer{}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
-	if err != nil || res.TaskDefinitionARN != tdARN2 || res.Outcome != OutcomeDeployed {
+	if err != nil || res.TaskDefinitionARN != tdARN2 || res.Outcome != OutcomeDeployed || res.Image != oldImage {
 		t.Fatalf("rollback = %+v, %v", res, err)
+	}
+}
+
+// TestRollbackStaysInTheServicesOwnHistory: web and stage share a family; web's rollback
+// skips stage's newer revision and lands on web's own.
+func TestRollbackStaysInTheServicesOwnHistory(t *testing.T) {
+	stub := newAWSStub(t)
+	rev := func(n int) string { return strings.TrimSuffix(tdARN1, ":1") + ":" + strconv.Itoa(n) }
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(rev(4), 2, 2, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", rev(4), 2, 2, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+rev(2)+`","`+rev(3)+`"],"nextToken":"p2"}`),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+rev(1)+`","`+rev(4)+`"]}`),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(3), newImage, "facectl", "stage")),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(2), oldImage, "facectl", "web")),
+		ok("ecr.DescribeImages", imageDetailsJSON(oldImage)),
+		&stubCall{op: "ecs.UpdateService", status: 200, body: `{"service":` + serviceJSON(rev(2), 2, 2, deploymentJSON("ecs-svc/5", "PRIMARY", "IN_PROGRESS", rev(2), 2, 0, 0, ""), "") + `}`,
+			check: func(t *testing.T, body string) {
+				if !strings.Contains(body, rev(2)) || !strings.Contains(body, `"service":"web"`) {
+					t.Errorf("rollback UpdateService body = %s", body)
+				}
+			}},
+	)
+	cfg := Config{Cluster: "facectl", Service: "web", Wait: WaitConfig{PollInterval: time.Millisecond}}
+	stub.coverWithPolicy(cfg)
+	var out lockedBuffer
+	d, err := Open(cfg, stub.deps(t, &out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
+	if err != nil || res.TaskDefinitionARN != rev(2) || res.Image != oldImage || res.Outcome != OutcomeNotWaited {
+		t.Fatalf("rollback = %+v, %v", res, err)
+	}
+
+	// --revision of another service's revision is refused.
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(rev(4), 2, 2, deploymentJSON("ecs-svc/4", "PRIMARY", "COMPLETED", rev(4), 2, 2, 0, ""), ""))),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(rev(3), newImage, "facectl", "stage")),
+	)
+	if _, err := d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{Revision: 3}); err == nil || !strings.Contains(err.Error(), "registered for service stage") {
+		t.Fatalf("rollback to stage's revision: %v", err)
+	}
+}
+
+func TestRollbackRefusesWhenTheImageIsGone(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2, deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))),
+		ok("ecs.ListTaskDefinitions", `{"taskDefinitionArns":["`+tdARN1+`","`+tdARN2+`"]}`),
+		ok("ecs.DescribeTaskDefinition", taggedTaskDefJSON(tdARN1, oldImage, "facectl", "facectl")),
+		fail("ecr.DescribeImages", 400, "ImageNotFoundException", "The image with imageId {imageDigest:'sha256:1111'} does not exist within the repository with name 'facectl'"),
+	)
+	cfg := Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{Timeout: time.Second, PollInterval: time.Millisecond}}
+	d, err := Open(cfg, stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Rollback(ctxT(t, 10*time.Second), RollbackOptions{})
+	if err == nil || !strings.Contains(err.Error(), "is no longer in ECR") || !strings.Contains(err.Error(), oldImage) {
+		t.Fatalf("err = %v", err)
 	}
 }
 
@@ -275,3 +345,68 @@ func TestRollbackWithoutAnEarlierRevision(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoPreviousRevision", err)
 	}
 }
+
+// TestThrottlingDuringTheWaitIsRetried: DescribeServices throttled beyond the SDK's retries
+// does not end the wait; the next look sees the deployment complete.
+func TestThrottlingDuringTheWaitIsRetried(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	for range 3 { // the SDK's attempts, then facectl's next poll
+		stub.expect(fail("ecs.DescribeServices", 400, "ThrottlingException", "Rate exceeded"))
+	}
+	stub.expect(fail("ecs.DescribeServices", 500, "ServerException", "internal error"))
+	stub.expect(ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2,
+		deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))))
+	cfg := stubConfig()
+	stub.coverWithPolicy(cfg)
+	res, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if err != nil || res.Outcome != OutcomeDeployed {
+		t.Fatalf("deploy = %+v, %v", res, err)
+	}
+}
+
+// TestThrottlingUntilTheTimeoutSaysTheStateIsUnknown: when the service could not be read at
+// the end, the timeout says so rather than reporting a stale state as the current one.
+func TestThrottlingUntilTheTimeoutSaysTheStateIsUnknown(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 1,
+			deploymentJSON("ecs-svc/2", "PRIMARY", "IN_PROGRESS", tdARN2, 2, 1, 0, "")+","+deploymentJSON("ecs-svc/1", "ACTIVE", "COMPLETED", tdARN1, 2, 2, 0, ""), ""))),
+		&stubCall{op: "ecs.DescribeServices", status: 400, body: "ERROR ThrottlingException Rate exceeded", repeat: true},
+		ok("ecs.ListTasks", `{"taskArns":[]}`),
+	)
+	cfg := stubConfig()
+	cfg.Wait.Timeout = 200 * time.Millisecond
+	cfg.Wait.PollInterval = 10 * time.Millisecond
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	for _, want := range []string{"state is unknown", "ThrottlingException", "before that it was: 2 deployments; new one IN_PROGRESS, 1/2 running"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("timeout does not say %q:\n%v", want, err)
+		}
+	}
+}
+
+// TestAccessDeniedDuringTheWaitStopsAtOnce: a permission error will not go away by waiting.
+func TestAccessDeniedDuringTheWaitStopsAtOnce(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	stub.expect(fail("ecs.DescribeServices", 400, "AccessDeniedException", "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: ecs:DescribeServices"))
+	_, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "state is unknown") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// pushingDocker builds and pushes nothing, answering like docker for an amd64 image.
+type pushingDocker struct{ digest string }
+
+func (p *pushingDocker) Build(context.Context, BuildOptions) error { return nil }
+func (p *pushingDocker) Inspect(context.Context, string) (ImageInfo, error) {
+	return ImageInfo{OS: "linux", Architecture: "amd64"}, nil
+}
+func (p *pushingDocker) Login(context.Context, string, string, string) error { return nil }
+func (p *pushingDocker) Push(context.Context, string) (string, error)        { return p.digest, nil }

@@ -87,6 +87,7 @@ func TestDryRunGolden(t *testing.T) {
 	cfg.Task.TaskRoleARN = ""
 	stub.expect(preflightCalls()...)
 	stub.expect(
+		protectedImageCall(),
 		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
 		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN1, 3, 3, deploymentJSON("ecs-svc/1", "PRIMARY", "COMPLETED", tdARN1, 3, 3, 0, ""), ""))),
 		ok("ecs.DescribeTaskDefinition", taskDefJSON(tdARN1, oldImage, `{"name":"FACECTL_LOG_LEVEL","value":"info"}`)),

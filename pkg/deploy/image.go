@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,10 +30,16 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 	tag := d.cfg.Image.Tag
 	if tag == "" {
 		t, err := d.deps.GitTag(ctx, d.cfg.Image.Context)
-		if err != nil {
+		switch {
+		case err != nil && d.dryRun:
+			// A dry run builds nothing, so it needs no commit to name the image after.
+			d.log.Warn("no git commit to tag the image with: the dry run shows the tag dev", "err", err)
+			tag = "dev"
+		case err != nil:
 			return imageRef{}, err
+		default:
+			tag = t
 		}
-		tag = t
 	}
 	repoURI, err := d.repository(ctx)
 	if err != nil {
@@ -85,6 +90,10 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 	d.log.Info("pushing image", "ref", ref)
 	digest, err := d.deps.Docker.Push(ctx, ref)
 	if err != nil {
+		if action := DeniedAction(err.Error()); action != "" {
+			return imageRef{}, &AWSError{Action: action, Code: "AccessDenied", Err: fmt.Errorf("pushing image %s: %w", ref, err),
+				Hint: fmt.Sprintf("missing IAM permission %s for the caller: grant it (facectl deploy policy prints the policy this configuration needs)", action)}
+		}
 		return imageRef{}, fmt.Errorf("pushing image %s: %w", ref, err)
 	}
 	d.plan.add("image", ref, "push", digest)
@@ -97,27 +106,40 @@ func samePlatform(a, b string) bool {
 	return norm(a) == norm(b)
 }
 
-// prebuiltImage pins deploy.image.uri by digest when ECR knows it.
+// prebuiltImage pins deploy.image.uri by digest. An ECR image is pinned from its own registry,
+// in whatever account and region it is, or refused: a tag left in the task definition lets
+// tasks started later (scaling, replacements) run another image than the one deployed.
 func (d *Deployer) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
 	if _, digest, ok := strings.Cut(uri, "@"); ok {
 		d.plan.add("image", uri, "none", "prebuilt, pinned by digest")
 		return imageRef{Ref: uri, Digest: digest}, nil
 	}
-	host, rest, _ := strings.Cut(uri, "/")
-	repo, tag, _ := strings.Cut(rest, ":")
-	if tag == "" {
-		tag = "latest"
+	img, ok := parseECRImage(uri)
+	if !ok {
+		d.log.Warn("deploying an image outside ECR that is not pinned by digest: tasks started later may run a different image; deploy HOST/REPO@sha256:... to pin it", "image", uri)
+		d.plan.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
+		return imageRef{Ref: uri}, nil
 	}
-	if strings.Contains(host, ".dkr.ecr.") {
-		if digest := d.ecrDigest(ctx, repo, tag); digest != "" {
-			ref := host + "/" + repo + "@" + digest
-			d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
-			return imageRef{Ref: ref, Digest: digest}, nil
-		}
+	where := fmt.Sprintf("repository %s of account %s in %s", img.Repository, img.Account, img.Region)
+	out, err := d.ecrClient(img.Region).DescribeImages(ctx, &ecr.DescribeImagesInput{
+		RegistryId: aws.String(img.Account), RepositoryName: aws.String(img.Repository), ImageIds: []ecrtypes.ImageIdentifier{img.id()},
+	})
+	var notFound *ecrtypes.ImageNotFoundException
+	var noRepo *ecrtypes.RepositoryNotFoundException
+	switch {
+	case errors.As(err, &notFound), errors.As(err, &noRepo):
+		return imageRef{}, fmt.Errorf("%w: image %s: tag %s is not in %s", ErrInvalidConfig, uri, img.Tag, where)
+	case err != nil:
+		return imageRef{}, fmt.Errorf("%w: image %s cannot be pinned by digest: reading it from %s failed, and a tag alone would let later tasks run another image. "+
+			"Deploy it by digest (--image %s/%s@sha256:...), or allow ecr:DescribeImages on it (in that account's repository policy for another account): %w",
+			ErrInvalidConfig, uri, where, uri[:strings.Index(uri, "/")], img.Repository, explain(err))
+	case len(out.ImageDetails) == 0 || aws.ToString(out.ImageDetails[0].ImageDigest) == "":
+		return imageRef{}, fmt.Errorf("%w: image %s: %s returned no digest for tag %s", ErrInvalidConfig, uri, where, img.Tag)
 	}
-	d.log.Warn("deploying an image that is not pinned by digest: tasks started later may run a different image", "image", uri)
-	d.plan.add("image", uri, "none", "prebuilt, not pinned by digest")
-	return imageRef{Ref: uri}, nil
+	digest := aws.ToString(out.ImageDetails[0].ImageDigest)
+	ref := uri[:strings.Index(uri, "/")] + "/" + img.Repository + "@" + digest
+	d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
+	return imageRef{Ref: ref, Digest: digest}, nil
 }
 
 // ecrDigest returns the digest ECR holds for repo:tag, or "" when it has none.
@@ -132,18 +154,6 @@ func (d *Deployer) ecrDigest(ctx context.Context, repo, tag string) string {
 	return aws.ToString(out.ImageDetails[0].ImageDigest)
 }
 
-// lifecyclePolicy keeps the last n images of the repository.
-func lifecyclePolicy(n int) string {
-	p := map[string]any{"rules": []any{map[string]any{
-		"rulePriority": 1,
-		"description":  fmt.Sprintf("keep the last %d images (facectl deploy)", n),
-		"selection":    map[string]any{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": n},
-		"action":       map[string]any{"type": "expire"},
-	}}}
-	b, _ := json.Marshal(p)
-	return string(b)
-}
-
 // repository makes sure the ECR repository exists with a lifecycle policy and returns its URI.
 func (d *Deployer) repository(ctx context.Context) (string, error) {
 	name := d.cfg.Image.Repository
@@ -153,7 +163,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 	created := false
 	switch {
 	case errors.As(err, &notFound):
-		detail := fmt.Sprintf("scan on push %v, keep the last %d images", d.cfg.Image.ScanOnPush, d.cfg.Image.KeepImages)
+		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image.KeepImages))
 		if d.dryRun {
 			d.plan.add("ecr repository", name, "create", detail)
 			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
@@ -178,19 +188,28 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 		uri = aws.ToString(out.Repositories[0].RepositoryUri)
 	}
 
-	// A lifecycle policy the user wrote is theirs: only add ours where none exists.
+	// A lifecycle policy the user wrote is theirs: only add ours where none exists, and
+	// replace only ours (an older facectl's may expire images still deployed).
+	verb := "create"
 	if !created {
-		_, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
+		cur, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
 		var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
 		switch {
-		case err == nil:
-			d.plan.add("ecr repository", name, "none", "exists with a lifecycle policy")
+		case err == nil && !ownLifecyclePolicy(aws.ToString(cur.LifecyclePolicyText)):
+			d.log.Info("keeping the repository's own lifecycle policy: make sure it keeps images tagged "+deployedTagPrefix+"*, which deployed task definitions use",
+				"repository", name)
+			d.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image.KeepImages)):
+			d.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
+			return uri, nil
+		case err == nil:
+			verb = "update"
 		case !errors.As(err, &noPolicy):
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
 		if d.dryRun {
-			d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+			d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
 			return uri, nil
 		}
 	}
@@ -202,7 +221,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
 	if !created {
-		d.plan.add("ecr lifecycle policy", name, "create", fmt.Sprintf("keep the last %d images", d.cfg.Image.KeepImages))
+		d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
 	}
 	return uri, nil
 }
@@ -245,7 +264,7 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 	}
 	want := int32(d.cfg.Logs.RetentionDays)
 	if found == nil {
-		detail := fmt.Sprintf("retention %d days", want)
+		detail := "retention " + retentionText(want)
 		d.plan.add("log group", group, "create", detail)
 		if d.dryRun {
 			return nil
@@ -254,16 +273,24 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 		if _, err := d.deps.Logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 			return fmt.Errorf("creating log group %s: %w", group, explain(err))
 		}
-	} else if aws.ToInt32(found.RetentionInDays) == want || want == 0 {
+	} else if aws.ToInt32(found.RetentionInDays) == want {
 		d.plan.add("log group", group, "none", "")
 		return nil
 	} else {
-		d.plan.add("log group", group, "update", fmt.Sprintf("retention %d -> %d days", aws.ToInt32(found.RetentionInDays), want))
+		d.plan.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
 		if d.dryRun {
 			return nil
 		}
 	}
 	if want == 0 {
+		if found == nil {
+			return nil // a new group never expires
+		}
+		// retention_days 0 is "never expire": an existing group's retention must be removed.
+		d.log.Info("removing log retention (never expire)", "name", group)
+		if _, err := d.deps.Logs.DeleteRetentionPolicy(ctx, &cloudwatchlogs.DeleteRetentionPolicyInput{LogGroupName: aws.String(group)}); err != nil {
+			return fmt.Errorf("removing the retention of log group %s: %w", group, explain(err))
+		}
 		return nil
 	}
 	d.log.Info("setting log retention", "name", group, "retention_days", want)
@@ -273,4 +300,12 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 		return fmt.Errorf("setting the retention of log group %s: %w", group, explain(err))
 	}
 	return nil
+}
+
+// retentionText says a log retention in days; 0 is CloudWatch's "never expire".
+func retentionText(days int32) string {
+	if days == 0 {
+		return "never expire"
+	}
+	return fmt.Sprintf("%d days", days)
 }

@@ -34,12 +34,30 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if d.managed {
 		if err := d.resolveNetwork(ctx); err != nil {
 			errs = append(errs, err)
+		} else if len(d.cfg.Network.Subnets) > 0 {
+			// Your subnets: their routes must let the tasks reach ECR (the default VPC's are
+			// public, and its tasks get a public IP).
+			if err := d.checkEgress(ctx, networkInfo{vpc: d.net.VPC}); err != nil {
+				errs = append(errs, err)
+			}
 		}
-	} else {
-		if err := d.checkNetwork(ctx); err != nil {
+		if err := d.checkRoles(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if err := d.checkTargetGroup(ctx); err != nil {
+	} else {
+		net, err := d.checkNetwork(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if net.vpc != "" {
+			if err := d.checkEgress(ctx, net); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := d.checkRoles(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		if err := d.checkTargetGroup(ctx, net); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -67,7 +85,16 @@ func (d *Deployer) checkCluster(ctx context.Context) error {
 		d.cfg.Cluster, d.account, d.deps.Region, d.cfg.Cluster)
 }
 
-func (d *Deployer) checkNetwork(ctx context.Context) error {
+// networkInfo is what preflight learnt about the tasks' network, for the egress and load
+// balancer checks: vpc is empty when the subnets could not be read or span several VPCs.
+type networkInfo struct {
+	vpc     string
+	subnets []ec2types.Subnet
+	groups  []ec2types.SecurityGroup
+}
+
+func (d *Deployer) checkNetwork(ctx context.Context) (networkInfo, error) {
+	var info networkInfo
 	var errs []error
 	vpcs := map[string]bool{}
 	subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
@@ -86,6 +113,8 @@ func (d *Deployer) checkNetwork(ctx context.Context) error {
 		}
 		if len(vpcs) > 1 {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
+		} else if len(vpcs) == 1 {
+			info.vpc, info.subnets = keys(vpcs)[0], subnets.Subnets
 		}
 	}
 	groups, err := d.deps.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
@@ -95,6 +124,7 @@ func (d *Deployer) checkNetwork(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("describing security groups: %w", explain(err)))
 	} else {
 		found := map[string]bool{}
+		info.groups = groups.SecurityGroups
 		for _, g := range groups.SecurityGroups {
 			found[aws.ToString(g.GroupId)] = true
 			if len(vpcs) > 0 && !vpcs[aws.ToString(g.VpcId)] {
@@ -105,12 +135,12 @@ func (d *Deployer) checkNetwork(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
 		}
 	}
-	return errors.Join(errs...)
+	return info, errors.Join(errs...)
 }
 
 // checkTargetGroup tells NLB from ALB, checks the target type and derives the ALB resource
 // label used by the requests-per-target scaling policy.
-func (d *Deployer) checkTargetGroup(ctx context.Context) error {
+func (d *Deployer) checkTargetGroup(ctx context.Context, net networkInfo) error {
 	arn := d.cfg.LoadBalancer.TargetGroupARN
 	if arn == "" {
 		return nil
@@ -131,6 +161,7 @@ func (d *Deployer) checkTargetGroup(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s is not attached to a load balancer (add a listener forwarding to it)", aws.ToString(tg.TargetGroupName)))
 		return errors.Join(errs...)
 	}
+	errs = append(errs, d.checkTargetGroupMatchesTasks(tg, net)...)
 	lbs, err := d.deps.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: tg.LoadBalancerArns[:1]})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("describing the target group's load balancer: %w", explain(err)))...)
@@ -138,6 +169,9 @@ func (d *Deployer) checkTargetGroup(ctx context.Context) error {
 	if len(lbs.LoadBalancers) > 0 {
 		d.lbType = string(lbs.LoadBalancers[0].Type)
 		d.lbLabel = albResourceLabel(tg.LoadBalancerArns[0], arn)
+		if err := d.checkGroupsAdmitLoadBalancer(lbs.LoadBalancers[0], net); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if d.cfg.AutoScaling.Enabled && d.cfg.AutoScaling.RequestsPerTarget > 0 && d.lbType != "application" {
 		errs = append(errs, fmt.Errorf("deploy.autoscaling.requests_per_target: the target group belongs to a %q load balancer; requests per target needs an Application Load Balancer (use cpu_target only)", d.lbType))

@@ -38,7 +38,7 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 // current one (and from the family's latest); it returns the ARN to deploy.
 func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
 	want := RenderTaskDefinition(d.cfg, image, d.deps.Region)
-	family := d.cfg.Task.Family
+	family := d.cfg.TaskFamily()
 
 	var currentARN, currentJSON string
 	if svc != nil && aws.ToString(svc.TaskDefinition) != "" {
@@ -78,7 +78,9 @@ func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, im
 		return family + ":(new revision)", true, nil
 	}
 	d.log.Info("registering task definition", "family", family, "image", image)
-	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, want.Input())
+	in := want.Input()
+	in.Tags = d.taskDefinitionTags() // rollback tells this service's revisions by them
+	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return "", false, fmt.Errorf("registering task definition %s: %w", family, explain(err))
 	}
@@ -101,10 +103,17 @@ func (d *Deployer) describeTaskDefinition(ctx context.Context, arn string) (*Tas
 	return &t, nil
 }
 
-// isNotFound reports ECS's answer for an unknown task definition (a ClientException).
+// isNotFound reports ECS's answer for an unknown task definition: a ClientException saying
+// so. Other ClientExceptions (a malformed ARN, a family in another account, a missing
+// permission reported as a client error) are errors, not "not found".
 func isNotFound(err error) bool {
 	var ce *ecstypes.ClientException
-	return errors.As(err, &ce)
+	if !errors.As(err, &ce) {
+		return false
+	}
+	msg := strings.ToLower(ce.ErrorMessage())
+	return strings.Contains(msg, "unable to describe task definition") || strings.Contains(msg, "not found") ||
+		strings.Contains(msg, "does not exist")
 }
 
 // shortARN turns arn:...:task-definition/facectl:3 into facectl:3.

@@ -69,7 +69,8 @@ type PolicyStatus struct {
 
 // Status reads the service's deployments, counts, recent events and scaling settings.
 func (d *Deployer) Status(ctx context.Context) (Status, error) {
-	st := Status{Cluster: d.cfg.Cluster, Service: d.cfg.Service}
+	// Empty lists, not null, in -o json.
+	st := Status{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Deployments: []DeploymentStatus{}, Events: []Event{}}
 	svc, err := d.describeService(ctx)
 	if err != nil {
 		return st, err
@@ -89,10 +90,12 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
-	if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
-		return st, err
-	} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
-		st.URL = stackOutputs(stack)["URL"]
+	if d.managed {
+		if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
+			return st, err
+		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
+			st.URL = stackOutputs(stack)["URL"]
+		}
 	}
 	t, err := d.describeScalableTarget(ctx)
 	if err != nil {
@@ -121,7 +124,7 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 }
 
 func deploymentStatuses(deps []ecstypes.Deployment) []DeploymentStatus {
-	var out []DeploymentStatus
+	out := []DeploymentStatus{}
 	for _, dep := range deps {
 		out = append(out, DeploymentStatus{
 			ID: aws.ToString(dep.Id), Status: aws.ToString(dep.Status), RolloutState: string(dep.RolloutState),
@@ -189,13 +192,16 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 	}
 	current := aws.ToString(svc.TaskDefinition)
 	family, rev := splitRevision(current)
-	target, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
+	target, image, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
 	if err != nil {
 		return res, err
 	}
-	res.TaskDefinitionARN = target
+	res.TaskDefinitionARN, res.Image = target, image
+	if err := d.checkImageExists(ctx, image); err != nil {
+		return res, err
+	}
 	d.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
-	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target))
+	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
 	// The desired count is never part of a rollback.
 	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster: aws.String(d.cfg.Cluster), Service: aws.String(d.cfg.Service), TaskDefinition: aws.String(target),
@@ -210,38 +216,6 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 	outcome, stopped, err := d.wait(ctx, target, primaryDeploymentID(out.Service))
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	return res, err
-}
-
-func (d *Deployer) rollbackTarget(ctx context.Context, family string, current, want int) (string, error) {
-	if want > 0 {
-		if want == current {
-			return "", fmt.Errorf("the service already runs %s:%d", family, want)
-		}
-		out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(fmt.Sprintf("%s:%d", family, want))})
-		if err != nil {
-			return "", fmt.Errorf("describing %s:%d: %w", family, want, explain(err))
-		}
-		return aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
-	}
-	var token *string
-	for {
-		out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
-			FamilyPrefix: aws.String(family), Sort: ecstypes.SortOrderDesc, Status: ecstypes.TaskDefinitionStatusActive, NextToken: token,
-		})
-		if err != nil {
-			return "", fmt.Errorf("listing revisions of %s: %w", family, explain(err))
-		}
-		for _, arn := range out.TaskDefinitionArns {
-			f, r := splitRevision(arn)
-			if f == family && r < current {
-				return arn, nil
-			}
-		}
-		if out.NextToken == nil {
-			return "", fmt.Errorf("%w: %s has no active revision before %d", ErrNoPreviousRevision, family, current)
-		}
-		token = out.NextToken
-	}
 }
 
 // splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).

@@ -29,6 +29,17 @@ type awsStub struct {
 	mu    sync.Mutex
 	next  []*stubCall
 	calls []string
+	// policy, when set, must allow every call made (see coverWithPolicy).
+	policy *PolicyDocument
+}
+
+// coverWithPolicy makes the test fail when the code calls an AWS action that
+// `facectl deploy policy` does not grant for cfg.
+func (s *awsStub) coverWithPolicy(cfg Config) {
+	p := Policy(cfg)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.policy = &p
 }
 
 // stubCall is one expected call: "ecs.DescribeServices" etc.
@@ -55,6 +66,13 @@ func newAWSStub(t *testing.T) *awsStub {
 		for _, c := range s.next {
 			if c.used == 0 {
 				t.Errorf("expected AWS call %s was never made (calls made: %s)", c.op, strings.Join(s.calls, ", "))
+			}
+		}
+		if s.policy != nil {
+			for _, op := range s.calls {
+				if action := strings.Replace(op, ".", ":", 1); !s.policy.Allows(action) {
+					t.Errorf("the code called %s, which facectl deploy policy does not grant for this configuration", action)
+				}
 			}
 		}
 	})
@@ -217,7 +235,34 @@ func preflightCalls() []*stubCall {
 		ok("ecs.DescribeClusters", `{"clusters":[{"clusterName":"facectl","clusterArn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","status":"ACTIVE"}],"failures":[]}`),
 		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet><item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId></item><item><subnetId>subnet-0b</subnetId><vpcId>vpc-1</vpcId></item></subnetSet></DescribeSubnetsResponse>`),
 		ok("ec2.DescribeSecurityGroups", `<DescribeSecurityGroupsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><securityGroupInfo><item><groupId>sg-0a</groupId><vpcId>vpc-1</vpcId><groupName>facectl</groupName></item></securityGroupInfo></DescribeSecurityGroupsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML(`<natGatewayId>nat-1</natGatewayId>`)),
+		ok("iam.GetRole", getRoleXML(ecsTasksTrust)),
 	}
+}
+
+// routeTablesXML is a VPC whose main route table sends 0.0.0.0/0 to target (e.g.
+// <gatewayId>igw-1</gatewayId>); an empty target leaves only the local route.
+func routeTablesXML(target string) string {
+	def := ""
+	if target != "" {
+		def = `<item><destinationCidrBlock>0.0.0.0/0</destinationCidrBlock>` + target + `<state>active</state><origin>CreateRoute</origin></item>`
+	}
+	return `<DescribeRouteTablesResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><routeTableSet><item>` +
+		`<routeTableId>rtb-1</routeTableId><vpcId>vpc-1</vpcId><routeSet><item><destinationCidrBlock>10.0.0.0/16</destinationCidrBlock><gatewayId>local</gatewayId><state>active</state></item>` + def + `</routeSet>` +
+		`<associationSet><item><routeTableAssociationId>rtbassoc-1</routeTableAssociationId><routeTableId>rtb-1</routeTableId><main>true</main></item></associationSet></item></routeTableSet></DescribeRouteTablesResponse>`
+}
+
+const (
+	ecsTasksTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	ec2Trust      = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+)
+
+// getRoleXML is IAM's GetRole answer for the execution role with a trust policy (URL-encoded,
+// as IAM sends it).
+func getRoleXML(trust string) string {
+	return `<GetRoleResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><GetRoleResult><Role><Path>/</Path><RoleName>ecsTaskExecutionRole</RoleName>` +
+		`<RoleId>AROAEXAMPLE</RoleId><Arn>` + execRoleARN + `</Arn><CreateDate>2024-01-01T00:00:00Z</CreateDate>` +
+		`<AssumeRolePolicyDocument>` + url.QueryEscape(trust) + `</AssumeRolePolicyDocument></Role></GetRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></GetRoleResponse>`
 }
 
 // taskDefJSON is a described task definition as ECS returns it (with the fields ECS adds).
@@ -229,6 +274,25 @@ func taskDefJSON(arn, image string, env string) string {
 	"portMappings":[{"containerPort":8080,"hostPort":8080,"protocol":"tcp"}],"environment":[%s],"mountPoints":[],"volumesFrom":[],
 	"logConfiguration":{"logDriver":"awslogs","options":{"awslogs-group":"/ecs/facectl","awslogs-region":"us-east-1","awslogs-stream-prefix":"facectl"}},
 	"healthCheck":{"command":["CMD","facectl","health"],"interval":15,"timeout":5,"retries":3,"startPeriod":20},"stopTimeout":30}]}}`, arn, execRoleARN, image, env)
+}
+
+// taggedTaskDefJSON is a task definition described with its facectl tags.
+func taggedTaskDefJSON(arn, image, cluster, service string) string {
+	td := taskDefJSON(arn, image, "")
+	return strings.TrimSuffix(td, "}") + fmt.Sprintf(`,"tags":[{"key":"facectl:cluster","value":%q},{"key":"facectl:service","value":%q}]}`, cluster, service)
+}
+
+// imageDetailsJSON is ECR's DescribeImages answer for an image reference pinned by digest.
+func imageDetailsJSON(ref string) string {
+	repo, digest, _ := strings.Cut(ref[strings.Index(ref, "/")+1:], "@")
+	return fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":%q,"imageDigest":%q,"imageTags":["v1"]}]}`, repo, digest)
+}
+
+// protectedImageCall is ECR's answer for newImage, already tagged as deployed.
+func protectedImageCall() *stubCall {
+	digest := newImage[strings.Index(newImage, "@")+1:]
+	return ok("ecr.DescribeImages", fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":"facectl","imageDigest":%q,"imageTags":["v2",%q]}]}`,
+		digest, deployedTagPrefix+strings.TrimPrefix(digest, "sha256:")))
 }
 
 // serviceJSON renders a service with deployments given as JSON objects.
@@ -250,6 +314,7 @@ func deploymentJSON(id, status, rollout, td string, desired, running, failed int
 func updateDeployCalls() []*stubCall {
 	calls := preflightCalls()
 	calls = append(calls,
+		protectedImageCall(),
 		ok("logs.DescribeLogGroups", `{"logGroups":[{"logGroupName":"/ecs/facectl","retentionInDays":30}]}`),
 		ok("ecs.DescribeServices", `{"services":[`+serviceJSON(tdARN1, 2, 2, deploymentJSON("ecs-svc/1", "PRIMARY", "COMPLETED", tdARN1, 2, 2, 0, ""), "")+`],"failures":[]}`),
 		ok("ecs.DescribeTaskDefinition", taskDefJSON(tdARN1, oldImage, "")),

@@ -78,7 +78,7 @@ func RenderTaskDefinition(cfg Config, image, region string) TaskDefinition {
 		Essential:    true,
 		Command:      t.Command,
 		PortMappings: []PortMapping{{ContainerPort: t.ContainerPort, Protocol: "tcp"}},
-		Environment:  sortedEnv(t.Environment),
+		Environment:  sortedEnv(withServerAddr(t.Environment, t.ContainerPort)),
 		Secrets:      sortedSecrets(t.Secrets),
 		StopTimeout:  seconds(t.StopTimeout),
 	}
@@ -97,7 +97,7 @@ func RenderTaskDefinition(cfg Config, image, region string) TaskDefinition {
 		}
 	}
 	return TaskDefinition{
-		Family:                  t.Family,
+		Family:                  cfg.TaskFamily(),
 		RequiresCompatibilities: []string{"FARGATE"},
 		NetworkMode:             "awsvpc",
 		CPU:                     strconv.Itoa(t.CPU),
@@ -110,6 +110,22 @@ func RenderTaskDefinition(cfg Config, image, region string) TaskDefinition {
 }
 
 func seconds(d time.Duration) int { return int(d / time.Second) }
+
+// serverAddrEnv is the variable facectl serve (and facectl health, the container health check)
+// reads its listen address from.
+const serverAddrEnv = "FACECTL_SERVER_ADDR"
+
+// withServerAddr tells serve to listen on the container port: without it serve listens on its
+// default :8080 whatever the port mapping, the load balancer and the health check say. A value
+// the user set is kept (Validate checks that its port is the container port).
+func withServerAddr(env []EnvVar, port int) []EnvVar {
+	for _, e := range env {
+		if e.Name == serverAddrEnv {
+			return env
+		}
+	}
+	return append(append([]EnvVar(nil), env...), EnvVar{Name: serverAddrEnv, Value: ":" + strconv.Itoa(port)})
+}
 
 func sortedEnv(in []EnvVar) []EnvVar {
 	out := append([]EnvVar(nil), in...)

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 )
 
 // StoppedTask is a task that stopped during a failed or timed-out deployment.
@@ -112,14 +114,27 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 
 	seen := map[string]bool{}
 	last := ""
+	// A failed look at the service (after the SDK's own retries) says nothing about the
+	// deployment, which carries on: keep looking until the timeout, and say at the end whether
+	// the state is known.
+	var lastErr error
+	failures := 0
+	var lastSeen time.Time
 	for {
 		out, err := d.deps.ECS.DescribeServices(wctx, &ecs.DescribeServicesInput{
 			Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
 		})
 		if err != nil && wctx.Err() == nil {
-			return OutcomeFailed, nil, fmt.Errorf("describing service %s while waiting: %w", d.cfg.Service, explain(err))
+			if !transient(err) {
+				return OutcomeFailed, nil, fmt.Errorf("describing service %s while waiting (the deployment's state is unknown: it may still be rolling out, see facectl deploy status): %w",
+					d.cfg.Service, explain(err))
+			}
+			failures++
+			lastErr = err
+			d.log.Warn("could not read the service; trying again until the timeout", "attempt", failures, "err", explain(err))
 		}
 		if err == nil {
+			failures, lastErr, lastSeen = 0, nil, time.Now()
 			if len(out.Services) == 0 {
 				return OutcomeFailed, nil, fmt.Errorf("service %s disappeared while waiting", d.cfg.Service)
 			}
@@ -147,8 +162,16 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 				return OutcomeFailed, nil, fmt.Errorf("waiting for service %s: %w", d.cfg.Service, ctx.Err())
 			}
 			stopped := d.reportStopped(ctx, tdARN)
-			return OutcomeTimeout, stopped, fmt.Errorf("%w after %v (%s): raise --timeout or look at the events above%s",
-				ErrTimeout, timeout, last, stoppedSummary(stopped))
+			state := last
+			switch {
+			case lastErr != nil && lastSeen.IsZero():
+				state = fmt.Sprintf("the deployment's state is unknown: every look at the service failed, the last with: %v", explain(lastErr))
+			case lastErr != nil:
+				state = fmt.Sprintf("the deployment's state is unknown: the last %d looks at the service failed (%v); %s before that it was: %s",
+					failures, explain(lastErr), time.Since(lastSeen).Round(time.Second), last)
+			}
+			return OutcomeTimeout, stopped, fmt.Errorf("%w after %v (%s): raise --timeout or look at the events above and facectl deploy status%s",
+				ErrTimeout, timeout, state, stoppedSummary(stopped))
 		case <-ticker.C:
 		}
 	}
@@ -258,4 +281,18 @@ func failedTasks(d *ecstypes.Deployment) string {
 		return ""
 	}
 	return fmt.Sprintf(", %d failed tasks so far", d.FailedTasks)
+}
+
+// transient reports whether a failed AWS call may succeed when tried again later: throttling,
+// server faults, network errors. Client faults (permissions, credentials, a missing cluster
+// or service, a bad request) will not.
+func transient(err error) bool {
+	if errors.Is(explain(err), ErrAccessDenied) {
+		return false
+	}
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return isThrottle(apiErr.ErrorCode()) || apiErr.ErrorFault() != smithy.FaultClient
+	}
+	return true
 }

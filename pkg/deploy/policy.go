@@ -1,0 +1,173 @@
+package deploy
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+)
+
+// PolicyDocument is an IAM policy document, as `facectl deploy policy` prints it.
+type PolicyDocument struct {
+	Version   string            `json:"Version"`
+	Statement []PolicyStatement `json:"Statement"`
+}
+
+// PolicyStatement is one statement of a PolicyDocument.
+type PolicyStatement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Action    []string                     `json:"Action"`
+	Resource  []string                     `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition,omitempty"`
+}
+
+// JSON renders the policy indented, as `aws iam create-policy --policy-document` takes it.
+func (p PolicyDocument) JSON() string {
+	b, _ := json.MarshalIndent(p, "", "  ")
+	return string(b) + "\n"
+}
+
+// Allows reports whether a statement of the policy grants action ("ecs:UpdateService").
+// Wildcards in the policy's actions ("ecr:Describe*") are honoured.
+func (p PolicyDocument) Allows(action string) bool {
+	for _, s := range p.Statement {
+		for _, a := range s.Action {
+			if strings.EqualFold(a, action) {
+				return true
+			}
+			if prefix, ok := strings.CutSuffix(a, "*"); ok && strings.HasPrefix(strings.ToLower(action), strings.ToLower(prefix)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Actions lists every action of the policy, sorted.
+func (p PolicyDocument) Actions() []string {
+	seen := map[string]bool{}
+	for _, s := range p.Statement {
+		for _, a := range s.Action {
+			seen[a] = true
+		}
+	}
+	return keys(seen)
+}
+
+// Policy returns the least-privilege IAM policy that the caller of `facectl deploy` (and of
+// status, rollback, logs and destroy) needs for cfg: the calls the code makes, plus what AWS
+// checks on the caller behind them (iam:PassRole for the task roles, ecs:TagResource for tagged
+// task definitions, cloudwatch alarms for target tracking, and, for the managed environment,
+// what CloudFormation does with the caller's credentials). The tests compare it with every
+// action the code calls.
+//
+// Resources are narrowed to what the configuration names (repository, log group, roles) where
+// IAM allows it; the account is "*" because the policy is written before any AWS call.
+func Policy(cfg Config) PolicyDocument {
+	region := cfg.Region
+	if region == "" {
+		region = "*"
+	}
+	all := []string{"*"}
+	var st []PolicyStatement
+	add := func(sid string, resources []string, actions ...string) {
+		sort.Strings(actions)
+		st = append(st, PolicyStatement{Sid: sid, Effect: "Allow", Action: actions, Resource: resources})
+	}
+
+	// Reads of preflight, status, rollback and the wait. Most of them have no resource-level
+	// permissions, hence "*".
+	add("ReadForPreflightStatusAndWait", all,
+		"sts:GetCallerIdentity",
+		"ecs:DescribeClusters", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+		"ecs:ListTasks", "ecs:DescribeTasks",
+		"ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeRouteTables", "ec2:DescribeVpcEndpoints",
+		"elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeLoadBalancers",
+		"application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
+		// Pinning a prebuilt image and checking a rollback's image, wherever the image is.
+		"ecr:DescribeImages",
+	)
+	// RegisterTaskDefinition with tags needs ecs:TagResource as well (rollback tells the
+	// service's own revisions by them).
+	add("DeployTheService", all,
+		"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:CreateService", "ecs:UpdateService")
+	// ECS creates its service-linked role on the account's first service.
+	st = append(st, PolicyStatement{Sid: "CreateTheECSServiceLinkedRole", Effect: "Allow",
+		Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
+		Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}})
+
+	var roles []string
+	for _, r := range []string{cfg.Task.ExecutionRoleARN, cfg.Task.TaskRoleARN} {
+		if r != "" {
+			roles = append(roles, r)
+		}
+	}
+	if len(roles) > 0 {
+		add("CheckTheTaskRoles", roles, "iam:GetRole")
+		st = append(st, PolicyStatement{Sid: "PassTheTaskRolesToECS", Effect: "Allow",
+			Action: []string{"iam:PassRole"}, Resource: roles,
+			Condition: map[string]map[string]string{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}})
+	}
+
+	if cfg.Image.URI == "" {
+		repo := []string{"arn:aws:ecr:" + region + ":*:repository/" + cfg.Image.Repository}
+		add("LogInToECR", all, "ecr:GetAuthorizationToken")
+		// docker push needs the layer and image actions; facectl tags deployed images with
+		// BatchGetImage + PutImage so that the lifecycle policy keeps them.
+		add("BuildAndPushToTheRepository", repo,
+			"ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
+			"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+			"ecr:PutImage", "ecr:BatchGetImage")
+	}
+
+	if cfg.AutoScaling.Enabled {
+		add("ManageServiceAutoScaling", all,
+			"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
+			// Target tracking creates and deletes its CloudWatch alarms with the caller's rights.
+			"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
+		st = append(st, PolicyStatement{Sid: "CreateTheAutoScalingServiceLinkedRole", Effect: "Allow",
+			Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
+			Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": "ecs.application-autoscaling.amazonaws.com"}}})
+	}
+
+	group := []string{"arn:aws:logs:" + region + ":*:log-group:" + cfg.LogGroup() + ":*"}
+	add("FindTheLogGroup", all, "logs:DescribeLogGroups")
+	add("ManageTheLogGroupAndReadIt", group,
+		"logs:CreateLogGroup", "logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
+		// facectl deploy logs
+		"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
+
+	// facectl deploy destroy: auto scaling, the service, and (--purge-images) its images.
+	add("DestroyTheService", all,
+		"ecs:DeleteService", "ecs:ListServices",
+		"application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget")
+	if cfg.Image.URI == "" {
+		add("PurgeTheServiceImages", []string{"arn:aws:ecr:" + region + ":*:repository/" + cfg.Image.Repository}, "ecr:BatchDeleteImage")
+	}
+
+	if cfg.Managed() {
+		// The managed environment: a CloudFormation stack, and what CloudFormation creates,
+		// changes and deletes with the caller's credentials.
+		add("ManageTheEnvironmentStack", all,
+			"cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
+			"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResources",
+			"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
+			"cloudformation:DeleteChangeSet", "cloudformation:GetTemplate")
+		add("CreateTheEnvironmentThroughCloudFormation", all,
+			"ecs:CreateCluster", "ecs:DeleteCluster",
+			"ec2:DescribeVpcs", "ec2:DescribeAvailabilityZones",
+			"ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
+			"ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
+			"ec2:CreateTags",
+			"elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes",
+			"elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:DeleteTargetGroup", "elasticloadbalancing:ModifyTargetGroup",
+			"elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
+			"elasticloadbalancing:ModifyListener", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroupAttributes",
+			"elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:AddTags",
+			"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:PassRole", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+			"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:TagRole",
+			"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DescribeLogGroups",
+			"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
+	}
+	return PolicyDocument{Version: "2012-10-17", Statement: st}
+}
