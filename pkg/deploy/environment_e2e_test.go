@@ -173,7 +173,7 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	}
 	defaults := defaultSubnets(ctx, t, e)
 	if got := sortedCopy(vpc.Subnets); strings.Join(got, ",") != strings.Join(defaults, ",") {
-		t.Errorf("service subnets %v, want the default VPC's %v", got, defaults)
+		t.Errorf("service subnets %v, want the default VPC's in two zones %v", got, defaults)
 	}
 	td, err := ecsc.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: svc.TaskDefinition})
 	if err != nil {
@@ -389,10 +389,16 @@ func defaultSubnets(ctx context.Context, t *testing.T, e *managedEnv) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The subnets of the first two zones by name (us-east-1a, us-east-1b).
 	var ids []string
 	for _, s := range sn.Subnets {
-		ids = append(ids, aws.ToString(s.SubnetId))
+		if z := aws.ToString(s.AvailabilityZone); z == "us-east-1a" || z == "us-east-1b" {
+			ids = append(ids, aws.ToString(s.SubnetId))
+		}
 	}
 	sort.Strings(ids)
+	if len(ids) != 2 {
+		t.Fatalf("moto's default VPC has %d subnets in us-east-1a/b", len(ids))
+	}
 	return ids
 }
