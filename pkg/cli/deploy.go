@@ -110,7 +110,8 @@ elsewhere (LocalStack, moto).`,
 		binding{"desired-count", "deploy.desired_count"}, binding{"autoscaling", "deploy.autoscaling.enabled"},
 		binding{"min", "deploy.autoscaling.min"}, binding{"max", "deploy.autoscaling.max"},
 	)
-	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent))
+	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent),
+		newDeployPolicyCmd(a, persistent))
 	return cmd
 }
 
