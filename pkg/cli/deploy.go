@@ -21,6 +21,7 @@ func init() {
 type deployOptions struct {
 	output string
 	dryRun bool
+	yes    bool
 }
 
 func newDeployCmd(a *app) *cobra.Command {
@@ -92,6 +93,10 @@ elsewhere (LocalStack, moto).`,
 	f.StringSlice("security-groups", nil, "security group IDs of the tasks (comma-separated)")
 	f.Bool("assign-public-ip", d.Network.AssignPublicIP, "give tasks a public IP")
 	f.String("target-group-arn", d.LoadBalancer.TargetGroupARN, "target group (type ip) of an NLB or ALB")
+	f.String("load-balancer-type", d.LoadBalancer.Type, "load balancer the managed environment creates: application or network")
+	f.String("certificate-arn", d.LoadBalancer.CertificateARN, "ACM certificate for an HTTPS listener (managed environment)")
+	f.String("domain", d.LoadBalancer.Domain, "custom domain of the service, used in the printed URL")
+	f.BoolVarP(&o.yes, "yes", "y", false, "create or update the environment stacks without asking (asked only on a terminal)")
 	f.Int("desired-count", d.DesiredCount, "task count (the starting count when auto scaling is on)")
 	f.Bool("autoscaling", d.AutoScaling.Enabled, "manage Service Auto Scaling (min/max and target tracking)")
 	f.Int("min", d.AutoScaling.Min, "auto scaling minimum tasks")
@@ -109,9 +114,11 @@ elsewhere (LocalStack, moto).`,
 		binding{"assign-public-ip", "deploy.network.assign_public_ip"}, binding{"target-group-arn", "deploy.load_balancer.target_group_arn"},
 		binding{"desired-count", "deploy.desired_count"}, binding{"autoscaling", "deploy.autoscaling.enabled"},
 		binding{"min", "deploy.autoscaling.min"}, binding{"max", "deploy.autoscaling.max"},
+		binding{"load-balancer-type", "deploy.load_balancer.type"}, binding{"certificate-arn", "deploy.load_balancer.certificate_arn"},
+		binding{"domain", "deploy.load_balancer.domain"},
 	)
 	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent),
-		newDeployPolicyCmd(a, persistent))
+		newDeployPolicyCmd(a, persistent), newDeployDestroyCmd(a, o, persistent), newDeployLogsCmd(a, o, persistent))
 	return cmd
 }
 
@@ -152,7 +159,11 @@ func (a *app) runDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) e
 	if err != nil {
 		return err
 	}
-	res, err := deploy.Run(cmd.Context(), cfg, deps, deploy.Options{DryRun: o.dryRun})
+	opts := deploy.Options{DryRun: o.dryRun}
+	if !o.yes && a.streams.InTTY {
+		opts.Confirm = a.confirm
+	}
+	res, err := deploy.Run(cmd.Context(), cfg, deps, opts)
 	return a.printResult(o, res, err)
 }
 
@@ -172,6 +183,9 @@ func (a *app) printResult(o *deployOptions, res deploy.Result, err error) error 
 	if res.Outcome != deploy.OutcomePlanned && res.Outcome != "" && (err == nil || res.TaskDefinitionARN != "") {
 		fmt.Fprintf(a.streams.Out, "%s: service %s in cluster %s, task definition %s, image %s (%.1fs)\n",
 			res.Outcome, res.Service, res.Cluster, res.TaskDefinitionARN, res.Image, res.Seconds)
+		if res.URL != "" {
+			fmt.Fprintf(a.streams.Out, "URL: %s\n", res.URL)
+		}
 	}
 	return err
 }
@@ -218,7 +232,7 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
 			}
-			log.Info("wrote the starting config: fill in network.subnets, network.security_groups and task.execution_role_arn", "file", path)
+			log.Info("wrote the starting config: facectl deploy --dry-run shows what it would create", "file", path)
 			return nil
 		},
 	}

@@ -41,7 +41,9 @@ type Config struct {
 	Task TaskConfig `mapstructure:"task"`
 	// Logs is the awslogs configuration of the container.
 	Logs LogsConfig `mapstructure:"logs"`
-	// Network is the awsvpc configuration of the service.
+	// Network is the awsvpc configuration of the service. Naming security groups (with or
+	// without a target group) deploys into your own network; naming neither makes facectl
+	// manage the environment as CloudFormation stacks (see Managed).
 	Network NetworkConfig `mapstructure:"network"`
 	// LoadBalancer attaches the service to an existing target group (NLB or ALB).
 	LoadBalancer LoadBalancerConfig `mapstructure:"load_balancer"`
@@ -161,8 +163,9 @@ type HealthCheckConfig struct {
 
 // LogsConfig is the awslogs log driver configuration.
 type LogsConfig struct {
-	// Group is the CloudWatch log group; created when missing.
-	Group string `mapstructure:"group"`
+	// Group is the CloudWatch log group; empty means /ecs/<service>. The managed environment
+	// creates it in the service's stack; otherwise deploy creates it when missing.
+	Group string `mapstructure:"group" help:"CloudWatch Logs group (default /ecs/<service>)"`
 	// RetentionDays is the retention set on a group facectl creates (0 = never expire).
 	RetentionDays int `mapstructure:"retention_days"`
 	// StreamPrefix is the awslogs-stream-prefix.
@@ -171,18 +174,35 @@ type LogsConfig struct {
 
 // NetworkConfig is the awsvpc network configuration.
 type NetworkConfig struct {
-	// Subnets are subnet IDs the tasks run in.
+	// Subnets are subnet IDs the tasks run in; the managed environment defaults to the default
+	// VPC's default subnets.
 	Subnets []string `mapstructure:"subnets"`
 	// SecurityGroups are security group IDs of the tasks.
 	SecurityGroups []string `mapstructure:"security_groups"`
 	// AssignPublicIP gives tasks a public IP (needed in public subnets without NAT to pull images).
+	// The managed environment in the default VPC always gives them one.
 	AssignPublicIP bool `mapstructure:"assign_public_ip"`
 }
 
-// LoadBalancerConfig attaches the service to a target group.
+// LoadBalancerConfig attaches the service to a target group: an existing one (target_group_arn,
+// with network.security_groups) or the one of the managed environment (see Config.Managed).
 type LoadBalancerConfig struct {
-	// TargetGroupARN is the target group (target type ip) of an NLB or ALB; empty means none.
+	// TargetGroupARN is an existing target group (target type ip) of an NLB or ALB.
 	TargetGroupARN string `mapstructure:"target_group_arn"`
+	// Type is the managed environment's load balancer: application (ALB) or network (NLB).
+	Type string `mapstructure:"type" flag:"load-balancer-type" help:"load balancer the environment creates: application or network"`
+	// CertificateARN adds an HTTPS (ALB) or TLS (NLB) listener on 443 with this ACM
+	// certificate; an ALB then redirects HTTP to HTTPS.
+	CertificateARN string `mapstructure:"certificate_arn" flag:"certificate-arn" help:"ACM certificate for an HTTPS listener"`
+	// Domain is the custom domain pointed (by you, as a CNAME or alias) at the load balancer;
+	// the printed URL uses it instead of the load balancer's DNS name.
+	Domain string `mapstructure:"domain" flag:"domain" help:"custom domain of the service, used in the printed URL"`
+	// Subnets are the load balancer's subnets (public ones, in at least two zones); empty means
+	// the tasks' subnets.
+	Subnets []string `mapstructure:"subnets" help:"subnets of the load balancer (default: the tasks' subnets)"`
+	// DeregistrationDelay is how long the load balancer lets in-flight requests finish on a
+	// task being stopped; it matches serve's drain plus grace periods (5 s + 20 s).
+	DeregistrationDelay time.Duration `mapstructure:"deregistration_delay" help:"target deregistration delay (serve's drain + grace period)"`
 	// HealthCheckGracePeriod is how long ECS ignores load balancer health checks after start.
 	HealthCheckGracePeriod time.Duration `mapstructure:"health_check_grace_period"`
 }
@@ -226,6 +246,22 @@ type WaitConfig struct {
 	PollInterval time.Duration `mapstructure:"poll_interval"`
 }
 
+// Managed reports whether facectl manages the service's environment (cluster, execution role,
+// log group, security groups, load balancer and target group) as CloudFormation stacks: when
+// the config names neither security groups nor a target group.
+func (c Config) Managed() bool {
+	return len(c.Network.SecurityGroups) == 0 && c.LoadBalancer.TargetGroupARN == ""
+}
+
+// LogGroup is the log group of the service: logs.group, or /ecs/<service> so that two services
+// never share one.
+func (c Config) LogGroup() string {
+	if c.Logs.Group != "" {
+		return c.Logs.Group
+	}
+	return "/ecs/" + c.Service
+}
+
 // DefaultConfig returns the configuration used for every key the config file leaves unset.
 func DefaultConfig() Config {
 	return Config{
@@ -255,11 +291,14 @@ func DefaultConfig() Config {
 			},
 		},
 		Logs: LogsConfig{
-			Group:         "/ecs/facectl",
 			RetentionDays: 30,
 			StreamPrefix:  "facectl",
 		},
-		LoadBalancer: LoadBalancerConfig{HealthCheckGracePeriod: 60 * time.Second},
+		LoadBalancer: LoadBalancerConfig{
+			Type:                   "application",
+			HealthCheckGracePeriod: 60 * time.Second,
+			DeregistrationDelay:    25 * time.Second,
+		},
 		Deployment: DeploymentConfig{
 			CircuitBreaker:        true,
 			Rollback:              true,
@@ -310,6 +349,7 @@ var (
 	repositoryRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
 	tagRE        = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	envNameRE    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	logGroupRE   = regexp.MustCompile(`^[A-Za-z0-9_./#-]{1,512}$`)
 )
 
 // Validate reports every problem of the configuration at once. It checks only what can be
@@ -411,11 +451,11 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("task.secrets[%d].value_from", i), "%q must be the ARN of an SSM parameter or a Secrets Manager secret", s.ValueFrom)
 		}
 	}
-	if len(c.Task.Secrets) > 0 && c.Task.ExecutionRoleARN == "" {
+	if len(c.Task.Secrets) > 0 && c.Task.ExecutionRoleARN == "" && !c.Managed() {
 		bad("task.execution_role_arn", "is required when secrets are set (ECS reads them with it)")
 	}
-	if c.Task.ExecutionRoleARN == "" && (c.Image.URI == "" || c.Logs.Group != "") {
-		bad("task.execution_role_arn", "is required to pull from ECR and write to CloudWatch Logs (a role with AmazonECSTaskExecutionRolePolicy)")
+	if c.Task.ExecutionRoleARN == "" && !c.Managed() {
+		bad("task.execution_role_arn", "is required to pull from ECR and write to CloudWatch Logs (a role with AmazonECSTaskExecutionRolePolicy); the managed environment creates one")
 	}
 	for key, arn := range map[string]string{"task.execution_role_arn": c.Task.ExecutionRoleARN, "task.task_role_arn": c.Task.TaskRoleARN} {
 		if arn != "" && !strings.HasPrefix(arn, "arn:") {
@@ -445,26 +485,27 @@ func (c Config) Validate() error {
 	}
 
 	// Logs.
-	if c.Logs.Group != "" {
-		if !validRetention(c.Logs.RetentionDays) {
-			bad("logs.retention_days", "%d is not a CloudWatch Logs retention (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)", c.Logs.RetentionDays)
-		}
-		if c.Logs.StreamPrefix == "" {
-			bad("logs.stream_prefix", "is required with a log group")
-		}
+	if !validRetention(c.Logs.RetentionDays) {
+		bad("logs.retention_days", "%d is not a CloudWatch Logs retention (0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)", c.Logs.RetentionDays)
+	}
+	if c.Logs.StreamPrefix == "" {
+		bad("logs.stream_prefix", "is required")
+	}
+	if g := c.Logs.Group; g != "" && !logGroupRE.MatchString(g) {
+		bad("logs.group", "%q is not a log group name (1-512 of letters, digits, _ - / . #)", g)
 	}
 
 	// Network.
-	if len(c.Network.Subnets) == 0 {
-		bad("network.subnets", "at least one subnet ID is required")
+	if !c.Managed() && len(c.Network.Subnets) == 0 {
+		bad("network.subnets", "at least one subnet ID is required with network.security_groups (or leave both empty for the managed environment)")
 	}
-	for _, s := range c.Network.Subnets {
+	for _, s := range append(append([]string{}, c.Network.Subnets...), c.LoadBalancer.Subnets...) {
 		if !strings.HasPrefix(s, "subnet-") {
 			bad("network.subnets", "%q is not a subnet ID (subnet-...)", s)
 		}
 	}
-	if len(c.Network.SecurityGroups) == 0 {
-		bad("network.security_groups", "at least one security group ID is required")
+	if len(c.Network.SecurityGroups) == 0 && c.LoadBalancer.TargetGroupARN != "" {
+		bad("network.security_groups", "is required with load_balancer.target_group_arn (or leave both empty for the managed environment)")
 	}
 	for _, s := range c.Network.SecurityGroups {
 		if !strings.HasPrefix(s, "sg-") {
@@ -473,11 +514,31 @@ func (c Config) Validate() error {
 	}
 
 	// Load balancer.
-	if t := c.LoadBalancer.TargetGroupARN; t != "" && !strings.Contains(t, ":targetgroup/") {
+	lb := c.LoadBalancer
+	if t := lb.TargetGroupARN; t != "" && !strings.Contains(t, ":targetgroup/") {
 		bad("load_balancer.target_group_arn", "%q is not a target group ARN", t)
 	}
-	if c.LoadBalancer.HealthCheckGracePeriod < 0 {
+	if lb.HealthCheckGracePeriod < 0 {
 		bad("load_balancer.health_check_grace_period", "must not be negative")
+	}
+	if lb.Type != "application" && lb.Type != "network" {
+		bad("load_balancer.type", "%q must be application or network", lb.Type)
+	}
+	if a := lb.CertificateARN; a != "" && (!strings.HasPrefix(a, "arn:") || !strings.Contains(a, ":acm:")) {
+		bad("load_balancer.certificate_arn", "%q is not an ACM certificate ARN", a)
+	}
+	if lb.Domain != "" && (strings.Contains(lb.Domain, "/") || strings.ContainsAny(lb.Domain, " :")) {
+		bad("load_balancer.domain", "%q must be a host name like api.example.com", lb.Domain)
+	}
+	if lb.DeregistrationDelay < 0 || lb.DeregistrationDelay > time.Hour {
+		bad("load_balancer.deregistration_delay", "%v must be between 0s and 1h", lb.DeregistrationDelay)
+	}
+	if !c.Managed() {
+		for key, set := range map[string]bool{"certificate_arn": lb.CertificateARN != "", "domain": lb.Domain != "", "subnets": len(lb.Subnets) > 0} {
+			if set {
+				bad("load_balancer."+key, "applies only to the managed environment (leave network.security_groups and load_balancer.target_group_arn empty)")
+			}
+		}
 	}
 
 	// Deployment.
@@ -510,8 +571,11 @@ func (c Config) Validate() error {
 		if a.RequestsPerTarget < 0 {
 			bad("autoscaling.requests_per_target", "must not be negative")
 		}
-		if a.RequestsPerTarget > 0 && c.LoadBalancer.TargetGroupARN == "" {
+		if a.RequestsPerTarget > 0 && !c.Managed() && c.LoadBalancer.TargetGroupARN == "" {
 			bad("autoscaling.requests_per_target", "needs load_balancer.target_group_arn of an Application Load Balancer")
+		}
+		if a.RequestsPerTarget > 0 && c.Managed() && c.LoadBalancer.Type != "application" {
+			bad("autoscaling.requests_per_target", "needs load_balancer.type application")
 		}
 		if a.ScaleInCooldown < 0 || a.ScaleOutCooldown < 0 {
 			bad("autoscaling", "cooldowns must not be negative")

@@ -24,15 +24,54 @@ func TestValidConfigPasses(t *testing.T) {
 	}
 }
 
-func TestDefaultConfigNamesWhatIsMissing(t *testing.T) {
-	err := DefaultConfig().Validate()
-	if err == nil {
-		t.Fatal("the default config has no subnets and should not validate")
+func TestDefaultConfigIsTheManagedEnvironment(t *testing.T) {
+	d := DefaultConfig()
+	if err := d.Validate(); err != nil {
+		t.Fatalf("the default config (managed environment) does not validate: %v", err)
 	}
-	for _, want := range []string{"deploy.network.subnets", "deploy.network.security_groups", "deploy.task.execution_role_arn"} {
+	if !d.Managed() || d.LogGroup() != "/ecs/facectl" {
+		t.Errorf("default: managed %v, log group %s", d.Managed(), d.LogGroup())
+	}
+	d.Service = "stage"
+	if d.LogGroup() != "/ecs/stage" || d.ServiceStackName() != "facectl-facectl-stage" || d.ClusterStackName() != "facectl-facectl-cluster" {
+		t.Errorf("stage: log group %s, stacks %s %s", d.LogGroup(), d.ServiceStackName(), d.ClusterStackName())
+	}
+}
+
+func TestOwnNetworkNamesWhatIsMissing(t *testing.T) {
+	c := DefaultConfig()
+	c.Network.SecurityGroups = []string{"sg-1"}
+	c.LoadBalancer.CertificateARN = "arn:aws:acm:us-east-1:123456789012:certificate/x"
+	err := c.Validate()
+	if err == nil || c.Managed() {
+		t.Fatal("security groups without subnets and role should not validate")
+	}
+	for _, want := range []string{"deploy.network.subnets", "deploy.task.execution_role_arn", "deploy.load_balancer.certificate_arn: applies only to the managed environment"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s:\n%v", want, err)
 		}
+	}
+	c = DefaultConfig()
+	c.LoadBalancer.TargetGroupARN = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/1"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "deploy.network.security_groups: is required with load_balancer.target_group_arn") {
+		t.Errorf("target group without security groups: %v", err)
+	}
+}
+
+func TestStackNames(t *testing.T) {
+	long := strings.Repeat("s", 200)
+	for _, tc := range []struct{ cluster, service, want string }{
+		{"facectl", "web", "facectl-facectl-web"},
+		{"arn:aws:ecs:us-east-1:123456789012:cluster/prod", "api_v2", "facectl-prod-api-v2"},
+	} {
+		c := Config{Cluster: tc.cluster, Service: tc.service}
+		if got := c.ServiceStackName(); got != tc.want {
+			t.Errorf("%s/%s: %s, want %s", tc.cluster, tc.service, got, tc.want)
+		}
+	}
+	a, b := Config{Cluster: "c", Service: long + "a"}.ServiceStackName(), Config{Cluster: "c", Service: long + "b"}.ServiceStackName()
+	if len(a) > 128 || a == b {
+		t.Errorf("long names: %s, %s", a, b)
 	}
 }
 
@@ -56,6 +95,19 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		{"percent", func(c *Config) { c.Deployment.MaximumPercent = 300 }, []string{"deploy.deployment.maximum_percent"}},
 		{"scaling bounds", func(c *Config) { c.AutoScaling.Enabled = true; c.AutoScaling.Min = 5; c.AutoScaling.Max = 2 }, []string{"min 5 and max 2"}},
 		{"requests need alb", func(c *Config) { c.AutoScaling.Enabled = true; c.AutoScaling.RequestsPerTarget = 100 }, []string{"needs load_balancer.target_group_arn"}},
+		{"requests need an alb in the managed environment", func(c *Config) {
+			*c = DefaultConfig()
+			c.LoadBalancer.Type = "network"
+			c.AutoScaling.RequestsPerTarget = 100
+		}, []string{"deploy.autoscaling.requests_per_target: needs load_balancer.type application"}},
+		{"load balancer settings", func(c *Config) {
+			*c = DefaultConfig()
+			c.LoadBalancer.Type = "gateway"
+			c.LoadBalancer.CertificateARN = "cert"
+			c.LoadBalancer.Domain = "https://x"
+			c.LoadBalancer.DeregistrationDelay = -time.Second
+			c.LoadBalancer.Subnets = []string{"net-1"}
+		}, []string{"deploy.load_balancer.type", "deploy.load_balancer.certificate_arn", "deploy.load_balancer.domain", "deploy.load_balancer.deregistration_delay", "\"net-1\" is not a subnet ID"}},
 		{"wait", func(c *Config) { c.Wait.PollInterval = 0; c.Wait.Timeout = -time.Second }, []string{"deploy.wait.poll_interval", "deploy.wait.timeout"}},
 		{"health check", func(c *Config) { c.Task.HealthCheck.Interval = time.Second; c.Task.HealthCheck.Retries = 0 }, []string{"health_check.interval", "health_check.retries"}},
 		{"registry", func(c *Config) { c.Image.Registry = "http://localhost:5000/x" }, []string{"deploy.image.registry"}},

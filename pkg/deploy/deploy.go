@@ -18,6 +18,9 @@ import (
 type Options struct {
 	// DryRun prints the plan and diffs and makes no changing call (no build, push or AWS write).
 	DryRun bool
+	// Confirm is asked before an environment stack is created or updated, with what will
+	// happen; nil means yes. Returning false cancels the deploy with ErrCanceled.
+	Confirm func(plan []string) (bool, error)
 }
 
 // Outcome is the final state of a deploy or rollback.
@@ -35,16 +38,20 @@ const (
 
 // Result is what a deploy did; the CLI prints it with --output json.
 type Result struct {
-	Cluster           string        `json:"cluster"`
-	Service           string        `json:"service"`
-	Image             string        `json:"image,omitempty"`
-	ImageDigest       string        `json:"image_digest,omitempty"`
-	TaskDefinitionARN string        `json:"task_definition_arn,omitempty"`
-	Registered        bool          `json:"registered_task_definition"`
-	ServiceAction     string        `json:"service_action,omitempty"`
-	Outcome           Outcome       `json:"result"`
-	Actions           []Action      `json:"actions"`
-	StoppedTasks      []StoppedTask `json:"stopped_tasks,omitempty"`
+	Cluster           string `json:"cluster"`
+	Service           string `json:"service"`
+	Image             string `json:"image,omitempty"`
+	ImageDigest       string `json:"image_digest,omitempty"`
+	TaskDefinitionARN string `json:"task_definition_arn,omitempty"`
+	Registered        bool   `json:"registered_task_definition"`
+	ServiceAction     string `json:"service_action,omitempty"`
+	// URL is where the service answers: the load balancer's DNS name or the custom domain.
+	URL string `json:"url,omitempty"`
+	// Environment lists the environment stacks' resource changes of a dry run.
+	Environment  []string      `json:"environment_changes,omitempty"`
+	Outcome      Outcome       `json:"result"`
+	Actions      []Action      `json:"actions"`
+	StoppedTasks []StoppedTask `json:"stopped_tasks,omitempty"`
 	// TaskDefinitionDiff and ServiceDiff are the diffs shown by a dry run.
 	TaskDefinitionDiff string  `json:"task_definition_diff,omitempty"`
 	ServiceDiff        string  `json:"service_diff,omitempty"`
@@ -59,12 +66,19 @@ type Deployer struct {
 	out      io.Writer
 	progress io.Writer
 
-	account   string
-	lbType    string // "network" or "application" when a target group is configured
-	lbLabel   string // ALB resource label for the requests-per-target metric
-	plan      *Plan
-	dryRun    bool
-	startedAt time.Time
+	account string
+	lbType  string // "network" or "application" when a target group is configured
+	lbLabel string // ALB resource label for the requests-per-target metric
+	// managed is true when facectl manages the environment as stacks (Config.Managed before
+	// the stack outputs filled in the network and load balancer settings).
+	managed       bool
+	net           envNetwork
+	clusterExists bool
+	url           string
+	plan          *Plan
+	dryRun        bool
+	confirm       func(plan []string) (bool, error)
+	startedAt     time.Time
 }
 
 // New validates cfg and returns a Deployer using deps.
@@ -98,7 +112,7 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	var missing []error
 	for name, ok := range map[string]bool{
 		"STS": deps.STS != nil, "ECS": deps.ECS != nil, "ECR": deps.ECR != nil, "ELB": deps.ELB != nil,
-		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "IAM": deps.IAM != nil,
+		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "IAM": deps.IAM != nil, "CFN": deps.CFN != nil,
 	} {
 		if !ok {
 			missing = append(missing, fmt.Errorf("deploy.Deps.%s is nil", name))
@@ -110,7 +124,7 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
-	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress, managed: cfg.Managed()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -135,16 +149,19 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 	return d.Deploy(ctx, opts)
 }
 
-// Deploy runs the pipeline: preflight, image, log group, task definition, service, auto
-// scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
+// Deploy runs the pipeline: preflight, environment stacks (when managed), image, log group,
+// task definition, service, auto scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
 	d.startedAt = time.Now()
 	d.dryRun = opts.DryRun
+	d.confirm = opts.Confirm
 	d.plan = &Plan{DryRun: opts.DryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
 	defer func() {
 		res.Actions = d.plan.Actions
+		res.URL = d.url
 		if d.dryRun {
+			res.Environment = d.plan.Environment
 			res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
 		}
 		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
@@ -158,6 +175,11 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	}
 	d.plan.Account = d.account
 
+	if err := d.environment(ctx); err != nil {
+		return res, err
+	}
+	d.plan.URL = d.url
+
 	img, err := d.image(ctx)
 	if err != nil {
 		return res, err
@@ -167,8 +189,10 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		return res, err
 	}
 
-	if err := d.logGroup(ctx); err != nil {
-		return res, err
+	if !d.managed { // the service stack holds the log group
+		if err := d.logGroup(ctx); err != nil {
+			return res, err
+		}
 	}
 
 	svc, err := d.describeService(ctx)

@@ -28,6 +28,9 @@ var (
 	ErrServiceNotFound = errors.New("service not found")
 	// ErrNoPreviousRevision means rollback found nothing to roll back to.
 	ErrNoPreviousRevision = errors.New("no previous task definition revision")
+	// ErrStackFailed means a CloudFormation stack of the environment failed to create, update
+	// or delete; the error names the failing resource and CloudFormation's reason.
+	ErrStackFailed = errors.New("environment stack failed")
 )
 
 // AWSError is an AWS API error with the IAM action that was called and advice on what to do.
@@ -68,6 +71,7 @@ var iamPrefix = map[string]string{
 	"Application Auto Scaling":  "application-autoscaling",
 	"CloudWatch Logs":           "logs",
 	"IAM":                       "iam",
+	"CloudFormation":            "cloudformation",
 }
 
 func isAccessDenied(code string) bool {

@@ -251,10 +251,7 @@ func (d *Deployer) login(ctx context.Context, host string) error {
 
 // logGroup creates the awslogs group when missing and keeps its retention as configured.
 func (d *Deployer) logGroup(ctx context.Context) error {
-	group := d.cfg.Logs.Group
-	if group == "" {
-		return nil
-	}
+	group := d.cfg.LogGroup()
 	out, err := d.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
 	if err != nil {
 		return fmt.Errorf("describing log group %s: %w", group, explain(err))

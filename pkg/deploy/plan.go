@@ -32,6 +32,21 @@ type Plan struct {
 	TaskDefinitionDiff string
 	// ServiceDiff is the line diff of the service's managed settings.
 	ServiceDiff string
+	// Environment lists the resource changes of the environment's stacks (a dry run's change
+	// sets, described and never executed).
+	Environment []string
+	// URL is where the service answers, when facectl knows it.
+	URL string
+}
+
+// last returns the last action on the resource called name, or nil.
+func (p *Plan) last(name string) *Action {
+	for i := len(p.Actions) - 1; i >= 0; i-- {
+		if p.Actions[i].Name == name {
+			return &p.Actions[i]
+		}
+	}
+	return nil
 }
 
 func (p *Plan) add(resource, name, verb, detail string) {
@@ -54,11 +69,20 @@ func (p *Plan) Render(w io.Writer) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Resource, shortDigest(a.Name), verb, a.Detail)
 	}
 	tw.Flush()
+	if len(p.Environment) > 0 {
+		fmt.Fprintf(w, "\nEnvironment changes (CloudFormation, described, not executed):\n")
+		for _, l := range p.Environment {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	if p.TaskDefinitionDiff != "" {
 		fmt.Fprintf(w, "\nTask definition diff (- current, + new):\n%s", p.TaskDefinitionDiff)
 	}
 	if p.ServiceDiff != "" {
 		fmt.Fprintf(w, "\nService diff (- current, + new):\n%s", p.ServiceDiff)
+	}
+	if p.URL != "" && !p.DryRun {
+		fmt.Fprintf(w, "\nURL: %s\n", p.URL)
 	}
 }
 

@@ -31,19 +31,31 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if err := d.checkCluster(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	net, err := d.checkNetwork(ctx)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	if net.vpc != "" {
-		if err := d.checkEgress(ctx, net); err != nil {
+	if d.managed {
+		if err := d.resolveNetwork(ctx); err != nil {
+			errs = append(errs, err)
+		} else if !d.net.DefaultVPC {
+			// Subnets the user chose: their routes decide whether the tasks reach ECR. The
+			// default VPC's default subnets are public, with a public IP: right by construction.
+			if err := d.checkEgress(ctx, d.net.VPC, d.net.Subnets, d.net.PublicIP); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	} else {
+		net, err := d.checkNetwork(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if net.vpc != "" {
+			if err := d.checkEgress(ctx, net.vpc, d.cfg.Network.Subnets, d.cfg.Network.AssignPublicIP); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := d.checkTargetGroup(ctx, net); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := d.checkRoles(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := d.checkTargetGroup(ctx, net); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
@@ -59,8 +71,12 @@ func (d *Deployer) checkCluster(ctx context.Context) error {
 	}
 	for _, c := range out.Clusters {
 		if aws.ToString(c.Status) == "ACTIVE" {
+			d.clusterExists = true
 			return nil
 		}
+	}
+	if d.managed && !strings.HasPrefix(d.cfg.Cluster, "arn:") {
+		return nil // the environment's cluster stack creates it
 	}
 	return fmt.Errorf("deploy.cluster: cluster %q is not an active cluster in account %s, %s: create it (aws ecs create-cluster --cluster-name %s) or fix deploy.cluster",
 		d.cfg.Cluster, d.account, d.deps.Region, d.cfg.Cluster)

@@ -19,9 +19,11 @@ import (
 
 // Status is what `facectl deploy status` shows.
 type Status struct {
-	Cluster        string             `json:"cluster"`
-	Service        string             `json:"service"`
-	Status         string             `json:"status"`
+	Cluster string `json:"cluster"`
+	Service string `json:"service"`
+	Status  string `json:"status"`
+	// URL is where the service answers (the managed environment's load balancer or domain).
+	URL            string             `json:"url,omitempty"`
 	TaskDefinition string             `json:"task_definition"`
 	DesiredCount   int32              `json:"desired_count"`
 	RunningCount   int32              `json:"running_count"`
@@ -88,6 +90,11 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
+	if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
+		return st, err
+	} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
+		st.URL = stackOutputs(stack)["URL"]
+	}
 	t, err := d.describeScalableTarget(ctx)
 	if err != nil {
 		return st, err
@@ -131,6 +138,9 @@ func deploymentStatuses(deps []ecstypes.Deployment) []DeploymentStatus {
 func (s Status) Render(w io.Writer) {
 	fmt.Fprintf(w, "service %s in cluster %s: %s, %d/%d running, %d pending, task definition %s\n",
 		s.Service, s.Cluster, s.Status, s.RunningCount, s.DesiredCount, s.PendingCount, shortARN(s.TaskDefinition))
+	if s.URL != "" {
+		fmt.Fprintf(w, "URL: %s\n", s.URL)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nDEPLOYMENT\tSTATUS\tROLLOUT\tTASK DEFINITION\tRUNNING\tDESIRED\tFAILED")
 	for _, dep := range s.Deployments {

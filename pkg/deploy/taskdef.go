@@ -82,13 +82,11 @@ func RenderTaskDefinition(cfg Config, image, region string) TaskDefinition {
 		Secrets:      sortedSecrets(t.Secrets),
 		StopTimeout:  seconds(t.StopTimeout),
 	}
-	if cfg.Logs.Group != "" {
-		c.LogConfiguration = &LogConfiguration{LogDriver: "awslogs", Options: map[string]string{
-			"awslogs-group":         cfg.Logs.Group,
-			"awslogs-region":        region,
-			"awslogs-stream-prefix": cfg.Logs.StreamPrefix,
-		}}
-	}
+	c.LogConfiguration = &LogConfiguration{LogDriver: "awslogs", Options: map[string]string{
+		"awslogs-group":         cfg.LogGroup(),
+		"awslogs-region":        region,
+		"awslogs-stream-prefix": cfg.Logs.StreamPrefix,
+	}}
 	if hc := t.HealthCheck; len(hc.Command) > 0 {
 		c.HealthCheck = &HealthCheck{
 			Command:     hc.Command,

@@ -1,0 +1,355 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
+	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// ErrCanceled means the user answered no to a confirmation.
+var ErrCanceled = errors.New("canceled")
+
+// DestroyOptions are the switches of `facectl deploy destroy`.
+type DestroyOptions struct {
+	// PurgeImages also deletes the ECR images of the service's task definitions that no other
+	// service of the cluster runs.
+	PurgeImages bool
+	// Confirm is asked with the list of what will be removed before anything is; nil means
+	// yes. Returning false cancels with ErrCanceled.
+	Confirm func(plan []string) (bool, error)
+}
+
+// DestroyResult says what a destroy removed and what it left alone, and why.
+type DestroyResult struct {
+	Cluster string   `json:"cluster"`
+	Service string   `json:"service"`
+	Removed []string `json:"removed"`
+	Kept    []string `json:"kept"`
+	Seconds float64  `json:"seconds"`
+}
+
+// Render writes the result for humans.
+func (r DestroyResult) Render(w io.Writer) {
+	if len(r.Removed) == 0 {
+		fmt.Fprintf(w, "nothing left to remove for service %s in cluster %s\n", r.Service, r.Cluster)
+	} else {
+		fmt.Fprintf(w, "removed for service %s in cluster %s:\n", r.Service, r.Cluster)
+		for _, s := range r.Removed {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+	}
+	if len(r.Kept) > 0 {
+		fmt.Fprintln(w, "left alone:")
+		for _, s := range r.Kept {
+			fmt.Fprintf(w, "  %s\n", s)
+		}
+	}
+}
+
+// destroyStep is one removal: what it says and how it is done.
+type destroyStep struct {
+	what string
+	run  func(ctx context.Context) error
+}
+
+// Destroy removes what facectl deploy created for the service, in order: the scaling
+// policies and scalable target, the service (scaled to 0, deleted, waited for), the service
+// stack, the cluster stack when no other service uses the cluster, and with PurgeImages the
+// service's images. Everything is looked up first, so running it twice, or after a deploy that
+// failed half way, removes what is there and says so. Resources facectl did not create
+// (a cluster or target group you named, a stack without facectl's tag) are never touched.
+func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res DestroyResult, err error) {
+	started := time.Now()
+	res = DestroyResult{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Removed: []string{}, Kept: []string{}}
+	defer func() {
+		res.Seconds = time.Since(started).Round(time.Millisecond).Seconds()
+		err = explain(err)
+	}()
+	id, err := d.deps.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return res, fmt.Errorf("checking AWS credentials: %w", explain(err))
+	}
+	d.account = aws.ToString(id.Account)
+	d.log.Info("destroy: looking up what facectl created", "service", d.cfg.Service, "cluster", d.cfg.Cluster, "account", d.account, "region", d.deps.Region)
+
+	var steps []destroyStep
+	add := func(what string, run func(context.Context) error) { steps = append(steps, destroyStep{what, run}) }
+
+	// Auto scaling first, so it does not scale the service back up.
+	target, err := d.describeScalableTarget(ctx)
+	if err != nil {
+		return res, err
+	}
+	if target != nil {
+		pols, err := d.deps.Scaling.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
+			ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String(d.scalingResourceID()), ScalableDimension: scalableDimension,
+		})
+		if err != nil {
+			return res, fmt.Errorf("describing scaling policies: %w", explain(err))
+		}
+		for _, p := range pols.ScalingPolicies {
+			name := aws.ToString(p.PolicyName)
+			add("scaling policy "+name, func(ctx context.Context) error {
+				_, err := d.deps.Scaling.DeleteScalingPolicy(ctx, &aas.DeleteScalingPolicyInput{
+					PolicyName: aws.String(name), ServiceNamespace: aastypes.ServiceNamespaceEcs,
+					ResourceId: aws.String(d.scalingResourceID()), ScalableDimension: scalableDimension,
+				})
+				return wrapIf(err, "deleting scaling policy "+name)
+			})
+		}
+		add("scalable target "+d.scalingResourceID(), func(ctx context.Context) error {
+			_, err := d.deps.Scaling.DeregisterScalableTarget(ctx, &aas.DeregisterScalableTargetInput{
+				ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String(d.scalingResourceID()), ScalableDimension: scalableDimension,
+			})
+			return wrapIf(err, "deregistering scalable target")
+		})
+	}
+
+	svc, err := d.serviceForDestroy(ctx)
+	if err != nil {
+		return res, err
+	}
+	var images []string
+	if svc != nil {
+		if opts.PurgeImages {
+			images = []string{aws.ToString(svc.TaskDefinition)}
+		}
+		status := aws.ToString(svc.Status)
+		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
+			return d.deleteService(ctx, status == "DRAINING")
+		})
+	}
+
+	stacks := []struct{ name, what, for_ string }{
+		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
+		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
+	}
+	for i, s := range stacks {
+		st, err := d.describeStack(ctx, s.name)
+		if err != nil {
+			return res, err
+		}
+		if st == nil {
+			continue
+		}
+		if err := checkOwner(st, stackSpec{Name: s.name, For: s.for_}); err != nil {
+			res.Kept = append(res.Kept, fmt.Sprintf("stack %s: not created by facectl for %s", s.name, s.for_))
+			continue
+		}
+		stackID, name, what := aws.ToString(st.StackId), s.name, s.what
+		if i == 1 {
+			others, err := d.otherServices(ctx)
+			if err != nil {
+				return res, err
+			}
+			if len(others) > 0 {
+				res.Kept = append(res.Kept, fmt.Sprintf("%s %s (cluster %s): still used by %s", what, name, clusterName(d.cfg.Cluster), strings.Join(others, ", ")))
+				continue
+			}
+		}
+		add(fmt.Sprintf("%s %s (%s)", what, name, st.StackStatus), func(ctx context.Context) error {
+			if st.StackStatus == cfntypes.StackStatusDeleteInProgress {
+				d.log.Info("stack is already being deleted: waiting", "stack", name)
+			}
+			return d.deleteStack(ctx, stackID, name)
+		})
+	}
+
+	if opts.PurgeImages && d.cfg.Image.URI == "" {
+		digests, err := d.imagesToPurge(ctx, images)
+		if err != nil {
+			return res, err
+		}
+		if len(digests) > 0 {
+			add(fmt.Sprintf("%d image(s) in ECR repository %s", len(digests), d.cfg.Image.Repository), func(ctx context.Context) error {
+				ids := make([]ecrtypes.ImageIdentifier, len(digests))
+				for i, dg := range digests {
+					ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
+				}
+				_, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
+				return wrapIf(err, "deleting images")
+			})
+		}
+	} else if d.cfg.Image.URI == "" {
+		res.Kept = append(res.Kept, fmt.Sprintf("ECR repository %s and its images (--purge-images deletes the service's images)", d.cfg.Image.Repository))
+	}
+
+	if len(steps) == 0 {
+		d.log.Info("destroy: nothing left to remove", "service", d.cfg.Service)
+		return res, nil
+	}
+	plan := make([]string, len(steps))
+	for i, s := range steps {
+		plan[i] = s.what
+	}
+	if opts.Confirm != nil {
+		yes, err := opts.Confirm(plan)
+		if err != nil {
+			return res, err
+		}
+		if !yes {
+			return res, ErrCanceled
+		}
+	}
+	for _, s := range steps {
+		d.log.Info("destroy: removing", "what", s.what)
+		if err := s.run(ctx); err != nil {
+			return res, err
+		}
+		res.Removed = append(res.Removed, s.what)
+	}
+	d.log.Info("destroy: done", "removed", len(res.Removed))
+	return res, nil
+}
+
+func wrapIf(err error, action string) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", action, explain(err))
+	}
+	return nil
+}
+
+// serviceForDestroy returns the service unless it is gone (missing or INACTIVE).
+func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, error) {
+	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service}})
+	var nf *ecstypes.ClusterNotFoundException
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing service %s: %w", d.cfg.Service, explain(err))
+	}
+	for i := range out.Services {
+		if aws.ToString(out.Services[i].Status) != "INACTIVE" {
+			return &out.Services[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE.
+func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
+	name := d.cfg.Service
+	if !draining {
+		if _, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+			Cluster: aws.String(d.cfg.Cluster), Service: aws.String(name), DesiredCount: aws.Int32(0),
+		}); err != nil {
+			return fmt.Errorf("scaling service %s to 0: %w", name, explain(err))
+		}
+		if _, err := d.deps.ECS.DeleteService(ctx, &ecs.DeleteServiceInput{Cluster: aws.String(d.cfg.Cluster), Service: aws.String(name)}); err != nil {
+			return fmt.Errorf("deleting service %s: %w", name, explain(err))
+		}
+	}
+	timeout := d.cfg.Wait.Timeout
+	if timeout <= 0 {
+		timeout = 15 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(d.cfg.Wait.PollInterval)
+	defer tick.Stop()
+	for {
+		svc, err := d.serviceForDestroy(ctx)
+		if err != nil {
+			return fmt.Errorf("waiting for service %s to be deleted: %w", name, err)
+		}
+		if svc == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for service %s to be deleted (still %s): %w", name, aws.ToString(svc.Status), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// otherServices lists the cluster's services other than this one (ACTIVE or DRAINING).
+func (d *Deployer) otherServices(ctx context.Context) ([]string, error) {
+	var out []string
+	var token *string
+	for {
+		page, err := d.deps.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(d.cfg.Cluster), NextToken: token})
+		var nf *ecstypes.ClusterNotFoundException
+		if errors.As(err, &nf) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing the services of cluster %s: %w", d.cfg.Cluster, explain(err))
+		}
+		for _, arn := range page.ServiceArns {
+			if n := arn[strings.LastIndex(arn, "/")+1:]; n != d.cfg.Service {
+				out = append(out, n)
+			}
+		}
+		if page.NextToken == nil {
+			return out, nil
+		}
+		token = page.NextToken
+	}
+}
+
+// imagesToPurge lists the digests in the repository that the service's current task
+// definition (taskDefs) references and no other service of the cluster runs.
+func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, error) {
+	digestsOf := func(arns []string) (map[string]bool, error) {
+		out := map[string]bool{}
+		for _, arn := range arns {
+			td, err := d.describeTaskDefinition(ctx, arn)
+			if err != nil {
+				return nil, err
+			}
+			if td == nil {
+				continue
+			}
+			for _, c := range td.ContainerDefinitions {
+				if m := imageDigestRE.FindString(c.Image); m != "" && strings.Contains(c.Image, "/"+d.cfg.Image.Repository+"@") {
+					out[m] = true
+				}
+			}
+		}
+		return out, nil
+	}
+	mine, err := digestsOf(taskDefs)
+	if err != nil {
+		return nil, err
+	}
+	others, err := d.otherServices(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(others) > 0 && len(mine) > 0 {
+		out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: others[:min(len(others), 10)]})
+		if err != nil {
+			return nil, fmt.Errorf("describing the cluster's other services: %w", explain(err))
+		}
+		var arns []string
+		for _, s := range out.Services {
+			arns = append(arns, aws.ToString(s.TaskDefinition))
+		}
+		theirs, err := digestsOf(arns)
+		if err != nil {
+			return nil, err
+		}
+		for dg := range theirs {
+			delete(mine, dg)
+		}
+	}
+	return keys(mine), nil
+}
+
+var imageDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)

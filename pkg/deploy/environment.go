@@ -1,0 +1,744 @@
+package deploy
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/smithy-go"
+)
+
+// The managed environment is two CloudFormation stacks: one per cluster (the ECS cluster,
+// shared by the services in it) and one per service (execution role, log group, security
+// groups, load balancer, target group, listeners). The ECS service stays outside both: it
+// changes on every deploy and is driven by facectl's runbook, so a crash-looping service never
+// holds a stack in UPDATE_IN_PROGRESS.
+
+// stackTag marks a stack as facectl's and says for what; facectl never touches a stack of
+// that name without it.
+const stackTag = "facectl:stack"
+
+// stackTimeout bounds one stack operation (an ALB takes a few minutes to create).
+const stackTimeout = 30 * time.Minute
+
+// envNetwork is where the managed environment puts the load balancer and the tasks.
+type envNetwork struct {
+	VPC        string
+	Subnets    []string
+	LBSubnets  []string
+	PublicIP   bool
+	DefaultVPC bool
+}
+
+// stackSpec is a stack facectl wants to exist with body as its template.
+type stackSpec struct {
+	Name string
+	// For is the stackTag value: cluster/<cluster> or service/<cluster>/<service>.
+	For  string
+	Body string
+	// What names the stack in messages.
+	What string
+}
+
+var stackNameBadRE = regexp.MustCompile(`[^A-Za-z0-9-]+`)
+
+// stackName makes a valid stack name (letters, digits, '-', at most 128, starting with a
+// letter) from facectl- and parts, shortened with a hash when too long.
+func stackName(parts ...string) string {
+	s := stackNameBadRE.ReplaceAllString("facectl-"+strings.Join(parts, "-"), "-")
+	if len(s) > 128 {
+		h := sha256.Sum256([]byte(s))
+		s = s[:119] + "-" + hex.EncodeToString(h[:4])
+	}
+	return s
+}
+
+// clusterName is the cluster's name when deploy.cluster is an ARN.
+func clusterName(c string) string {
+	if i := strings.LastIndex(c, "cluster/"); strings.HasPrefix(c, "arn:") && i >= 0 {
+		return c[i+len("cluster/"):]
+	}
+	return c
+}
+
+// ClusterStackName is the stack holding the cluster of the managed environment.
+func (c Config) ClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+
+// ServiceStackName is the stack holding the service's environment.
+func (c Config) ServiceStackName() string {
+	return stackName(clusterName(c.Cluster), c.Service)
+}
+
+func (c Config) clusterStackFor() string { return "cluster/" + clusterName(c.Cluster) }
+func (c Config) serviceStackFor() string {
+	return "service/" + clusterName(c.Cluster) + "/" + c.Service
+}
+
+// resolveNetwork finds the managed environment's VPC and subnets: the configured subnets, or
+// the default VPC's default subnets (public, one per zone), whose tasks get a public IP so
+// they reach ECR without a NAT gateway.
+func (d *Deployer) resolveNetwork(ctx context.Context) error {
+	n := envNetwork{PublicIP: d.cfg.Network.AssignPublicIP}
+	if len(d.cfg.Network.Subnets) == 0 {
+		vpcs, err := d.deps.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{
+			Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}},
+		})
+		if err != nil {
+			return fmt.Errorf("finding the default VPC: %w", explain(err))
+		}
+		if len(vpcs.Vpcs) == 0 {
+			return fmt.Errorf("deploy.network.subnets: region %s has no default VPC: create one (aws ec2 create-default-vpc) or set deploy.network.subnets", d.deps.Region)
+		}
+		n.VPC, n.DefaultVPC, n.PublicIP = aws.ToString(vpcs.Vpcs[0].VpcId), true, true
+		subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+			{Name: aws.String("vpc-id"), Values: []string{n.VPC}},
+			{Name: aws.String("default-for-az"), Values: []string{"true"}},
+		}})
+		if err != nil {
+			return fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
+		}
+		for _, s := range subnets.Subnets {
+			n.Subnets = append(n.Subnets, aws.ToString(s.SubnetId))
+		}
+		sort.Strings(n.Subnets)
+		if len(n.Subnets) < 2 {
+			return fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
+		}
+	} else {
+		n.Subnets = sortedCopy(d.cfg.Network.Subnets)
+	}
+	n.LBSubnets = n.Subnets
+	if len(d.cfg.LoadBalancer.Subnets) > 0 {
+		n.LBSubnets = sortedCopy(d.cfg.LoadBalancer.Subnets)
+	}
+	if !n.DefaultVPC || len(d.cfg.LoadBalancer.Subnets) > 0 {
+		all := append(append([]string{}, n.Subnets...), n.LBSubnets...)
+		out, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
+			Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: all}},
+		})
+		if err != nil {
+			return fmt.Errorf("describing subnets: %w", explain(err))
+		}
+		vpcs, found, zones := map[string]bool{}, map[string]bool{}, map[string]bool{}
+		lb := map[string]bool{}
+		for _, s := range n.LBSubnets {
+			lb[s] = true
+		}
+		for _, s := range out.Subnets {
+			found[aws.ToString(s.SubnetId)] = true
+			vpcs[aws.ToString(s.VpcId)] = true
+			if lb[aws.ToString(s.SubnetId)] {
+				zones[aws.ToString(s.AvailabilityZone)] = true
+			}
+		}
+		var errs []error
+		if missing := notIn(all, found); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+		}
+		if len(vpcs) > 1 {
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
+		}
+		if len(zones) < 2 && len(notIn(all, found)) == 0 {
+			errs = append(errs, fmt.Errorf("deploy.load_balancer.subnets: a load balancer needs subnets in at least two availability zones (got %d)", len(zones)))
+		}
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+		for v := range vpcs {
+			n.VPC = v
+		}
+	}
+	d.net = n
+	d.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
+	return nil
+}
+
+// clusterTemplate is the cluster stack's template.
+func (d *Deployer) clusterTemplate() string {
+	name := clusterName(d.cfg.Cluster)
+	return templateJSON(map[string]any{
+		"AWSTemplateFormatVersion": "2010-09-09",
+		"Description":              fmt.Sprintf("facectl: ECS cluster %s, shared by the facectl services in it", name),
+		"Resources": map[string]any{
+			"Cluster": map[string]any{"Type": "AWS::ECS::Cluster", "Properties": map[string]any{"ClusterName": name}},
+		},
+		"Outputs": map[string]any{"ClusterName": map[string]any{"Value": map[string]any{"Ref": "Cluster"}}},
+	})
+}
+
+// ServiceTemplate renders the service stack's template for the network n. Physical names are
+// left to CloudFormation (except the log group's, which the task definition names): they are
+// unique per stack, so two services never collide, and a replacement never fails on a name
+// that is still taken.
+func (d *Deployer) ServiceTemplate(n envNetwork) string {
+	c := d.cfg
+	lb := c.LoadBalancer
+	port := c.Task.ContainerPort
+	alb := lb.Type == "application"
+	tls := lb.CertificateARN != ""
+	ref := func(id string) map[string]any { return map[string]any{"Ref": id} }
+	getAtt := func(id, attr string) map[string]any { return map[string]any{"Fn::GetAtt": []string{id, attr}} }
+	open := func(p int) map[string]any {
+		return map[string]any{"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "CidrIp": "0.0.0.0/0", "Description": fmt.Sprintf("clients on %d", p)}
+	}
+	forward := []any{map[string]any{"Type": "forward", "TargetGroupArn": ref("TargetGroup")}}
+
+	res := map[string]any{}
+	logGroup := map[string]any{"LogGroupName": c.LogGroup()}
+	if c.Logs.RetentionDays > 0 {
+		logGroup["RetentionInDays"] = c.Logs.RetentionDays
+	}
+	res["LogGroup"] = map[string]any{"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Delete", "Properties": logGroup}
+
+	if c.Task.ExecutionRoleARN == "" {
+		role := map[string]any{
+			"Description": fmt.Sprintf("facectl: ECS task execution role of service %s (image pull, logs, secrets)", c.Service),
+			"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
+				"Effect": "Allow", "Principal": map[string]any{"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+			}}},
+			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}},
+		}
+		if stmts := secretStatements(c.Task.Secrets); len(stmts) > 0 {
+			role["Policies"] = []any{map[string]any{"PolicyName": "read-secrets", "PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": stmts}}}
+		}
+		res["ExecutionRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
+	}
+
+	ingress := []any{open(80)}
+	if tls {
+		ingress = append(ingress, open(443))
+	}
+	res["LoadBalancerSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
+		"GroupDescription":     fmt.Sprintf("facectl %s: load balancer", c.Service),
+		"VpcId":                n.VPC,
+		"SecurityGroupIngress": ingress,
+	}}
+	res["TaskSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
+		"GroupDescription": fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service),
+		"VpcId":            n.VPC,
+		"SecurityGroupIngress": []any{map[string]any{
+			"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+			"SourceSecurityGroupId": getAtt("LoadBalancerSecurityGroup", "GroupId"), "Description": "load balancer to the container port",
+		}},
+		// ECR, CloudWatch Logs, SSM and Secrets Manager are reached over HTTPS from the
+		// tasks' public IP (or a NAT gateway / VPC endpoints in private subnets).
+		"SecurityGroupEgress": []any{map[string]any{"IpProtocol": "-1", "CidrIp": "0.0.0.0/0", "Description": "ECR, logs, secrets"}},
+	}}
+
+	res["LoadBalancer"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": map[string]any{
+		"Type": lb.Type, "Scheme": "internet-facing", "Subnets": n.LBSubnets,
+		"SecurityGroups": []any{ref("LoadBalancerSecurityGroup")},
+	}}
+	tg := map[string]any{
+		"TargetType": "ip", "Port": port, "VpcId": n.VPC,
+		"HealthCheckProtocol": "HTTP", "HealthCheckPath": "/readyz", "HealthCheckIntervalSeconds": 10,
+		"HealthyThresholdCount": 2, "UnhealthyThresholdCount": 3,
+		"TargetGroupAttributes": []any{map[string]any{"Key": "deregistration_delay.timeout_seconds", "Value": fmt.Sprint(seconds(lb.DeregistrationDelay))}},
+	}
+	if alb {
+		tg["Protocol"] = "HTTP"
+		tg["Matcher"] = map[string]any{"HttpCode": "200"}
+	} else {
+		tg["Protocol"] = "TCP"
+	}
+	res["TargetGroup"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::TargetGroup", "Properties": tg}
+
+	plain := map[string]any{"LoadBalancerArn": ref("LoadBalancer"), "Port": 80, "DefaultActions": forward}
+	switch {
+	case alb && tls:
+		plain["Protocol"] = "HTTP"
+		plain["DefaultActions"] = []any{map[string]any{"Type": "redirect", "RedirectConfig": map[string]any{
+			"Protocol": "HTTPS", "Port": "443", "StatusCode": "HTTP_301",
+		}}}
+	case alb:
+		plain["Protocol"] = "HTTP"
+	default:
+		plain["Protocol"] = "TCP"
+	}
+	res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	if tls {
+		proto := "HTTPS"
+		if !alb {
+			proto = "TLS"
+		}
+		res["SecureListener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": map[string]any{
+			"LoadBalancerArn": ref("LoadBalancer"), "Port": 443, "Protocol": proto,
+			"Certificates":   []any{map[string]any{"CertificateArn": lb.CertificateARN}},
+			"SslPolicy":      "ELBSecurityPolicy-TLS13-1-2-2021-06",
+			"DefaultActions": forward,
+		}}
+	}
+
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	var url any = map[string]any{"Fn::Join": []any{"", []any{scheme, getAtt("LoadBalancer", "DNSName")}}}
+	if lb.Domain != "" {
+		url = scheme + lb.Domain
+	}
+	outputs := map[string]any{
+		"TargetGroupArn":      map[string]any{"Value": ref("TargetGroup")},
+		"LoadBalancerArn":     map[string]any{"Value": ref("LoadBalancer")},
+		"LoadBalancerDNSName": map[string]any{"Value": getAtt("LoadBalancer", "DNSName")},
+		"TaskSecurityGroup":   map[string]any{"Value": getAtt("TaskSecurityGroup", "GroupId")},
+		"LogGroup":            map[string]any{"Value": ref("LogGroup")},
+		"URL":                 map[string]any{"Value": url},
+	}
+	if c.Task.ExecutionRoleARN == "" {
+		outputs["ExecutionRoleArn"] = map[string]any{"Value": getAtt("ExecutionRole", "Arn")}
+	}
+	return templateJSON(map[string]any{
+		"AWSTemplateFormatVersion": "2010-09-09",
+		"Description":              fmt.Sprintf("facectl: environment of service %s in cluster %s (the ECS service itself is managed by facectl deploy)", c.Service, clusterName(c.Cluster)),
+		"Resources":                res,
+		"Outputs":                  outputs,
+	})
+}
+
+// secretStatements lets the execution role read the configured secrets, and nothing else.
+func secretStatements(secrets []Secret) []any {
+	var ssm, sm []string
+	for _, s := range secrets {
+		switch {
+		case strings.Contains(s.ValueFrom, ":ssm:"):
+			ssm = append(ssm, s.ValueFrom)
+		case strings.Contains(s.ValueFrom, ":secretsmanager:"):
+			// A JSON key, version stage or version ID may follow the secret's own ARN.
+			parts := strings.SplitN(s.ValueFrom, ":", 8)
+			sm = append(sm, strings.Join(parts[:min(len(parts), 7)], ":"))
+		}
+	}
+	var out []any
+	if len(ssm) > 0 {
+		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"ssm:GetParameters"}, "Resource": sortedCopy(ssm)})
+	}
+	if len(sm) > 0 {
+		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"secretsmanager:GetSecretValue"}, "Resource": sortedCopy(sm)})
+	}
+	return out
+}
+
+func templateJSON(v any) string {
+	b, _ := json.MarshalIndent(v, "", "  ")
+	return string(b) + "\n"
+}
+
+// sameTemplate compares two templates as JSON values, ignoring formatting.
+func sameTemplate(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return a == b
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return string(xb) == string(yb)
+}
+
+// environment creates or updates the managed environment's stacks (only when a template
+// changed) and points the rest of the deploy at what they hold.
+func (d *Deployer) environment(ctx context.Context) error {
+	if !d.managed {
+		return nil
+	}
+	d.log.Info("environment: checking the CloudFormation stacks")
+	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
+	st, err := d.describeStack(ctx, cs.Name)
+	if err != nil {
+		return err
+	}
+	if st == nil && d.clusterExists {
+		d.plan.add("cluster", clusterName(d.cfg.Cluster), "none", "exists, not created by facectl: used as is")
+	} else if _, err := d.ensureStack(ctx, cs, st); err != nil {
+		return err
+	}
+
+	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
+	st, err = d.describeStack(ctx, ss.Name)
+	if err != nil {
+		return err
+	}
+	outputs, err := d.ensureStack(ctx, ss, st)
+	if err != nil {
+		return err
+	}
+	d.applyOutputs(outputs)
+	return nil
+}
+
+// applyOutputs fills the network, load balancer and role settings from the service stack's
+// outputs (placeholders in a dry run that would create the stack).
+func (d *Deployer) applyOutputs(out map[string]string) {
+	get := func(k string) string {
+		if v, ok := out[k]; ok {
+			return v
+		}
+		return "(" + k + " of the new stack)"
+	}
+	d.cfg.Network.Subnets = d.net.Subnets
+	d.cfg.Network.AssignPublicIP = d.net.PublicIP
+	d.cfg.Network.SecurityGroups = []string{get("TaskSecurityGroup")}
+	d.cfg.LoadBalancer.TargetGroupARN = get("TargetGroupArn")
+	if d.cfg.Task.ExecutionRoleARN == "" {
+		d.cfg.Task.ExecutionRoleARN = get("ExecutionRoleArn")
+	}
+	d.lbType = d.cfg.LoadBalancer.Type
+	d.lbLabel = albResourceLabel(out["LoadBalancerArn"], out["TargetGroupArn"])
+	d.url = out["URL"]
+}
+
+// describeStack returns the stack, or nil when there is none of that name.
+func (d *Deployer) describeStack(ctx context.Context, name string) (*cfntypes.Stack, error) {
+	out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
+	if isStackMissing(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing stack %s: %w", name, explain(err))
+	}
+	for i := range out.Stacks {
+		if out.Stacks[i].StackStatus != cfntypes.StackStatusDeleteComplete {
+			return &out.Stacks[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// isStackMissing is CloudFormation's answer for an unknown stack name: a ValidationError
+// saying it "does not exist".
+func isStackMissing(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" && strings.Contains(ae.ErrorMessage(), "does not exist")
+}
+
+func stackTagValue(st *cfntypes.Stack) string {
+	for _, t := range st.Tags {
+		if aws.ToString(t.Key) == stackTag {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
+
+func stackOutputs(st *cfntypes.Stack) map[string]string {
+	out := map[string]string{}
+	for _, o := range st.Outputs {
+		out[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	return out
+}
+
+// checkOwner refuses a stack that facectl did not create for this cluster or service.
+func checkOwner(st *cfntypes.Stack, spec stackSpec) error {
+	if got := stackTagValue(st); got != spec.For {
+		return fmt.Errorf("%w: stack %s exists but was not created by facectl for %s (tag %s=%q): refusing to touch it; rename the cluster or service",
+			ErrInvalidConfig, spec.Name, spec.For, stackTag, got)
+	}
+	return nil
+}
+
+// ensureStack makes the stack match spec: create, update when the template differs, or
+// nothing. It returns the stack's outputs.
+func (d *Deployer) ensureStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (map[string]string, error) {
+	if st != nil {
+		if err := checkOwner(st, spec); err != nil {
+			return nil, err
+		}
+		status := string(st.StackStatus)
+		switch {
+		case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
+			// A first create that failed leaves an empty stack that can only be deleted.
+			d.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
+			if d.dryRun {
+				d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+				return nil, nil
+			}
+			d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", status)
+			if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
+				return nil, err
+			}
+			st = nil
+		case strings.HasSuffix(status, "_IN_PROGRESS"):
+			return nil, fmt.Errorf("stack %s is %s (another deploy or destroy running?): wait until it settles and run again", spec.Name, status)
+		case strings.HasSuffix(status, "_FAILED"):
+			return nil, fmt.Errorf("%w: stack %s is %s: see its events in the CloudFormation console, fix the cause and run again (facectl deploy destroy removes it)", ErrStackFailed, spec.Name, status)
+		}
+	}
+
+	if st == nil {
+		if d.plan.last(spec.Name) == nil {
+			d.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
+		}
+		if d.dryRun {
+			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+			return nil, nil
+		}
+		if err := d.ask(append([]string{fmt.Sprintf("create %s %s with:", spec.What, spec.Name)}, templateResources(spec)...)); err != nil {
+			return nil, err
+		}
+		d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
+		started := time.Now()
+		out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
+			StackName:    aws.String(spec.Name),
+			TemplateBody: aws.String(spec.Body),
+			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+			OnFailure:    cfntypes.OnFailureRollback,
+			Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
+		}
+		return d.waitStack(ctx, aws.ToString(out.StackId), spec.Name, started)
+	}
+
+	tmpl, err := d.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
+	if err != nil {
+		return nil, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
+	}
+	if sameTemplate(aws.ToString(tmpl.TemplateBody), spec.Body) {
+		d.plan.add(spec.What, spec.Name, "none", string(st.StackStatus))
+		return stackOutputs(st), nil
+	}
+	if d.dryRun {
+		changes, err := d.describeChanges(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		d.plan.add(spec.What, spec.Name, "update", fmt.Sprintf("%d resource change(s)", len(changes)))
+		d.plan.Environment = append(d.plan.Environment, changes...)
+		return stackOutputs(st), nil
+	}
+	d.plan.add(spec.What, spec.Name, "update", "template changed")
+	if err := d.ask([]string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", spec.What, spec.Name)}); err != nil {
+		return nil, err
+	}
+	d.log.Info("updating stack", "stack", spec.Name)
+	started := time.Now()
+	if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
+		StackName:    st.StackId,
+		TemplateBody: aws.String(spec.Body),
+		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+		Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
+	}); err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && strings.Contains(ae.ErrorMessage(), "No updates are to be performed") {
+			return stackOutputs(st), nil
+		}
+		return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
+	}
+	return d.waitStack(ctx, aws.ToString(st.StackId), spec.Name, started)
+}
+
+// ask confirms a stack change with the user when Options.Confirm is set.
+func (d *Deployer) ask(plan []string) error {
+	if d.confirm == nil {
+		return nil
+	}
+	yes, err := d.confirm(plan)
+	if err != nil {
+		return err
+	}
+	if !yes {
+		return ErrCanceled
+	}
+	return nil
+}
+
+// waitStack polls the stack until its operation ends; on failure it reports the first
+// resource that failed and CloudFormation's reason.
+func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.Time) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
+	defer cancel()
+	tick := time.NewTicker(d.cfg.Wait.PollInterval)
+	defer tick.Stop()
+	for {
+		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+		if err != nil {
+			return nil, fmt.Errorf("waiting for stack %s: %w", name, explain(err))
+		}
+		if len(out.Stacks) == 0 {
+			return nil, fmt.Errorf("waiting for stack %s: it disappeared", name)
+		}
+		st := out.Stacks[0]
+		status := string(st.StackStatus)
+		switch {
+		case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
+			d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
+			return stackOutputs(&st), nil
+		case st.StackStatus == cfntypes.StackStatusDeleteComplete:
+			return nil, nil
+		case !strings.HasSuffix(status, "_IN_PROGRESS"):
+			return nil, d.stackFailure(ctx, id, name, status, started)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for stack %s (last status %s): %w", name, status, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// stackFailure explains a failed stack operation with its root cause: the earliest failed
+// resource event of the operation (later ones are mostly "cancelled" follow-ups).
+func (d *Deployer) stackFailure(ctx context.Context, id, name, status string, started time.Time) error {
+	cause := "no failed resource event found"
+	out, err := d.deps.CFN.DescribeStackEvents(ctx, &cloudformation.DescribeStackEventsInput{StackName: aws.String(id)})
+	if err != nil {
+		cause = "reading the stack events: " + explain(err).Error()
+	} else {
+		var first *cfntypes.StackEvent
+		for i := range out.StackEvents {
+			e := &out.StackEvents[i]
+			if !strings.HasSuffix(string(e.ResourceStatus), "_FAILED") || aws.ToString(e.LogicalResourceId) == name ||
+				aws.ToTime(e.Timestamp).Before(started.Add(-time.Minute)) || strings.Contains(aws.ToString(e.ResourceStatusReason), "cancelled") {
+				continue
+			}
+			if first == nil || !aws.ToTime(e.Timestamp).After(aws.ToTime(first.Timestamp)) {
+				first = e
+			}
+		}
+		if first != nil {
+			cause = fmt.Sprintf("%s (%s) %s: %s", aws.ToString(first.LogicalResourceId), aws.ToString(first.ResourceType),
+				first.ResourceStatus, aws.ToString(first.ResourceStatusReason))
+		}
+	}
+	hint := "fix the cause and run facectl deploy again"
+	if status == string(cfntypes.StackStatusRollbackComplete) {
+		hint = "the stack was rolled back; the next facectl deploy deletes it and creates it again"
+	}
+	return fmt.Errorf("%w: stack %s ended %s: %s; %s", ErrStackFailed, name, status, cause, hint)
+}
+
+// deleteStack deletes the stack with the given ID and waits until it is gone.
+func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
+	started := time.Now()
+	if _, err := d.deps.CFN.DeleteStack(ctx, &cloudformation.DeleteStackInput{StackName: aws.String(id)}); err != nil {
+		return fmt.Errorf("deleting stack %s: %w", name, explain(err))
+	}
+	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
+	defer cancel()
+	tick := time.NewTicker(d.cfg.Wait.PollInterval)
+	defer tick.Stop()
+	for {
+		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+		if isStackMissing(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("waiting for stack %s to be deleted: %w", name, explain(err))
+		}
+		if len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete {
+			return nil
+		}
+		if status := string(out.Stacks[0].StackStatus); !strings.HasSuffix(status, "_IN_PROGRESS") {
+			return d.stackFailure(ctx, id, name, status, started)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for stack %s to be deleted: %w", name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// describeChanges creates a change set for spec, describes it and deletes it: the dry run's
+// view of an update, never executed.
+func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]string, error) {
+	name := fmt.Sprintf("facectl-dry-run-%d", time.Now().UnixNano())
+	d.log.Info("dry run: creating a change set to describe (never executed)", "stack", spec.Name, "change_set", name)
+	cs, err := d.deps.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
+		StackName:     aws.String(spec.Name),
+		ChangeSetName: aws.String(name),
+		ChangeSetType: cfntypes.ChangeSetTypeUpdate,
+		TemplateBody:  aws.String(spec.Body),
+		Capabilities:  []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+		Tags:          []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating change set for stack %s: %w", spec.Name, explain(err))
+	}
+	defer func() {
+		// The change set is only a description; a failure to delete it costs nothing but is said.
+		if _, err := d.deps.CFN.DeleteChangeSet(context.WithoutCancel(ctx), &cloudformation.DeleteChangeSetInput{ChangeSetName: cs.Id}); err != nil {
+			d.log.Warn("deleting the dry run's change set", "change_set", aws.ToString(cs.Id), "err", explain(err))
+		}
+	}()
+	tick := time.NewTicker(d.cfg.Wait.PollInterval)
+	defer tick.Stop()
+	var lines []string
+	var token *string
+	for {
+		out, err := d.deps.CFN.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{ChangeSetName: cs.Id, NextToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("describing change set of stack %s: %w", spec.Name, explain(err))
+		}
+		switch out.Status {
+		case cfntypes.ChangeSetStatusCreateComplete:
+			for _, c := range out.Changes {
+				if r := c.ResourceChange; r != nil {
+					line := fmt.Sprintf("%s %s %s (%s)", spec.Name, strings.ToLower(string(r.Action)), aws.ToString(r.LogicalResourceId), aws.ToString(r.ResourceType))
+					if r.Replacement == cfntypes.ReplacementTrue {
+						line += ", replaced"
+					}
+					lines = append(lines, line)
+				}
+			}
+			if out.NextToken == nil {
+				return lines, nil
+			}
+			token = out.NextToken
+			continue
+		case cfntypes.ChangeSetStatusFailed:
+			if strings.Contains(aws.ToString(out.StatusReason), "didn't contain changes") {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("%w: change set for stack %s failed: %s", ErrStackFailed, spec.Name, aws.ToString(out.StatusReason))
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the change set of stack %s: %w", spec.Name, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// resourceIDs lists the template's logical resource IDs, sorted.
+func resourceIDs(body string) []string {
+	var t struct {
+		Resources map[string]json.RawMessage `json:"Resources"`
+	}
+	_ = json.Unmarshal([]byte(body), &t)
+	ids := make([]string, 0, len(t.Resources))
+	for id := range t.Resources {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// templateResources describes a stack to be created: every resource is added.
+func templateResources(spec stackSpec) []string {
+	var t struct {
+		Resources map[string]struct {
+			Type string `json:"Type"`
+		} `json:"Resources"`
+	}
+	_ = json.Unmarshal([]byte(spec.Body), &t)
+	var out []string
+	for _, id := range resourceIDs(spec.Body) {
+		out = append(out, fmt.Sprintf("%s add %s (%s)", spec.Name, id, t.Resources[id].Type))
+	}
+	return out
+}

@@ -1,0 +1,402 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+)
+
+// startOwnMoto runs a moto_server for one test: a fresh account with nothing but the default
+// VPC of each region, like a new AWS account.
+func startOwnMoto(t *testing.T) string {
+	t.Helper()
+	requireTool(t, "moto_server", "install moto with its server extra (pip install 'moto[server]')")
+	port := freePort(t)
+	var logs bytes.Buffer
+	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
+	cmd.Env = append(os.Environ(), "MOTO_ECS_SERVICE_RUNNING=2")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting moto_server: %v", err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := waitHTTP(url+"/moto-api/", 60*time.Second); err != nil {
+		t.Fatalf("moto_server: %v\n%s", err, logs.String())
+	}
+	return url
+}
+
+// managedEnv is a fresh moto account, a registry and the deployer's recorded clients.
+type managedEnv struct {
+	awsCfg    aws.Config
+	deployCfg aws.Config
+	calls     *callRecorder
+	registry  string
+	context   string
+}
+
+func setupManaged(t *testing.T) *managedEnv {
+	t.Helper()
+	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
+	endpoint := startOwnMoto(t)
+	registry := startRegistry(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	awsCfg, err := LoadAWSConfig(ctxT(t, time.Minute), Config{EndpointURL: endpoint})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &callRecorder{base: awsCfg.HTTPClient}
+	deployCfg := awsCfg.Copy()
+	deployCfg.HTTPClient = rec
+	return &managedEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, registry: registry, context: buildContext(t)}
+}
+
+// config is what a new user writes: a service name and where to build; no network, load
+// balancer or role settings.
+func (e *managedEnv) config(service, tag string) Config {
+	cfg := DefaultConfig()
+	cfg.EndpointURL = *e.awsCfg.BaseEndpoint
+	cfg.Service = service
+	cfg.Task.Family = service
+	cfg.Image.Repository = "facectl-env-e2e"
+	cfg.Image.Registry = e.registry
+	cfg.Image.Context = e.context
+	cfg.Image.Dockerfile = filepath.Join(e.context, "Dockerfile")
+	cfg.Image.Tag = tag
+	cfg.Wait.Timeout = time.Minute
+	cfg.Wait.PollInterval = 20 * time.Millisecond
+	return cfg
+}
+
+func (e *managedEnv) deps(t *testing.T, out *lockedBuffer) Deps {
+	deps := NewDeps(e.deployCfg)
+	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
+	deps.Log = testLogger(t)
+	deps.Out = out
+	deps.Progress = out
+	return deps
+}
+
+// writeCalls filters the AWS calls that change something.
+func writeCalls(calls string) []string {
+	var out []string
+	for _, c := range strings.Split(calls, ", ") {
+		op := c[strings.Index(c, ":")+1:]
+		for _, p := range []string{"Create", "Update", "Delete", "Put", "Register", "Deregister", "Batch", "Execute", "Tag", "Set"} {
+			if strings.HasPrefix(op, p) && !strings.HasPrefix(op, "BatchGet") && !strings.HasPrefix(op, "BatchCheck") {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func stackOf(ctx context.Context, t *testing.T, cfn *cloudformation.Client, name string) map[string]string {
+	t.Helper()
+	out, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
+	if err != nil || len(out.Stacks) != 1 {
+		t.Fatalf("stack %s: %v", name, err)
+	}
+	st := out.Stacks[0]
+	if st.StackStatus != "CREATE_COMPLETE" && st.StackStatus != "UPDATE_COMPLETE" {
+		t.Fatalf("stack %s is %s", name, st.StackStatus)
+	}
+	return stackOutputs(&st)
+}
+
+// TestManagedEnvironmentEndToEnd goes from an account with nothing but its default VPC to two
+// services behind their own load balancers and back, with the real registry and docker.
+func TestManagedEnvironmentEndToEnd(t *testing.T) {
+	e := setupManaged(t)
+	ctx := ctxT(t, 5*time.Minute)
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "image", "rm", "-f", e.registry+"/facectl-env-e2e:env-1", e.registry+"/facectl-env-e2e:env-2").Run()
+	})
+	cfn := cloudformation.NewFromConfig(e.awsCfg)
+	ecsc := ecs.NewFromConfig(e.awsCfg)
+
+	// 1: first deploy from the empty account.
+	web := e.config("web", "env-1")
+	var out lockedBuffer
+	start := time.Now()
+	res, err := Run(ctx, web, e.deps(t, &out), Options{})
+	firstTook, firstCalls := time.Since(start), e.calls.take()
+	t.Logf("first deploy (stacks, image build and push, service) took %v; AWS calls %s", firstTook, firstCalls)
+	if err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out.String())
+	}
+	t.Logf("output:\n%s", out.String())
+	if firstTook > 30*time.Second {
+		t.Errorf("first deploy took %v, want < 30s", firstTook)
+	}
+	clusterOut := stackOf(ctx, t, cfn, "facectl-facectl-cluster")
+	if clusterOut["ClusterName"] != "facectl" {
+		t.Errorf("cluster stack outputs = %v", clusterOut)
+	}
+	webOut := stackOf(ctx, t, cfn, "facectl-facectl-web")
+	if res.Outcome != OutcomeDeployed || res.URL == "" || res.URL != webOut["URL"] || res.URL != "http://"+webOut["LoadBalancerDNSName"] {
+		t.Errorf("result = %+v, stack outputs %v", res, webOut)
+	}
+	if !strings.Contains(out.String(), "URL: "+res.URL) {
+		t.Errorf("the URL is not printed:\n%s", out.String())
+	}
+	svc := describeService(ctx, t, ecsc, "facectl", "web")
+	if aws.ToString(svc.Status) != "ACTIVE" || len(svc.LoadBalancers) != 1 || aws.ToString(svc.LoadBalancers[0].TargetGroupArn) != webOut["TargetGroupArn"] {
+		t.Errorf("service %s on %+v, want the stack's target group %s", aws.ToString(svc.Status), svc.LoadBalancers, webOut["TargetGroupArn"])
+	}
+	vpc := svc.NetworkConfiguration.AwsvpcConfiguration
+	if vpc.AssignPublicIp != "ENABLED" || len(vpc.SecurityGroups) != 1 || vpc.SecurityGroups[0] != webOut["TaskSecurityGroup"] {
+		t.Errorf("service network = %+v", vpc)
+	}
+	defaults := defaultSubnets(ctx, t, e)
+	if got := sortedCopy(vpc.Subnets); strings.Join(got, ",") != strings.Join(defaults, ",") {
+		t.Errorf("service subnets %v, want the default VPC's %v", got, defaults)
+	}
+	td, err := ecsc.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: svc.TaskDefinition})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(td.TaskDefinition.ExecutionRoleArn) != webOut["ExecutionRoleArn"] || webOut["ExecutionRoleArn"] == "" {
+		t.Errorf("execution role %s, stack made %s", aws.ToString(td.TaskDefinition.ExecutionRoleArn), webOut["ExecutionRoleArn"])
+	}
+	if g := td.TaskDefinition.ContainerDefinitions[0].LogConfiguration.Options["awslogs-group"]; g != "/ecs/web" || webOut["LogGroup"] != "/ecs/web" {
+		t.Errorf("log group %s, stack %s", g, webOut["LogGroup"])
+	}
+	groups, err := cloudwatchlogs.NewFromConfig(e.awsCfg).DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/ecs/web")})
+	if err != nil || len(groups.LogGroups) != 1 || aws.ToInt32(groups.LogGroups[0].RetentionInDays) != 30 {
+		t.Errorf("log group = %+v, %v", groups, err)
+	}
+	// The tasks' security group admits only the load balancer's, on the container port.
+	sgs, err := ec2.NewFromConfig(e.awsCfg).DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{webOut["TaskSecurityGroup"]}})
+	if err != nil || len(sgs.SecurityGroups) != 1 {
+		t.Fatalf("task security group: %v", err)
+	}
+	perms := sgs.SecurityGroups[0].IpPermissions
+	if len(perms) != 1 || aws.ToInt32(perms[0].FromPort) != 8080 || len(perms[0].IpRanges) != 0 || len(perms[0].UserIdGroupPairs) != 1 {
+		t.Errorf("task security group ingress = %+v", perms)
+	}
+
+	// 2: unchanged redeploy: no stack update, no new revision, no write call.
+	out = lockedBuffer{}
+	start = time.Now()
+	res2, err := Run(ctx, web, e.deps(t, &out), Options{})
+	took, calls := time.Since(start), e.calls.take()
+	t.Logf("unchanged redeploy took %v; AWS calls %s", took, calls)
+	if err != nil {
+		t.Fatalf("unchanged redeploy: %v", err)
+	}
+	if w := writeCalls(calls); len(w) > 0 {
+		t.Errorf("unchanged redeploy made write calls: %v", w)
+	}
+	if res2.Registered || res2.ServiceAction != "none" || res2.TaskDefinitionARN != res.TaskDefinitionARN || res2.URL != res.URL {
+		t.Errorf("unchanged redeploy result = %+v", res2)
+	}
+	if took > 2*time.Second {
+		t.Errorf("unchanged redeploy took %v, want < 2s", took)
+	}
+
+	// 2b: a dry run of a changed retention describes the stack's change set and executes
+	// nothing: its only writes create and delete the change set.
+	changed := web
+	changed.Logs.RetentionDays = 60
+	out = lockedBuffer{}
+	dry, err := Run(ctx, changed, e.deps(t, &out), Options{DryRun: true})
+	calls = e.calls.take()
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if strings.Join(dry.Environment, "\n") != "facectl-facectl-web modify LogGroup (AWS::Logs::LogGroup)" || !strings.Contains(out.String(), "Environment changes") {
+		t.Errorf("dry run environment changes = %q\n%s", dry.Environment, out.String())
+	}
+	if w := writeCalls(calls); strings.Join(w, ",") != "cloudformation:CreateChangeSet,cloudformation:DeleteChangeSet" {
+		t.Errorf("dry run writes: %v", w)
+	}
+	if g, err := cloudwatchlogs.NewFromConfig(e.awsCfg).DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String("/ecs/web")}); err != nil || aws.ToInt32(g.LogGroups[0].RetentionInDays) != 30 {
+		t.Errorf("the dry run changed the log group: %+v %v", g, err)
+	}
+
+	// 3: a second service beside it: its own stack, target group, log group and family.
+	stage := e.config("stage", "env-1")
+	if _, err := Run(ctx, stage, e.deps(t, &lockedBuffer{}), Options{}); err != nil {
+		t.Fatalf("deploying stage: %v", err)
+	}
+	e.calls.take()
+	stageOut := stackOf(ctx, t, cfn, "facectl-facectl-stage")
+	for _, k := range []string{"TargetGroupArn", "LoadBalancerArn", "TaskSecurityGroup", "ExecutionRoleArn", "LogGroup", "URL"} {
+		if stageOut[k] == webOut[k] || stageOut[k] == "" {
+			t.Errorf("%s: stage has %q, web %q", k, stageOut[k], webOut[k])
+		}
+	}
+	stageSvc := describeService(ctx, t, ecsc, "facectl", "stage")
+	if aws.ToString(stageSvc.LoadBalancers[0].TargetGroupArn) != stageOut["TargetGroupArn"] || !strings.Contains(aws.ToString(stageSvc.TaskDefinition), "/stage:") {
+		t.Errorf("stage service on %s running %s", aws.ToString(stageSvc.LoadBalancers[0].TargetGroupArn), aws.ToString(stageSvc.TaskDefinition))
+	}
+
+	// 4: web changes once, then rolls back to its own previous revision.
+	web2 := web
+	web2.Task.Environment = []EnvVar{{Name: "FACECTL_LOG_LEVEL", Value: "debug"}}
+	res3, err := Run(ctx, web2, e.deps(t, &lockedBuffer{}), Options{})
+	if err != nil || !res3.Registered {
+		t.Fatalf("changed deploy of web: %+v, %v", res3, err)
+	}
+	d, err := Open(web2, e.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := d.Rollback(ctx, RollbackOptions{})
+	if err != nil || rb.TaskDefinitionARN != res.TaskDefinitionARN {
+		t.Errorf("rollback of web landed on %s (%v), want web's previous %s", rb.TaskDefinitionARN, err, res.TaskDefinitionARN)
+	}
+	st, err := d.Status(ctx)
+	if err != nil || st.URL != res.URL {
+		t.Errorf("status URL = %q (%v), want %q", st.URL, err, res.URL)
+	}
+	e.calls.take()
+
+	// Logs: the lines of web's tasks, one task's by ID prefix.
+	logsc := cloudwatchlogs.NewFromConfig(e.awsCfg)
+	now := time.Now()
+	for i, task := range []string{"aaaa1111bbbb", "cccc2222dddd"} {
+		stream := "facectl/facectl/" + task
+		if _, err := logsc.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String("/ecs/web"), LogStreamName: aws.String(stream)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := logsc.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String("/ecs/web"), LogStreamName: aws.String(stream),
+			LogEvents: []logstypes.InputLogEvent{{Timestamp: aws.Int64(now.Add(time.Duration(i) * time.Second).UnixMilli()),
+				Message: aws.String(fmt.Sprintf(`{"time":"2026-11-28T19:00:0%dZ","level":"INFO","msg":"listening","task":%d}`, i, i))}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	if err := d.Logs(ctx, LogsOptions{Since: time.Hour}, &logs); err != nil {
+		t.Fatalf("logs: %v", err)
+	}
+	if want := "aaaa1111bbbb\t{\"time\":\"2026-11-28T19:00:00Z\",\"level\":\"INFO\",\"msg\":\"listening\",\"task\":0}\n" +
+		"cccc2222dddd\t{\"time\":\"2026-11-28T19:00:01Z\",\"level\":\"INFO\",\"msg\":\"listening\",\"task\":1}\n"; logs.String() != want {
+		t.Errorf("logs:\n%s\nwant:\n%s", logs.String(), want)
+	}
+	logs.Reset()
+	if err := d.Logs(ctx, LogsOptions{Since: time.Hour, Task: "cccc", Readable: true}, &logs); err != nil {
+		t.Fatalf("logs --task: %v", err)
+	}
+	if want := "cccc2222  19:00:01.000  INFO   listening task=1\n"; logs.String() != want {
+		t.Errorf("logs of one task, readable:\n%q\nwant %q", logs.String(), want)
+	}
+	e.calls.take()
+
+	// 5: destroy web: stage and the shared cluster stay.
+	var asked []string
+	d, err = Open(web, e.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := d.Destroy(ctx, DestroyOptions{Confirm: func(plan []string) (bool, error) { asked = plan; return true, nil }})
+	t.Logf("destroy of web: %+v; AWS calls %s", dr, e.calls.take())
+	if err != nil {
+		t.Fatalf("destroy web: %v", err)
+	}
+	removed := strings.Join(dr.Removed, "\n")
+	for _, want := range []string{"scaling policy web-cpu", "scalable target service/facectl/web", "ECS service web", "service stack facectl-facectl-web"} {
+		if !strings.Contains(removed, want) {
+			t.Errorf("destroy did not say it removed %q:\n%s", want, removed)
+		}
+	}
+	if strings.Join(asked, "\n") != removed {
+		t.Errorf("confirmation asked about %v, removed %v", asked, dr.Removed)
+	}
+	if !strings.Contains(strings.Join(dr.Kept, "\n"), "cluster stack facectl-facectl-cluster (cluster facectl): still used by stage") {
+		t.Errorf("kept = %v", dr.Kept)
+	}
+	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("facectl-facectl-web")}); !isStackMissing(err) {
+		t.Errorf("web's stack still exists: %v", err)
+	}
+	if s := describeServiceMaybe(ctx, t, ecsc, "facectl", "web"); s != nil && aws.ToString(s.Status) != "INACTIVE" {
+		t.Errorf("web service is %s after destroy", aws.ToString(s.Status))
+	}
+	stackOf(ctx, t, cfn, "facectl-facectl-stage")
+	stackOf(ctx, t, cfn, "facectl-facectl-cluster")
+	if s := describeService(ctx, t, ecsc, "facectl", "stage"); aws.ToString(s.Status) != "ACTIVE" {
+		t.Errorf("stage is %s after destroying web", aws.ToString(s.Status))
+	}
+
+	// 6: destroy again: nothing left, and it says so.
+	dr, err = d.Destroy(ctx, DestroyOptions{Confirm: func([]string) (bool, error) { t.Error("asked to confirm nothing"); return false, nil }})
+	if err != nil || len(dr.Removed) != 0 {
+		t.Errorf("second destroy: %+v, %v", dr, err)
+	}
+	var text bytes.Buffer
+	dr.Render(&text)
+	if !strings.Contains(text.String(), "nothing left to remove for service web") {
+		t.Errorf("second destroy says:\n%s", text.String())
+	}
+
+	// facectl deploy policy grants every action the managed environment's deploys, dry run,
+	// status, rollback, logs and destroys called.
+	if missing := e.calls.uncovered(e.config("web", "any")); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the managed environment called: %v", missing)
+	}
+}
+
+func describeServiceMaybe(ctx context.Context, t *testing.T, c *ecs.Client, cluster, name string) *ecstypes.Service {
+	t.Helper()
+	out, err := c.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Services) == 0 {
+		return nil
+	}
+	return &out.Services[0]
+}
+
+func describeService(ctx context.Context, t *testing.T, c *ecs.Client, cluster, name string) *ecstypes.Service {
+	t.Helper()
+	s := describeServiceMaybe(ctx, t, c, cluster, name)
+	if s == nil {
+		t.Fatalf("service %s not found", name)
+	}
+	return s
+}
+
+func defaultSubnets(ctx context.Context, t *testing.T, e *managedEnv) []string {
+	t.Helper()
+	c := ec2.NewFromConfig(e.awsCfg)
+	vpcs, err := c.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}}})
+	if err != nil || len(vpcs.Vpcs) != 1 {
+		t.Fatalf("default VPC: %v", err)
+	}
+	sn, err := c.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{aws.ToString(vpcs.Vpcs[0].VpcId)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range sn.Subnets {
+		ids = append(ids, aws.ToString(s.SubnetId))
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,199 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+)
+
+const cfnNS = `xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"`
+
+func cfnMissing(op string) *stubCall {
+	return fail(op, 400, "ValidationError", "Stack with id x does not exist")
+}
+
+func stackXML(name, id, status string, outputs string) string {
+	return `<DescribeStacksResponse ` + cfnNS + `><DescribeStacksResult><Stacks><member><StackName>` + name + `</StackName><StackId>` + id +
+		`</StackId><StackStatus>` + status + `</StackStatus><CreationTime>2026-11-28T19:00:00Z</CreationTime><Tags><member><Key>facectl:stack</Key><Value>x</Value></member></Tags><Outputs>` + outputs +
+		`</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
+}
+
+func createStackXML(id string) string {
+	return `<CreateStackResponse ` + cfnNS + `><CreateStackResult><StackId>` + id + `</StackId></CreateStackResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></CreateStackResponse>`
+}
+
+// managedPreflightCalls are the preflight of a managed environment in an account with only its
+// default VPC (no cluster yet).
+func managedPreflightCalls() []*stubCall {
+	return []*stubCall{
+		preflightCalls()[0],
+		ok("ecs.DescribeClusters", `{"clusters":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","reason":"MISSING"}]}`),
+		ok("ec2.DescribeVpcs", `<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><vpcSet><item><vpcId>vpc-d</vpcId><isDefault>true</isDefault></item></vpcSet></DescribeVpcsResponse>`),
+		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet><item><subnetId>subnet-d1</subnetId><vpcId>vpc-d</vpcId><availabilityZone>us-east-1a</availabilityZone></item><item><subnetId>subnet-d2</subnetId><vpcId>vpc-d</vpcId><availabilityZone>us-east-1b</availabilityZone></item></subnetSet></DescribeSubnetsResponse>`),
+	}
+}
+
+// templateOf decodes the TemplateBody of a CreateStack request.
+func templateOf(t *testing.T, body string) map[string]any {
+	t.Helper()
+	form, err := url.ParseQuery(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal([]byte(form.Get("TemplateBody")), &tmpl); err != nil {
+		t.Fatalf("CreateStack template is not JSON: %v", err)
+	}
+	return tmpl
+}
+
+func resourceProps(t *testing.T, tmpl map[string]any, id string) map[string]any {
+	t.Helper()
+	r, ok := tmpl["Resources"].(map[string]any)[id].(map[string]any)
+	if !ok {
+		t.Fatalf("template has no resource %s", id)
+	}
+	return r["Properties"].(map[string]any)
+}
+
+// TestStackCreateFailure: the service stack of an NLB environment fails to create and is
+// rolled back; the user sees the failing resource and CloudFormation's reason, and nothing
+// after the stack is attempted (the strict stub fails on any further call).
+func TestStackCreateFailure(t *testing.T) {
+	stub := newAWSStub(t)
+	const clusterID = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-cluster/1"
+	const serviceID = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-facectl/2"
+	stub.expect(managedPreflightCalls()...)
+	stub.expect(
+		cfnMissing("cloudformation.DescribeStacks"),
+		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(clusterID), check: func(t *testing.T, body string) {
+			form, _ := url.ParseQuery(body)
+			if form.Get("StackName") != "facectl-facectl-cluster" || form.Get("Tags.member.1.Value") != "cluster/facectl" {
+				t.Errorf("cluster stack request: %v", form)
+			}
+		}},
+		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", `<member><OutputKey>ClusterName</OutputKey><OutputValue>facectl</OutputValue></member>`)),
+		cfnMissing("cloudformation.DescribeStacks"),
+		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(serviceID), check: func(t *testing.T, body string) {
+			form, _ := url.ParseQuery(body)
+			if form.Get("OnFailure") != "ROLLBACK" || form.Get("Capabilities.member.1") != "CAPABILITY_IAM" || form.Get("Tags.member.1.Value") != "service/facectl/facectl" {
+				t.Errorf("service stack request: %v", form)
+			}
+			// The NLB path (moto's CloudFormation rejects TCP listeners, so it is checked here).
+			tmpl := templateOf(t, body)
+			if lb := resourceProps(t, tmpl, "LoadBalancer"); lb["Type"] != "network" || len(lb["Subnets"].([]any)) != 2 {
+				t.Errorf("load balancer = %v", lb)
+			}
+			if l := resourceProps(t, tmpl, "Listener"); l["Protocol"] != "TCP" || l["Port"] != 80.0 {
+				t.Errorf("listener = %v", l)
+			}
+			tg := resourceProps(t, tmpl, "TargetGroup")
+			if tg["Protocol"] != "TCP" || tg["HealthCheckProtocol"] != "HTTP" || tg["HealthCheckPath"] != "/readyz" || tg["TargetType"] != "ip" || tg["Port"] != 8080.0 {
+				t.Errorf("target group = %v", tg)
+			}
+			if attrs, _ := json.Marshal(tg["TargetGroupAttributes"]); !strings.Contains(string(attrs), `"Value":"25"`) {
+				t.Errorf("deregistration delay = %s, want 25 (serve's drain 5s + grace 20s)", attrs)
+			}
+		}},
+		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-facectl", serviceID, "ROLLBACK_IN_PROGRESS", "")),
+		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-facectl", serviceID, "ROLLBACK_COMPLETE", "")),
+		ok("cloudformation.DescribeStackEvents", `<DescribeStackEventsResponse `+cfnNS+`><DescribeStackEventsResult><StackEvents>
+		<member><StackId>`+serviceID+`</StackId><EventId>e4</EventId><StackName>facectl-facectl-facectl</StackName><LogicalResourceId>facectl-facectl-facectl</LogicalResourceId><ResourceType>AWS::CloudFormation::Stack</ResourceType><Timestamp>`+time.Now().UTC().Format(time.RFC3339)+`</Timestamp><ResourceStatus>ROLLBACK_COMPLETE</ResourceStatus></member>
+		<member><StackId>`+serviceID+`</StackId><EventId>e3</EventId><StackName>facectl-facectl-facectl</StackName><LogicalResourceId>TargetGroup</LogicalResourceId><ResourceType>AWS::ElasticLoadBalancingV2::TargetGroup</ResourceType><Timestamp>`+time.Now().UTC().Format(time.RFC3339)+`</Timestamp><ResourceStatus>CREATE_FAILED</ResourceStatus><ResourceStatusReason>Resource creation cancelled</ResourceStatusReason></member>
+		<member><StackId>`+serviceID+`</StackId><EventId>e2</EventId><StackName>facectl-facectl-facectl</StackName><LogicalResourceId>LoadBalancer</LogicalResourceId><ResourceType>AWS::ElasticLoadBalancingV2::LoadBalancer</ResourceType><Timestamp>`+time.Now().UTC().Format(time.RFC3339)+`</Timestamp><ResourceStatus>CREATE_FAILED</ResourceStatus><ResourceStatusReason>You have reached the limit on the number of load balancers for your account</ResourceStatusReason></member>
+		<member><StackId>`+serviceID+`</StackId><EventId>e1</EventId><StackName>facectl-facectl-facectl</StackName><LogicalResourceId>LogGroup</LogicalResourceId><ResourceType>AWS::Logs::LogGroup</ResourceType><Timestamp>`+time.Now().UTC().Format(time.RFC3339)+`</Timestamp><ResourceStatus>CREATE_COMPLETE</ResourceStatus></member>
+		</StackEvents></DescribeStackEventsResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStackEventsResponse>`),
+	)
+	cfg := DefaultConfig()
+	cfg.Region = "us-east-1"
+	cfg.Image.URI = newImage
+	cfg.LoadBalancer.Type = "network"
+	cfg.Wait.PollInterval = time.Millisecond
+	res, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrStackFailed) {
+		t.Fatalf("err = %v, want ErrStackFailed", err)
+	}
+	for _, want := range []string{"stack facectl-facectl-facectl ended ROLLBACK_COMPLETE",
+		"LoadBalancer (AWS::ElasticLoadBalancingV2::LoadBalancer) CREATE_FAILED: You have reached the limit on the number of load balancers",
+		"the next facectl deploy deletes it and creates it again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if res.Outcome != OutcomeFailed || res.TaskDefinitionARN != "" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestServiceTemplateHTTPS(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Service = "api"
+	cfg.LoadBalancer.CertificateARN = "arn:aws:acm:us-east-1:123456789012:certificate/abc"
+	cfg.LoadBalancer.Domain = "api.example.com"
+	cfg.Task.ContainerPort = 9000
+	cfg.Task.Secrets = []Secret{
+		{Name: "A", ValueFrom: "arn:aws:ssm:us-east-1:123456789012:parameter/facectl/a"},
+		{Name: "B", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl-b-AbCdEf:token::"},
+	}
+	d, err := New(cfg, stubDepsForTemplate(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := d.ServiceTemplate(envNetwork{VPC: "vpc-1", Subnets: []string{"subnet-1", "subnet-2"}, LBSubnets: []string{"subnet-1", "subnet-2"}, PublicIP: true})
+	golden(t, "service_stack_https.golden.json", body)
+	var tmpl map[string]any
+	if err := json.Unmarshal([]byte(body), &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	plain := resourceProps(t, tmpl, "Listener")
+	if plain["Protocol"] != "HTTP" || !strings.Contains(mustJSON(plain["DefaultActions"]), `"Protocol":"HTTPS"`) {
+		t.Errorf("port 80 must redirect to HTTPS: %v", plain)
+	}
+	if l := resourceProps(t, tmpl, "SecureListener"); l["Protocol"] != "HTTPS" || l["Port"] != 443.0 {
+		t.Errorf("secure listener = %v", l)
+	}
+	task := mustJSON(resourceProps(t, tmpl, "TaskSecurityGroup"))
+	if !strings.Contains(task, `"FromPort":9000`) || !strings.Contains(task, `"SourceSecurityGroupId"`) || strings.Contains(task, `"CidrIp":"0.0.0.0/0","Description":"load`) {
+		t.Errorf("task security group = %s", task)
+	}
+	role := mustJSON(resourceProps(t, tmpl, "ExecutionRole"))
+	if !strings.Contains(role, `"arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl-b-AbCdEf"`) || !strings.Contains(role, "parameter/facectl/a") {
+		t.Errorf("execution role does not read exactly the secrets: %s", role)
+	}
+	if url := mustJSON(tmpl["Outputs"].(map[string]any)["URL"]); url != `{"Value":"https://api.example.com"}` {
+		t.Errorf("URL output = %s", url)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func stubDepsForTemplate(t *testing.T) Deps {
+	return newAWSStub(t).deps(t, &bytes.Buffer{})
+}
+
+func TestReadableLogLines(t *testing.T) {
+	at := time.Date(2026, 11, 28, 19, 0, 0, 0, time.UTC)
+	ev := func(msg string) logstypes.FilteredLogEvent {
+		return logstypes.FilteredLogEvent{LogStreamName: aws.String("facectl/facectl/0123456789abcdef"), Message: aws.String(msg), Timestamp: aws.Int64(at.UnixMilli())}
+	}
+	var b bytes.Buffer
+	writeLogLine(&b, ev(`{"time":"2026-11-28T19:00:01.5Z","level":"INFO","msg":"request","status":200,"path":"/v1/detect","ua":"curl 8"}`), true)
+	writeLogLine(&b, ev("plain text"), true)
+	writeLogLine(&b, ev(`{"level":"INFO"}`), false)
+	want := "01234567  19:00:01.500  INFO   request path=/v1/detect status=200 ua=\"curl 8\"\n" +
+		"01234567  19:00:00.000  plain text\n" +
+		"0123456789abcdef\t{\"level\":\"INFO\"}\n"
+	if b.String() != want {
+		t.Errorf("log lines:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
