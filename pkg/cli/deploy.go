@@ -118,7 +118,7 @@ elsewhere (LocalStack, moto).`,
 		binding{"domain", "deploy.load_balancer.domain"},
 	)
 	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent),
-		newDeployDestroyCmd(a, o, persistent), newDeployLogsCmd(a, o, persistent))
+		newDeployPolicyCmd(a, persistent), newDeployDestroyCmd(a, o, persistent), newDeployLogsCmd(a, o, persistent))
 	return cmd
 }
 

@@ -47,9 +47,9 @@ type ECRAPI interface {
 	PutLifecyclePolicy(ctx context.Context, in *ecr.PutLifecyclePolicyInput, optFns ...func(*ecr.Options)) (*ecr.PutLifecyclePolicyOutput, error)
 	GetAuthorizationToken(ctx context.Context, in *ecr.GetAuthorizationTokenInput, optFns ...func(*ecr.Options)) (*ecr.GetAuthorizationTokenOutput, error)
 	DescribeImages(ctx context.Context, in *ecr.DescribeImagesInput, optFns ...func(*ecr.Options)) (*ecr.DescribeImagesOutput, error)
-	BatchDeleteImage(ctx context.Context, in *ecr.BatchDeleteImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error)
 	BatchGetImage(ctx context.Context, in *ecr.BatchGetImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchGetImageOutput, error)
 	PutImage(ctx context.Context, in *ecr.PutImageInput, optFns ...func(*ecr.Options)) (*ecr.PutImageOutput, error)
+	BatchDeleteImage(ctx context.Context, in *ecr.BatchDeleteImageInput, optFns ...func(*ecr.Options)) (*ecr.BatchDeleteImageOutput, error)
 }
 
 // ELBAPI is the part of the Elastic Load Balancing v2 client the deployer calls.
@@ -73,17 +73,22 @@ type LogsAPI interface {
 	DescribeLogGroups(ctx context.Context, in *cloudwatchlogs.DescribeLogGroupsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogGroupsOutput, error)
 	CreateLogGroup(ctx context.Context, in *cloudwatchlogs.CreateLogGroupInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.CreateLogGroupOutput, error)
 	PutRetentionPolicy(ctx context.Context, in *cloudwatchlogs.PutRetentionPolicyInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.PutRetentionPolicyOutput, error)
-	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
 	DeleteRetentionPolicy(ctx context.Context, in *cloudwatchlogs.DeleteRetentionPolicyInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DeleteRetentionPolicyOutput, error)
+	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
 }
 
 // EC2API is the part of the EC2 client the deployer calls.
 type EC2API interface {
 	DescribeSubnets(ctx context.Context, in *ec2.DescribeSubnetsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSubnetsOutput, error)
 	DescribeSecurityGroups(ctx context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error)
-	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
 	DescribeRouteTables(ctx context.Context, in *ec2.DescribeRouteTablesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeRouteTablesOutput, error)
 	DescribeVpcEndpoints(ctx context.Context, in *ec2.DescribeVpcEndpointsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointsOutput, error)
+	DescribeVpcs(ctx context.Context, in *ec2.DescribeVpcsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcsOutput, error)
+}
+
+// IAMAPI is the part of the IAM client the deployer calls.
+type IAMAPI interface {
+	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 }
 
 // CFNAPI is the part of the CloudFormation client the deployer calls for the managed
@@ -100,11 +105,6 @@ type CFNAPI interface {
 	DeleteChangeSet(ctx context.Context, in *cloudformation.DeleteChangeSetInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DeleteChangeSetOutput, error)
 }
 
-// IAMAPI is the part of the IAM client the deployer calls.
-type IAMAPI interface {
-	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
-}
-
 // Deps are the deployer's collaborators. NewDeps builds the real ones.
 type Deps struct {
 	// Region is the region the clients talk to (awslogs needs it in the task definition).
@@ -117,9 +117,9 @@ type Deps struct {
 	Scaling ScalingAPI
 	Logs    LogsAPI
 	EC2     EC2API
+	IAM     IAMAPI
 	// CFN is the CloudFormation client of the managed environment (*cloudformation.Client).
 	CFN CFNAPI
-	IAM IAMAPI
 	// ECRFor returns an ECR client for another region (images of another region are pinned
 	// and checked in their own registry); nil means only ECR's region is reachable.
 	ECRFor func(region string) ECRAPI
@@ -175,8 +175,8 @@ func NewDeps(awsCfg aws.Config) Deps {
 		Scaling: applicationautoscaling.NewFromConfig(awsCfg),
 		Logs:    cloudwatchlogs.NewFromConfig(awsCfg),
 		EC2:     ec2.NewFromConfig(awsCfg),
-		CFN:     cloudformation.NewFromConfig(awsCfg),
 		IAM:     iam.NewFromConfig(awsCfg),
+		CFN:     cloudformation.NewFromConfig(awsCfg),
 		ECRFor: func(region string) ECRAPI {
 			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
 		},

@@ -112,7 +112,7 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	var missing []error
 	for name, ok := range map[string]bool{
 		"STS": deps.STS != nil, "ECS": deps.ECS != nil, "ECR": deps.ECR != nil, "ELB": deps.ELB != nil,
-		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "CFN": deps.CFN != nil, "IAM": deps.IAM != nil,
+		"Scaling": deps.Scaling != nil, "Logs": deps.Logs != nil, "EC2": deps.EC2 != nil, "IAM": deps.IAM != nil, "CFN": deps.CFN != nil,
 	} {
 		if !ok {
 			missing = append(missing, fmt.Errorf("deploy.Deps.%s is nil", name))

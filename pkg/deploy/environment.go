@@ -65,6 +65,14 @@ func stackName(parts ...string) string {
 	return s
 }
 
+// clusterName is the cluster's name when deploy.cluster is an ARN.
+func clusterName(c string) string {
+	if i := strings.LastIndex(c, "cluster/"); strings.HasPrefix(c, "arn:") && i >= 0 {
+		return c[i+len("cluster/"):]
+	}
+	return c
+}
+
 // ClusterStackName is the stack holding the cluster of the managed environment.
 func (c Config) ClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
 

@@ -355,6 +355,12 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	if !strings.Contains(text.String(), "nothing left to remove for service web") {
 		t.Errorf("second destroy says:\n%s", text.String())
 	}
+
+	// facectl deploy policy grants every action the managed environment's deploys, dry run,
+	// status, rollback, logs and destroys called.
+	if missing := e.calls.uncovered(e.config("web", "any")); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the managed environment called: %v", missing)
+	}
 }
 
 func describeServiceMaybe(ctx context.Context, t *testing.T, c *ecs.Client, cluster, name string) *ecstypes.Service {

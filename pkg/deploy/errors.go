@@ -70,8 +70,8 @@ var iamPrefix = map[string]string{
 	"Elastic Load Balancing v2": "elasticloadbalancing",
 	"Application Auto Scaling":  "application-autoscaling",
 	"CloudWatch Logs":           "logs",
-	"CloudFormation":            "cloudformation",
 	"IAM":                       "iam",
+	"CloudFormation":            "cloudformation",
 }
 
 func isAccessDenied(code string) bool {

@@ -86,11 +86,18 @@ func Policy(cfg Config) PolicyDocument {
 		"application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
 		// Pinning a prebuilt image and checking a rollback's image, wherever the image is.
 		"ecr:DescribeImages",
+		// The managed environment's stacks (their outputs give status its URL).
+		"cloudformation:DescribeStacks",
 	)
 	// RegisterTaskDefinition with tags needs ecs:TagResource as well (rollback tells the
 	// service's own revisions by them).
 	add("DeployTheService", all,
 		"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:CreateService", "ecs:UpdateService")
+	// facectl deploy destroy: the scaling settings, then the service (scaled to 0 first);
+	// the cluster only when no other service uses it.
+	add("DestroyTheService", all,
+		"ecs:DeleteService", "ecs:ListServices",
+		"application-autoscaling:DeregisterScalableTarget", "application-autoscaling:DeleteScalingPolicy", "cloudwatch:DeleteAlarms")
 	// ECS creates its service-linked role on the account's first service.
 	st = append(st, PolicyStatement{Sid: "CreateTheECSServiceLinkedRole", Effect: "Allow",
 		Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
@@ -117,7 +124,9 @@ func Policy(cfg Config) PolicyDocument {
 		add("BuildAndPushToTheRepository", repo,
 			"ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
 			"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
-			"ecr:PutImage", "ecr:BatchGetImage")
+			"ecr:PutImage", "ecr:BatchGetImage",
+			// facectl deploy destroy --purge-images
+			"ecr:BatchDeleteImage")
 	}
 
 	if cfg.AutoScaling.Enabled {
@@ -137,17 +146,10 @@ func Policy(cfg Config) PolicyDocument {
 		// facectl deploy logs
 		"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
 
-	// facectl deploy destroy: auto scaling, the service, and (--purge-images) its images.
-	add("DestroyTheService", all,
-		"ecs:DeleteService", "ecs:ListServices",
-		"application-autoscaling:DeleteScalingPolicy", "application-autoscaling:DeregisterScalableTarget")
-	if cfg.Image.URI == "" {
-		add("PurgeTheServiceImages", []string{"arn:aws:ecr:" + region + ":*:repository/" + cfg.Image.Repository}, "ecr:BatchDeleteImage")
-	}
-
 	if cfg.Managed() {
-		// The managed environment: a CloudFormation stack, and what CloudFormation creates,
-		// changes and deletes with the caller's credentials.
+		// The managed environment (no security groups and no target group configured): its
+		// CloudFormation stacks, and what CloudFormation creates, changes and deletes with the
+		// caller's credentials.
 		add("ManageTheEnvironmentStack", all,
 			"cloudformation:CreateStack", "cloudformation:UpdateStack", "cloudformation:DeleteStack",
 			"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResources",

@@ -34,15 +34,12 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if d.managed {
 		if err := d.resolveNetwork(ctx); err != nil {
 			errs = append(errs, err)
-		} else if len(d.cfg.Network.Subnets) > 0 {
-			// Your subnets: their routes must let the tasks reach ECR (the default VPC's are
-			// public, and its tasks get a public IP).
-			if err := d.checkEgress(ctx, networkInfo{vpc: d.net.VPC}); err != nil {
+		} else if !d.net.DefaultVPC {
+			// Subnets the user chose: their routes decide whether the tasks reach ECR. The
+			// default VPC's default subnets are public, with a public IP: right by construction.
+			if err := d.checkEgress(ctx, d.net.VPC, d.net.Subnets, d.net.PublicIP); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		if err := d.checkRoles(ctx); err != nil {
-			errs = append(errs, err)
 		}
 	} else {
 		net, err := d.checkNetwork(ctx)
@@ -50,16 +47,16 @@ func (d *Deployer) preflight(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if net.vpc != "" {
-			if err := d.checkEgress(ctx, net); err != nil {
+			if err := d.checkEgress(ctx, net.vpc, d.cfg.Network.Subnets, d.cfg.Network.AssignPublicIP); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		if err := d.checkRoles(ctx); err != nil {
-			errs = append(errs, err)
 		}
 		if err := d.checkTargetGroup(ctx, net); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := d.checkRoles(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: preflight found %d problem(s):\n%w", ErrInvalidConfig, len(errs), errors.Join(errs...))

@@ -88,7 +88,7 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 	} else {
 		internet = true // a registry outside AWS: no endpoint reaches it
 	}
-	services = append(services, "logs") // awslogs, always on
+	services = append(services, "logs") // awslogs, always configured
 	ssm, sm := false, false
 	for _, s := range d.cfg.Task.Secrets {
 		ssm = ssm || strings.Contains(s.ValueFrom, ":ssm:")
@@ -107,14 +107,14 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 // not pull its image, write its logs or read its secrets: a public subnet (0.0.0.0/0 to an
 // internet gateway) without a public IP, or a private one without a NAT gateway or the VPC
 // endpoints. ECS would only say so with CannotPullContainerError, minutes later.
-func (d *Deployer) checkEgress(ctx context.Context, net networkInfo) error {
+func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool) error {
 	tables, err := d.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
-		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{net.vpc}}},
+		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 	})
 	if err != nil {
-		return fmt.Errorf("describing the route tables of %s: %w", net.vpc, explain(err))
+		return fmt.Errorf("describing the route tables of %s: %w", vpc, explain(err))
 	}
-	routes := subnetEgress(tables.RouteTables, d.cfg.Network.Subnets)
+	routes := subnetEgress(tables.RouteTables, subnets)
 	needed, internet := d.neededEndpoints()
 
 	// The endpoints are read only when a subnet has no usable route out.
@@ -122,10 +122,10 @@ func (d *Deployer) checkEgress(ctx context.Context, net networkInfo) error {
 	endpointsMissing := func(table string) ([]string, error) {
 		if have == nil {
 			out, err := d.deps.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
-				Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{net.vpc}}},
+				Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 			})
 			if err != nil {
-				return nil, fmt.Errorf("describing the VPC endpoints of %s: %w", net.vpc, explain(err))
+				return nil, fmt.Errorf("describing the VPC endpoints of %s: %w", vpc, explain(err))
 			}
 			have = map[string][]ec2types.VpcEndpoint{}
 			for _, e := range out.VpcEndpoints {
@@ -158,12 +158,12 @@ func (d *Deployer) checkEgress(ctx context.Context, net networkInfo) error {
 	}
 
 	var errs []error
-	for _, subnet := range d.cfg.Network.Subnets {
+	for _, subnet := range subnets {
 		e := routes[subnet]
 		switch {
 		case e.kind == "nat", e.kind == "other":
 			continue
-		case e.kind == "igw" && d.cfg.Network.AssignPublicIP:
+		case e.kind == "igw" && publicIP:
 			continue
 		}
 		lack, err := endpointsMissing(e.table)

@@ -147,7 +147,8 @@ func TestPreflightChecksTheTargetGroupAgainstTheTasks(t *testing.T) {
 	script := func(tg, groups string) []*stubCall {
 		calls := preflightCalls()
 		calls[3] = ok("ec2.DescribeSecurityGroups", groups)
-		return append(calls, ok("elasticloadbalancing.DescribeTargetGroups", tg), ok("elasticloadbalancing.DescribeLoadBalancers", albXML))
+		// The target group is checked before the roles.
+		return append(calls[:len(calls)-1], ok("elasticloadbalancing.DescribeTargetGroups", tg), ok("elasticloadbalancing.DescribeLoadBalancers", albXML), calls[len(calls)-1])
 	}
 	stub := newAWSStub(t)
 	// Another VPC, another health check port, a path serve does not answer, and an HTTPS-only

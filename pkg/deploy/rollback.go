@@ -22,14 +22,6 @@ const (
 	tagCluster = "facectl:cluster"
 )
 
-// clusterName is the name part of a cluster name or ARN.
-func clusterName(cluster string) string {
-	if i := strings.LastIndex(cluster, "/"); i >= 0 {
-		return cluster[i+1:]
-	}
-	return cluster
-}
-
 // taskDefinitionTags are the tags of a task definition registered for this service.
 func (d *Deployer) taskDefinitionTags() []ecstypes.Tag {
 	return []ecstypes.Tag{

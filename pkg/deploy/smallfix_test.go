@@ -93,7 +93,7 @@ func TestStatusJSONHasEmptyLists(t *testing.T) {
 	svc := serviceJSON(tdARN1, 0, 0, "", "")
 	stub.expect(
 		ok("ecs.DescribeServices", describeServicesJSON(svc)),
-		cfnMissing("cloudformation.DescribeStacks"), // the managed environment's URL, if any
+		cfnMissing("cloudformation.DescribeStacks"),
 		ok("application-autoscaling.DescribeScalableTargets", `{"scalableTargets":[]}`),
 	)
 	d, err := Open(Config{Cluster: "facectl", Service: "facectl", Wait: WaitConfig{PollInterval: time.Second}}, stub.deps(t, &lockedBuffer{}))

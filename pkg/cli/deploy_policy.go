@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/facectl/facectl/pkg/deploy"
+)
+
+func newDeployPolicyCmd(a *app, binds []binding) *cobra.Command {
+	var image, targetGroup string
+	var autoscaling bool
+	cmd := &cobra.Command{
+		Use:   "policy [flags]",
+		Short: "Print the least-privilege IAM policy facectl deploy needs for this configuration",
+		Long: `Print, as JSON, the IAM policy the identity running facectl deploy (and status, rollback,
+logs and destroy) needs for the configuration: building and pushing to the ECR repository, the
+task definition and service, Service Auto Scaling with its CloudWatch alarms, the log group,
+iam:PassRole on the configured task roles, and, when no target group is configured, the
+CloudFormation stack of the managed environment with what CloudFormation creates on the
+caller's behalf. Attach it to the user or CI role before the first deploy:
+
+  facectl deploy policy > facectl-deploy-policy.json
+  aws iam create-policy --policy-name facectl-deploy --policy-document file://facectl-deploy-policy.json
+
+The tests fail when the code calls an AWS action this policy lacks.`,
+		Example: `  facectl deploy policy
+  facectl deploy policy --config prod.yaml > policy.json
+  facectl deploy policy --target-group-arn arn:aws:elasticloadbalancing:...:targetgroup/web/0123 --autoscaling=false`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := deploy.DefaultConfig()
+			if _, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text"); err != nil {
+				return err
+			}
+			_, err := fmt.Fprint(a.streams.Out, deploy.Policy(cfg).JSON())
+			return err
+		},
+	}
+	f := cmd.Flags()
+	d := deploy.DefaultConfig()
+	f.StringVar(&image, "image", d.Image.URI, "a prebuilt image is deployed (no ECR build and push permissions)")
+	f.StringVar(&targetGroup, "target-group-arn", d.LoadBalancer.TargetGroupARN, "an existing target group is used (no environment stack permissions)")
+	f.BoolVar(&autoscaling, "autoscaling", d.AutoScaling.Enabled, "Service Auto Scaling is managed")
+	binds = append(append([]binding(nil), binds...),
+		binding{"image", "deploy.image.uri"}, binding{"target-group-arn", "deploy.load_balancer.target_group_arn"},
+		binding{"autoscaling", "deploy.autoscaling.enabled"})
+	return cmd
+}

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/facectl/facectl/pkg/deploy"
+)
+
+func TestDeployPolicyCommand(t *testing.T) {
+	t.Setenv("AWS_REGION", "")
+	cfgFile := filepath.Join(t.TempDir(), "facectl.yaml")
+	if err := os.WriteFile(cfgFile, []byte(`deploy:
+  region: eu-west-1
+  image:
+    repository: web
+  task:
+    execution_role_arn: arn:aws:iam::123456789012:role/web-exec
+  logs:
+    group: /ecs/web
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	policy := func(args ...string) deploy.PolicyDocument {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := Main(t.Context(), append([]string{"deploy", "policy", "--config", cfgFile}, args...), IOStreams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if code != 0 {
+			t.Fatalf("deploy policy exit %d: %s", code, errOut.String())
+		}
+		var p deploy.PolicyDocument
+		if err := json.Unmarshal(out.Bytes(), &p); err != nil || p.Version != "2012-10-17" {
+			t.Fatalf("not a policy document: %v\n%s", err, out.String())
+		}
+		return p
+	}
+
+	p := policy()
+	for _, a := range []string{"ecr:PutImage", "ecr:BatchGetImage", "ecr:InitiateLayerUpload", "cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms",
+		"cloudwatch:DeleteAlarms", "iam:PassRole", "logs:DeleteRetentionPolicy", "logs:FilterLogEvents", "cloudformation:CreateChangeSet", "ecs:CreateCluster"} {
+		if !p.Allows(a) {
+			t.Errorf("policy lacks %s", a)
+		}
+	}
+	text, _ := json.Marshal(p)
+	for _, want := range []string{`"arn:aws:ecr:eu-west-1:*:repository/web"`, `"arn:aws:iam::123456789012:role/web-exec"`, `"arn:aws:logs:eu-west-1:*:log-group:/ecs/web:*"`,
+		`"iam:PassedToService":"ecs-tasks.amazonaws.com"`} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("policy lacks %s:\n%s", want, text)
+		}
+	}
+
+	// A prebuilt image, an existing target group and no auto scaling need less.
+	p = policy("--image", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:"+strings.Repeat("a", 64),
+		"--target-group-arn", "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/web/0123456789abcdef", "--autoscaling=false")
+	for _, a := range []string{"ecr:PutImage", "ecr:CreateRepository", "cloudwatch:PutMetricAlarm", "cloudformation:CreateStack", "ecs:CreateCluster"} {
+		if p.Allows(a) {
+			t.Errorf("policy for a prebuilt image, an existing target group and no scaling grants %s", a)
+		}
+	}
+	if !p.Allows("ecs:UpdateService") || !p.Allows("elasticloadbalancing:DescribeTargetGroups") {
+		t.Errorf("policy lacks the deploy itself: %v", p.Actions())
+	}
+}
