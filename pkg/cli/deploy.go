@@ -32,7 +32,9 @@ func newDeployCmd(a *app) *cobra.Command {
 		Short: "Build the image, push it to ECR and roll it out on ECS Fargate",
 		Long: `Deploy facectl to Amazon ECS on Fargate, in one idempotent run:
 
-  1. preflight: credentials, cluster, subnets, security groups, target group (all problems at once)
+  1. preflight: credentials, cluster, subnets and their routes (public IP, NAT gateway or VPC
+     endpoints), security groups, task roles (exist, trust ecs-tasks), target group (VPC, health
+     check port and path, reachable from the load balancer): all problems at once
   2. build the image with docker for --platform (or use --image), create the ECR repository if
      missing, log in with an ECR token, push, and check the image's architecture
   3. create the CloudWatch log group if missing
@@ -286,8 +288,9 @@ func newDeployRollbackCmd(a *app, o *deployOptions, binds []binding) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "rollback [flags]",
 		Short: "Point the service back at an earlier task definition revision and wait",
-		Long: `Update the service to the task definition revision before its current one (or --revision N),
-leaving the desired count alone, then wait exactly like facectl deploy.`,
+		Long: `Update the service to its own previous task definition revision (the newest revision below the
+current one that facectl registered for this service; or --revision N), after checking that its
+image is still in ECR, leaving the desired count alone, then wait exactly like facectl deploy.`,
 		Example: `  facectl deploy rollback
   facectl deploy rollback --revision 7 --timeout 10m`,
 		Args: cobra.NoArgs,

@@ -112,3 +112,13 @@ func TestWriteInitConfigGolden(t *testing.T) {
 	}
 	golden(t, "init.golden.yaml", sb.String())
 }
+
+// TestPolicyGolden keeps the policy of the default managed environment and of a configuration
+// bringing its own network reviewable as JSON.
+func TestPolicyGolden(t *testing.T) {
+	managed := DefaultConfig()
+	managed.Region = "us-east-1"
+	managed.Service = "web"
+	golden(t, "policy_managed.golden.json", Policy(managed).JSON())
+	golden(t, "policy_own_network.golden.json", Policy(goldenConfig()).JSON())
+}

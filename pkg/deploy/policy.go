@@ -166,10 +166,12 @@ func Policy(cfg Config) PolicyDocument {
 			"elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
 			"elasticloadbalancing:ModifyListener", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroupAttributes",
 			"elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:AddTags",
-			"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:PassRole", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-			"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:TagRole",
 			"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DescribeLogGroups",
 			"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
+		// The stacks' execution role: CloudFormation names it after the stack (facectl-...).
+		add("ManageTheEnvironmentsExecutionRole", []string{"arn:aws:iam::*:role/facectl-*"},
+			"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:PassRole", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
+			"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:TagRole")
 	}
 	return PolicyDocument{Version: "2012-10-17", Statement: st}
 }
