@@ -78,6 +78,7 @@ func TestStackCreateFailure(t *testing.T) {
 	stub.expect(managedPreflightCalls()...)
 	stub.expect(
 		cfnMissing("cloudformation.DescribeStacks"),
+		cfnMissing("cloudformation.DescribeStacks"),
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(clusterID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("StackName") != "facectl-facectl-cluster" || form.Get("Tags.member.1.Value") != "cluster/facectl" {
@@ -85,7 +86,6 @@ func TestStackCreateFailure(t *testing.T) {
 			}
 		}},
 		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", `<member><OutputKey>ClusterName</OutputKey><OutputValue>facectl</OutputValue></member>`)),
-		cfnMissing("cloudformation.DescribeStacks"),
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(serviceID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("OnFailure") != "ROLLBACK" || form.Get("Capabilities.member.1") != "CAPABILITY_IAM" || form.Get("Tags.member.1.Value") != "service/facectl/facectl" {
