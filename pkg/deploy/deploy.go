@@ -149,8 +149,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 	return d.Deploy(ctx, opts)
 }
 
-// Deploy runs the pipeline: preflight, environment stacks (when managed), image, log group,
-// task definition, service, auto scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
+// Deploy runs the pipeline: preflight, environment stacks (when managed) beside the image
+// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
 	d.startedAt = time.Now()
 	d.dryRun = opts.DryRun
@@ -175,15 +175,20 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	}
 	d.plan.Account = d.account
 
-	if err := d.environment(ctx); err != nil {
-		return res, err
-	}
-	d.plan.URL = d.url
-
-	img, err := d.image(ctx)
+	steps, err := d.planEnvironment(ctx)
 	if err != nil {
 		return res, err
 	}
+	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
+	// build and push (minutes too) do not depend on each other: they run side by side, and
+	// both finish before the task definition, which needs them both.
+	envDone := make(chan error, 1)
+	go func() { envDone <- d.applyEnvironment(ctx, steps) }()
+	img, imgErr := d.image(ctx)
+	if err := errors.Join(<-envDone, imgErr); err != nil {
+		return res, err
+	}
+	d.plan.URL = d.url
 	res.Image, res.ImageDigest = img.Ref, img.Digest
 	if err := d.protectImage(ctx, img); err != nil {
 		return res, err

@@ -363,36 +363,36 @@ func sameTemplate(a, b string) bool {
 	return string(xb) == string(yb)
 }
 
-// environment creates or updates the managed environment's stacks (only when a template
-// changed) and points the rest of the deploy at what they hold. Both stacks are looked at
-// first, so that a terminal user is asked once about everything that will change.
-func (d *Deployer) environment(ctx context.Context) error {
+// planEnvironment looks at the managed environment's stacks and decides what to do with each
+// (create, update when a template changed, nothing). Both are looked at first, so that a
+// terminal user is asked once about everything that will change.
+func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
 	if !d.managed {
-		return nil
+		return nil, nil
 	}
 	d.log.Info("environment: checking the CloudFormation stacks")
 	var steps []stackStep
 	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
 	st, err := d.describeStack(ctx, cs.Name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st == nil && d.clusterExists {
 		d.plan.add("cluster", clusterName(d.cfg.Cluster), "none", "exists, not created by facectl: used as is")
 	} else {
 		step, err := d.planStack(ctx, cs, st)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		steps = append(steps, step)
 	}
 	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
 	if st, err = d.describeStack(ctx, ss.Name); err != nil {
-		return err
+		return nil, err
 	}
 	step, err := d.planStack(ctx, ss, st)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	steps = append(steps, step)
 
@@ -403,12 +403,23 @@ func (d *Deployer) environment(ctx context.Context) error {
 		}
 		if len(ask) > 0 {
 			if err := d.ask(ask); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
+	return steps, nil
+}
+
+// applyEnvironment carries out the steps and points the rest of the deploy at what the stacks
+// hold. It runs beside the image build, so it adds nothing to the plan and changes only the
+// settings the build does not read (network, load balancer, execution role).
+func (d *Deployer) applyEnvironment(ctx context.Context, steps []stackStep) error {
+	if !d.managed {
+		return nil
+	}
 	var outputs map[string]string
 	for _, s := range steps {
+		var err error
 		if outputs, err = d.applyStack(ctx, s); err != nil {
 			return err
 		}
