@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -425,4 +426,97 @@ func defaultSubnets(ctx context.Context, t *testing.T, e *managedEnv) []string {
 		t.Fatalf("moto's default VPC has %d subnets in us-east-1a/b", len(ids))
 	}
 	return ids
+}
+
+// TestLogsFollow follows a log group in moto: lines already there are printed once, lines
+// written later appear, and cancelling the context ends the follow without an error.
+func TestLogsFollow(t *testing.T) {
+	endpoint := motoEndpoint(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := ctxT(t, time.Minute)
+	cfg := DefaultConfig()
+	cfg.EndpointURL = endpoint
+	cfg.Service = "follow-test"
+	awsCfg, err := LoadAWSConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logsc := cloudwatchlogs.NewFromConfig(awsCfg)
+	group, stream := "/ecs/follow-test", "facectl/facectl/feed0000"
+	if _, err := logsc.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logsc.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream)}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(msg string) {
+		t.Helper()
+		if _, err := logsc.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(group), LogStreamName: aws.String(stream),
+			LogEvents: []logstypes.InputLogEvent{{Timestamp: aws.Int64(time.Now().UnixMilli()), Message: aws.String(msg)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("first")
+	d, err := Open(cfg, NewDeps(awsCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &notifyBuffer{wrote: make(chan struct{}, 1)}
+	followCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Logs(followCtx, LogsOptions{Follow: true, PollInterval: 20 * time.Millisecond}, out)
+	}()
+	waitFor := func(want string) {
+		t.Helper()
+		deadline := time.After(20 * time.Second)
+		for !strings.Contains(out.String(), want) {
+			select {
+			case <-out.wrote:
+			case <-deadline:
+				t.Fatalf("%q did not appear; got:\n%s", want, out.String())
+			}
+		}
+	}
+	waitFor("feed0000\tfirst\n")
+	put("second")
+	waitFor("feed0000\tsecond\n")
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("follow ended with %v", err)
+	}
+	if got := out.String(); got != "feed0000\tfirst\nfeed0000\tsecond\n" {
+		t.Errorf("followed lines:\n%s", got)
+	}
+
+	// A group that does not exist says so.
+	missing := cfg
+	missing.Service = "never-deployed"
+	d, err = Open(missing, NewDeps(awsCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Logs(ctx, LogsOptions{}, io.Discard); err == nil || !strings.Contains(err.Error(), "log group /ecs/never-deployed does not exist yet") {
+		t.Errorf("logs of a missing group: %v", err)
+	}
+}
+
+// notifyBuffer is a lockedBuffer that signals every write, so a test waits for output
+// without sleeping.
+type notifyBuffer struct {
+	lockedBuffer
+	wrote chan struct{}
+}
+
+func (b *notifyBuffer) Write(p []byte) (int, error) {
+	n, err := b.lockedBuffer.Write(p)
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
+	return n, err
 }
