@@ -440,13 +440,13 @@ func TestLogsFollow(t *testing.T) {
 	ctx := ctxT(t, time.Minute)
 	cfg := DefaultConfig()
 	cfg.EndpointURL = endpoint
-	cfg.Service = "follow-test"
+	cfg.Service = fmt.Sprintf("follow-%d", time.Now().UnixNano()) // moto is shared by the run
 	awsCfg, err := LoadAWSConfig(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logsc := cloudwatchlogs.NewFromConfig(awsCfg)
-	group, stream := "/ecs/follow-test", "facectl/facectl/feed0000"
+	group, stream := "/ecs/"+cfg.Service, "facectl/facectl/feed0000"
 	if _, err := logsc.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 		t.Fatal(err)
 	}
