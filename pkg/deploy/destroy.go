@@ -161,7 +161,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 				return res, err
 			}
 			if len(others) > 0 {
-				res.Kept = append(res.Kept, fmt.Sprintf("%s %s (cluster %s): still used by %s", what, name, clusterName(d.cfg.Cluster), strings.Join(others, ", ")))
+				res.Kept = append(res.Kept, fmt.Sprintf("%s %s (cluster %s): still used by %s", what, name, clusterName(d.cfg.Cluster), strings.Join(serviceNames(others), ", ")))
 				continue
 			}
 		}
@@ -174,9 +174,12 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	}
 
 	if opts.PurgeImages && d.cfg.Image.URI == "" {
-		digests, err := d.imagesToPurge(ctx, images)
+		digests, shared, err := d.imagesToPurge(ctx, images)
 		if err != nil {
 			return res, err
+		}
+		if len(shared) > 0 {
+			res.Kept = append(res.Kept, fmt.Sprintf("%d image(s) in ECR repository %s: still run by %s", len(shared), d.cfg.Image.Repository, strings.Join(shared, ", ")))
 		}
 		if len(digests) > 0 {
 			add(fmt.Sprintf("%d image(s) in ECR repository %s", len(digests), d.cfg.Image.Repository), func(ctx context.Context) error {
@@ -184,8 +187,17 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 				for i, dg := range digests {
 					ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
 				}
-				_, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
-				return wrapIf(err, "deleting images")
+				out, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
+				if err != nil {
+					return wrapIf(err, "deleting images")
+				}
+				for _, f := range out.Failures {
+					// An image already gone is what destroy wants.
+					if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+						return fmt.Errorf("deleting image %s: %s: %s", aws.ToString(f.ImageId.ImageDigest), f.FailureCode, aws.ToString(f.FailureReason))
+					}
+				}
+				return nil
 			})
 		}
 	} else if d.cfg.Image.URI == "" {
@@ -282,9 +294,10 @@ func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
 	}
 }
 
-// otherServices lists the cluster's services other than this one (ACTIVE or DRAINING).
-func (d *Deployer) otherServices(ctx context.Context) ([]string, error) {
-	var out []string
+// otherServices returns the cluster's services other than this one that are not INACTIVE
+// (ListServices may still list a deleted one).
+func (d *Deployer) otherServices(ctx context.Context) ([]ecstypes.Service, error) {
+	var names []string
 	var token *string
 	for {
 		page, err := d.deps.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(d.cfg.Cluster), NextToken: token})
@@ -297,19 +310,41 @@ func (d *Deployer) otherServices(ctx context.Context) ([]string, error) {
 		}
 		for _, arn := range page.ServiceArns {
 			if n := arn[strings.LastIndex(arn, "/")+1:]; n != d.cfg.Service {
-				out = append(out, n)
+				names = append(names, n)
 			}
 		}
 		if page.NextToken == nil {
-			return out, nil
+			break
 		}
 		token = page.NextToken
 	}
+	var out []ecstypes.Service
+	for i := 0; i < len(names); i += 10 { // DescribeServices takes at most 10
+		page, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: names[i:min(i+10, len(names))]})
+		if err != nil {
+			return nil, fmt.Errorf("describing the cluster's other services: %w", explain(err))
+		}
+		for _, s := range page.Services {
+			if aws.ToString(s.Status) != "INACTIVE" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, nil
+}
+
+func serviceNames(svcs []ecstypes.Service) []string {
+	out := make([]string, len(svcs))
+	for i, s := range svcs {
+		out[i] = aws.ToString(s.ServiceName)
+	}
+	return out
 }
 
 // imagesToPurge lists the digests in the repository that the service's current task
-// definition (taskDefs) references and no other service of the cluster runs.
-func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, error) {
+// definition (taskDefs) references and no other service of the cluster runs, and the other
+// services whose images are kept for that reason.
+func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, []string, error) {
 	digestsOf := func(arns []string) (map[string]bool, error) {
 		out := map[string]bool{}
 		for _, arn := range arns {
@@ -329,31 +364,27 @@ func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]stri
 		return out, nil
 	}
 	mine, err := digestsOf(taskDefs)
-	if err != nil {
-		return nil, err
+	if err != nil || len(mine) == 0 {
+		return nil, nil, err
 	}
 	others, err := d.otherServices(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if len(others) > 0 && len(mine) > 0 {
-		out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: others[:min(len(others), 10)]})
+	var sharedWith []string
+	for _, s := range others {
+		theirs, err := digestsOf([]string{aws.ToString(s.TaskDefinition)})
 		if err != nil {
-			return nil, fmt.Errorf("describing the cluster's other services: %w", explain(err))
-		}
-		var arns []string
-		for _, s := range out.Services {
-			arns = append(arns, aws.ToString(s.TaskDefinition))
-		}
-		theirs, err := digestsOf(arns)
-		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for dg := range theirs {
-			delete(mine, dg)
+			if mine[dg] {
+				delete(mine, dg)
+				sharedWith = append(sharedWith, aws.ToString(s.ServiceName))
+			}
 		}
 	}
-	return keys(mine), nil
+	return keys(mine), sharedWith, nil
 }
 
 var imageDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)

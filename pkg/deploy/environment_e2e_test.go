@@ -332,7 +332,7 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr, err := d.Destroy(ctx, DestroyOptions{Confirm: func(plan []string) (bool, error) { asked = plan; return true, nil }})
+	dr, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true, Confirm: func(plan []string) (bool, error) { asked = plan; return true, nil }})
 	t.Logf("destroy of web: %+v; AWS calls %s", dr, e.calls.take())
 	if err != nil {
 		t.Fatalf("destroy web: %v", err)
@@ -346,8 +346,10 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	if strings.Join(asked, "\n") != removed {
 		t.Errorf("confirmation asked about %v, removed %v", asked, dr.Removed)
 	}
-	if !strings.Contains(strings.Join(dr.Kept, "\n"), "cluster stack facectl-facectl-cluster (cluster facectl): still used by stage") {
-		t.Errorf("kept = %v", dr.Kept)
+	kept := strings.Join(dr.Kept, "\n")
+	if !strings.Contains(kept, "cluster stack facectl-facectl-cluster (cluster facectl): still used by stage") ||
+		!strings.Contains(kept, "1 image(s) in ECR repository facectl-env-e2e: still run by stage") || strings.Contains(removed, "image") {
+		t.Errorf("web and stage run the same image: kept = %v, removed %v", dr.Kept, dr.Removed)
 	}
 	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("facectl-facectl-web")}); !isStackMissing(err) {
 		t.Errorf("web's stack still exists: %v", err)
@@ -373,6 +375,25 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	dr.Render(&text)
 	if !strings.Contains(text.String(), "nothing left to remove for service web") {
 		t.Errorf("second destroy says:\n%s", text.String())
+	}
+
+	// 7: destroy stage, the last service: its image and the cluster stack go too.
+	d, err = Open(stage, e.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err = d.Destroy(ctx, DestroyOptions{PurgeImages: true})
+	t.Logf("destroy of stage: %+v; AWS calls %s", dr, e.calls.take())
+	removed = strings.Join(dr.Removed, "\n")
+	if err != nil || !strings.Contains(removed, "1 image(s) in ECR repository facectl-env-e2e") || !strings.Contains(removed, "cluster stack facectl-facectl-cluster") {
+		t.Errorf("destroy stage: %v\n%s", err, removed)
+	}
+	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("facectl-facectl-cluster")}); !isStackMissing(err) {
+		t.Errorf("the cluster stack still exists: %v", err)
+	}
+
+	if missing := e.calls.uncovered(stage); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the run called: %v", missing)
 	}
 
 	// facectl deploy policy grants every action the managed environment's deploys, dry run,
