@@ -35,22 +35,29 @@ func newDeployCmd(a *app) *cobra.Command {
   1. preflight: credentials, cluster, subnets and their routes (public IP, NAT gateway or VPC
      endpoints), security groups, task roles (exist, trust ecs-tasks), target group (VPC, health
      check port and path, reachable from the load balancer): all problems at once
-  2. build the image with docker for --platform (or use --image), create the ECR repository if
+  2. managed environment (no security groups or target group configured): create or update
+     (only when the template changed) the CloudFormation stacks facectl-<cluster>-cluster and
+     facectl-<cluster>-<service> (cluster, execution role, log group, security groups, ALB or
+     NLB, target group, listeners) in the default VPC or --subnets; asks first on a terminal
+     (--yes skips that); runs beside step 3
+  3. build the image with docker for --platform (or use --image), create the ECR repository if
      missing, log in with an ECR token, push, and check the image's architecture
-  3. create the CloudWatch log group if missing
+     (with your own network: create the CloudWatch log group if missing)
   4. render the task definition (image pinned by digest) and register a revision only if it changed
   5. create the service, or update it (never resetting a desired count auto scaling manages)
   6. register the scalable target and target-tracking policies
   7. wait until the new deployment is the only one, COMPLETED, with every task running; exit
-     non-zero when ECS rolled it back, it failed, or --timeout passed, with the stopped tasks' reasons
+     non-zero when ECS rolled it back, it failed, or --timeout passed, with the stopped tasks' reasons;
+     print the URL (also in facectl deploy status)
 
 Settings come from the deploy: section of the config file (facectl deploy init writes one),
 FACECTL_DEPLOY_<KEY> environment variables (nested keys joined by "_") and these flags.
 --registry pushes to another registry host (mirror, pull-through cache, local registry) while
 still logging in with the ECR token; --endpoint-url (or AWS_ENDPOINT_URL) sends the AWS API calls
 elsewhere (LocalStack, moto).`,
-		Example: `  facectl deploy init
-  facectl deploy --dry-run
+		Example: `  facectl deploy --dry-run
+  facectl deploy --yes --service stage
+  facectl deploy --certificate-arn arn:aws:acm:eu-west-1:123456789012:certificate/... --domain faces.example.com
   facectl deploy --cluster prod --service facectl --platform linux/arm64 --timeout 20m
   facectl deploy --image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/facectl@sha256:... --output json
   FACECTL_DEPLOY_TASK_CPU=2048 FACECTL_DEPLOY_TASK_MEMORY=4096 facectl deploy`,
