@@ -227,3 +227,31 @@ func TestAccessDeniedNamesTheRefusedAction(t *testing.T) {
 		t.Errorf("DeniedAction = %q", got)
 	}
 }
+
+// The managed environment in subnets the user chose gets the same route check: private
+// subnets without a NAT gateway or endpoints are refused before any stack is created.
+func TestManagedEnvironmentInPrivateSubnetsNeedsANATGateway(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Region = "us-east-1"
+	cfg.Image.URI = newImage
+	cfg.Network.Subnets = []string{"subnet-0a", "subnet-0b"}
+	cfg.Wait.PollInterval = time.Millisecond
+	if !cfg.Managed() {
+		t.Fatal("a config without security groups and target group is managed")
+	}
+	stub := newAWSStub(t)
+	stub.expect(
+		preflightCalls()[0],
+		ok("ecs.DescribeClusters", `{"clusters":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","reason":"MISSING"}]}`),
+		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet>`+
+			`<item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId><availabilityZone>us-east-1a</availabilityZone></item>`+
+			`<item><subnetId>subnet-0b</subnetId><vpcId>vpc-1</vpcId><availabilityZone>us-east-1b</availabilityZone></item></subnetSet></DescribeSubnetsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML("")),
+		ok("ec2.DescribeVpcEndpoints", noEndpoints),
+	)
+	stub.coverWithPolicy(cfg)
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "subnet-0a is a private subnet") || !strings.Contains(err.Error(), "subnet-0b is a private subnet") {
+		t.Fatalf("err = %v", err)
+	}
+}
