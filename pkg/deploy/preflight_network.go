@@ -140,7 +140,12 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		var lack []string
 		for _, svc := range needed {
 			eps := have[svc]
-			ok := len(eps) > 0
+			ok := false
+			for _, e := range eps {
+				// An interface endpoint without private DNS is not used by the task's image
+				// pull or log driver, which call the service's public name.
+				ok = ok || e.VpcEndpointType != ec2types.VpcEndpointTypeInterface || aws.ToBool(e.PrivateDnsEnabled)
+			}
 			if svc == "s3" { // a gateway endpoint works only through the route tables it is on
 				ok = false
 				for _, e := range eps {
@@ -190,7 +195,7 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 				"or use public subnets with deploy.network.assign_public_ip: true", subnet, what, fix))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the VPC lacks the endpoints the task needs without one: %s. "+
+		errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the VPC lacks the endpoints the task needs without one (interface endpoints with private DNS): %s. "+
 			"Fix: %s, or create those VPC endpoints (interface endpoints with private DNS; S3 as a gateway endpoint on %s), or use public subnets with deploy.network.assign_public_ip: true",
 			subnet, what, strings.Join(lack, ", "), fix, orDash(e.table)))
 	}

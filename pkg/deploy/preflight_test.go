@@ -19,6 +19,9 @@ func endpointXML(service, typ, routeTable string) string {
 	if routeTable != "" {
 		rt = `<routeTableIdSet><item>` + routeTable + `</item></routeTableIdSet>`
 	}
+	if typ == "Interface" {
+		rt += `<privateDnsEnabled>true</privateDnsEnabled>`
+	}
 	return `<item><vpcEndpointId>vpce-` + strings.ReplaceAll(service, ".", "") + `</vpcEndpointId><vpcEndpointType>` + typ + `</vpcEndpointType><vpcId>vpc-1</vpcId>` +
 		`<serviceName>com.amazonaws.us-east-1.` + service + `</serviceName><state>available</state>` + rt + `</item>`
 }
@@ -65,7 +68,9 @@ func TestPreflightRefusesAPublicSubnetWithoutAPublicIP(t *testing.T) {
 func TestPreflightPrivateSubnetNeedsANATGatewayOrEndpoints(t *testing.T) {
 	stub := newAWSStub(t)
 	stub.expect(preflightWith(routeTablesXML(""),
-		ok("ec2.DescribeVpcEndpoints", vpcEndpointsXML(endpointXML("ecr.api", "Interface", ""), endpointXML("s3", "Gateway", "rtb-other"))),
+		// s3 on another route table, logs without private DNS: neither serves these subnets.
+		ok("ec2.DescribeVpcEndpoints", vpcEndpointsXML(endpointXML("ecr.api", "Interface", ""), endpointXML("s3", "Gateway", "rtb-other"),
+			strings.Replace(endpointXML("logs", "Interface", ""), "<privateDnsEnabled>true<", "<privateDnsEnabled>false<", 1))),
 		ok("iam.GetRole", getRoleXML(ecsTasksTrust)))...)
 	cfg := stubConfig()
 	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
