@@ -30,7 +30,7 @@ func TestDeployManagedEnvironmentCommand(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	code, out, errOut := run("deploy", "--yes", "--image", image, "--family", "web", "--output", "json")
+	code, out, errOut := run("deploy", "--yes", "--image", image, "--output", "json")
 	if code != 0 {
 		t.Fatalf("deploy exit %d\n%s\n%s", code, out, errOut)
 	}

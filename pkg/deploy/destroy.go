@@ -138,6 +138,10 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
 		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
 	}
+	if !d.managed {
+		// Your own network: facectl made no stack for it.
+		stacks = nil
+	}
 	for i, s := range stacks {
 		st, err := d.describeStack(ctx, s.name)
 		if err != nil {

@@ -87,8 +87,8 @@ func (c Config) serviceStackFor() string {
 }
 
 // resolveNetwork finds the managed environment's VPC and subnets: the configured subnets, or
-// the default VPC's default subnets (public, one per zone), whose tasks get a public IP so
-// they reach ECR without a NAT gateway.
+// two of the default VPC's default subnets (public, in two zones), whose tasks get a public IP
+// so they reach ECR without a NAT gateway.
 func (d *Deployer) resolveNetwork(ctx context.Context) error {
 	n := envNetwork{PublicIP: d.cfg.Network.AssignPublicIP}
 	if len(d.cfg.Network.Subnets) == 0 {
@@ -109,10 +109,7 @@ func (d *Deployer) resolveNetwork(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
 		}
-		for _, s := range subnets.Subnets {
-			n.Subnets = append(n.Subnets, aws.ToString(s.SubnetId))
-		}
-		sort.Strings(n.Subnets)
+		n.Subnets = twoZones(subnets.Subnets)
 		if len(n.Subnets) < 2 {
 			return fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
 		}
@@ -163,6 +160,25 @@ func (d *Deployer) resolveNetwork(ctx context.Context) error {
 	d.net = n
 	d.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
 	return nil
+}
+
+// twoZones picks the default subnets of the first two availability zones (by name): two zones
+// keep the service up when one fails, and each further zone costs the load balancer another
+// public IPv4 address (about 3.65 USD a month) without serving more traffic.
+func twoZones(subnets []ec2types.Subnet) []string {
+	sort.Slice(subnets, func(i, j int) bool {
+		return aws.ToString(subnets[i].AvailabilityZone) < aws.ToString(subnets[j].AvailabilityZone)
+	})
+	var out []string
+	zones := map[string]bool{}
+	for _, s := range subnets {
+		if z := aws.ToString(s.AvailabilityZone); !zones[z] && len(zones) < 2 {
+			zones[z] = true
+			out = append(out, aws.ToString(s.SubnetId))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // clusterTemplate is the cluster stack's template.

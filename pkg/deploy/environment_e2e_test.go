@@ -81,7 +81,6 @@ func (e *managedEnv) config(service, tag string) Config {
 	cfg := DefaultConfig()
 	cfg.EndpointURL = *e.awsCfg.BaseEndpoint
 	cfg.Service = service
-	cfg.Task.Family = service
 	cfg.Image.Repository = "facectl-env-e2e"
 	cfg.Image.Registry = e.registry
 	cfg.Image.Context = e.context
@@ -174,7 +173,7 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	}
 	defaults := defaultSubnets(ctx, t, e)
 	if got := sortedCopy(vpc.Subnets); strings.Join(got, ",") != strings.Join(defaults, ",") {
-		t.Errorf("service subnets %v, want the default VPC's %v", got, defaults)
+		t.Errorf("service subnets %v, want the default VPC's in two zones %v", got, defaults)
 	}
 	td, err := ecsc.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: svc.TaskDefinition})
 	if err != nil {
@@ -348,6 +347,9 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	if err != nil || len(dr.Removed) != 0 {
 		t.Errorf("second destroy: %+v, %v", dr, err)
 	}
+	if missing := e.calls.uncovered(web); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the run called: %v", missing)
+	}
 	var text bytes.Buffer
 	dr.Render(&text)
 	if !strings.Contains(text.String(), "nothing left to remove for service web") {
@@ -393,10 +395,16 @@ func defaultSubnets(ctx context.Context, t *testing.T, e *managedEnv) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The subnets of the first two zones by name (us-east-1a, us-east-1b).
 	var ids []string
 	for _, s := range sn.Subnets {
-		ids = append(ids, aws.ToString(s.SubnetId))
+		if z := aws.ToString(s.AvailabilityZone); z == "us-east-1a" || z == "us-east-1b" {
+			ids = append(ids, aws.ToString(s.SubnetId))
+		}
 	}
 	sort.Strings(ids)
+	if len(ids) != 2 {
+		t.Fatalf("moto's default VPC has %d subnets in us-east-1a/b", len(ids))
+	}
 	return ids
 }

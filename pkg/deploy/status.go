@@ -90,10 +90,12 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
-	if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
-		return st, err
-	} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
-		st.URL = stackOutputs(stack)["URL"]
+	if d.managed {
+		if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
+			return st, err
+		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
+			st.URL = stackOutputs(stack)["URL"]
+		}
 	}
 	t, err := d.describeScalableTarget(ctx)
 	if err != nil {
