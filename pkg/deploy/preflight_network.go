@@ -189,7 +189,7 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		if e.table == "" {
 			what = "no route table"
 		}
-		fix := fmt.Sprintf("add a route 0.0.0.0/0 to a NAT gateway to %s", orDash(e.table))
+		fix := fmt.Sprintf("add a route 0.0.0.0/0 to a NAT gateway to %s", routeTableOr(e.table))
 		if internet {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the image is in a registry outside AWS, which only a NAT gateway can reach. Fix: %s, "+
 				"or use public subnets with deploy.network.assign_public_ip: true", subnet, what, fix))
@@ -197,12 +197,13 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		}
 		errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the VPC lacks the endpoints the task needs without one (interface endpoints with private DNS): %s. "+
 			"Fix: %s, or create those VPC endpoints (interface endpoints with private DNS; S3 as a gateway endpoint on %s), or use public subnets with deploy.network.assign_public_ip: true",
-			subnet, what, strings.Join(lack, ", "), fix, orDash(e.table)))
+			subnet, what, strings.Join(lack, ", "), fix, routeTableOr(e.table)))
 	}
 	return errors.Join(errs...)
 }
 
-func orDash(s string) string {
+// routeTableOr names a route table in a fix, or the subnet's when it has none.
+func routeTableOr(s string) string {
 	if s == "" {
 		return "the subnet's route table"
 	}
