@@ -30,7 +30,24 @@ func TestDeployManagedEnvironmentCommand(t *testing.T) {
 		return code, out.String(), errOut.String()
 	}
 
-	code, out, errOut := run("deploy", "--yes", "--image", image, "--output", "json")
+	// On a terminal, deploy asks before creating the stacks; "n" creates nothing.
+	runTTY := func(answer string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		args = append(args, "--endpoint-url", endpoint, "--service", "web")
+		code := Main(ctx, args, IOStreams{In: strings.NewReader(answer), InTTY: true, Out: &out, Err: &errOut})
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := runTTY("n\n", "deploy", "--image", image)
+	if code != ExitFailure || !strings.Contains(errOut, "create cluster stack facectl-facectl-cluster with:") ||
+		!strings.Contains(errOut, "facectl-facectl-cluster add Cluster (AWS::ECS::Cluster)") || !strings.Contains(errOut, "Proceed? [y/N]") ||
+		!strings.Contains(errOut, "canceled") {
+		t.Errorf("deploy answered no: exit %d\n%s", code, errOut)
+	}
+	if code, out, _ := run("deploy", "status"); code == 0 {
+		t.Errorf("a service exists after answering no:\n%s", out)
+	}
+
+	code, out, errOut = run("deploy", "--yes", "--image", image, "--output", "json")
 	if code != 0 {
 		t.Fatalf("deploy exit %d\n%s\n%s", code, out, errOut)
 	}
@@ -51,6 +68,9 @@ func TestDeployManagedEnvironmentCommand(t *testing.T) {
 		t.Errorf("logs of a service that logged nothing: exit %d %q %s", code, out, errOut)
 	}
 
+	if code, _, errOut := runTTY("no\n", "deploy", "destroy"); code != ExitFailure || !strings.Contains(errOut, "ECS service web (ACTIVE") || !strings.Contains(errOut, "canceled") {
+		t.Errorf("destroy answered no: exit %d: %s", code, errOut)
+	}
 	if code, _, errOut := run("deploy", "destroy"); code != ExitUsage || !strings.Contains(errOut, "pass --yes when not on a terminal") {
 		t.Errorf("destroy without --yes off a terminal: exit %d: %s", code, errOut)
 	}

@@ -364,12 +364,14 @@ func sameTemplate(a, b string) bool {
 }
 
 // environment creates or updates the managed environment's stacks (only when a template
-// changed) and points the rest of the deploy at what they hold.
+// changed) and points the rest of the deploy at what they hold. Both stacks are looked at
+// first, so that a terminal user is asked once about everything that will change.
 func (d *Deployer) environment(ctx context.Context) error {
 	if !d.managed {
 		return nil
 	}
 	d.log.Info("environment: checking the CloudFormation stacks")
+	var steps []stackStep
 	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
 	st, err := d.describeStack(ctx, cs.Name)
 	if err != nil {
@@ -377,20 +379,41 @@ func (d *Deployer) environment(ctx context.Context) error {
 	}
 	if st == nil && d.clusterExists {
 		d.plan.add("cluster", clusterName(d.cfg.Cluster), "none", "exists, not created by facectl: used as is")
-	} else if _, err := d.ensureStack(ctx, cs, st); err != nil {
-		return err
+	} else {
+		step, err := d.planStack(ctx, cs, st)
+		if err != nil {
+			return err
+		}
+		steps = append(steps, step)
 	}
-
 	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
-	st, err = d.describeStack(ctx, ss.Name)
+	if st, err = d.describeStack(ctx, ss.Name); err != nil {
+		return err
+	}
+	step, err := d.planStack(ctx, ss, st)
 	if err != nil {
 		return err
 	}
-	outputs, err := d.ensureStack(ctx, ss, st)
-	if err != nil {
-		return err
+	steps = append(steps, step)
+
+	if !d.dryRun {
+		var ask []string
+		for _, s := range steps {
+			ask = append(ask, s.describe()...)
+		}
+		if len(ask) > 0 {
+			if err := d.ask(ask); err != nil {
+				return err
+			}
+		}
 	}
-	d.applyOutputs(outputs)
+	var outputs map[string]string
+	for _, s := range steps {
+		if outputs, err = d.applyStack(ctx, s); err != nil {
+			return err
+		}
+	}
+	d.applyOutputs(outputs) // the service stack's, the last step
 	return nil
 }
 
@@ -465,96 +488,126 @@ func checkOwner(st *cfntypes.Stack, spec stackSpec) error {
 	return nil
 }
 
-// ensureStack makes the stack match spec: create, update when the template differs, or
-// nothing. It returns the stack's outputs.
-func (d *Deployer) ensureStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (map[string]string, error) {
-	if st != nil {
-		if err := checkOwner(st, spec); err != nil {
-			return nil, err
-		}
-		status := string(st.StackStatus)
-		switch {
-		case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
-			// A first create that failed leaves an empty stack that can only be deleted.
-			d.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
-			if d.dryRun {
-				d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
-				return nil, nil
-			}
-			d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", status)
-			if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
-				return nil, err
-			}
-			st = nil
-		case strings.HasSuffix(status, "_IN_PROGRESS"):
-			return nil, fmt.Errorf("stack %s is %s (another deploy or destroy running?): wait until it settles and run again", spec.Name, status)
-		case strings.HasSuffix(status, "_FAILED"):
-			return nil, fmt.Errorf("%w: stack %s is %s: see its events in the CloudFormation console, fix the cause and run again (facectl deploy destroy removes it)", ErrStackFailed, spec.Name, status)
-		}
-	}
+// stackStep is what a deploy does to one stack: create, update, replace (a rolled-back first
+// create: delete, then create), or nothing.
+type stackStep struct {
+	spec stackSpec
+	st   *cfntypes.Stack
+	verb string
+}
 
+// describe says what the step will do, for the confirmation; nothing for "none".
+func (s stackStep) describe() []string {
+	switch s.verb {
+	case "create", "replace":
+		return append([]string{fmt.Sprintf("%s %s %s with:", s.verb, s.spec.What, s.spec.Name)}, templateResources(s.spec)...)
+	case "update":
+		return []string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", s.spec.What, s.spec.Name)}
+	}
+	return nil
+}
+
+// planStack decides what to do with the stack named by spec (st is nil when there is none):
+// it refuses a stack facectl did not create or one that is busy or broken, and compares the
+// templates. A dry run describes the changes here and applies nothing.
+func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (stackStep, error) {
+	step := stackStep{spec: spec, st: st}
 	if st == nil {
-		if d.plan.last(spec.Name) == nil {
-			d.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
-		}
+		step.verb = "create"
+		d.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
 		if d.dryRun {
 			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
-			return nil, nil
 		}
-		if err := d.ask(append([]string{fmt.Sprintf("create %s %s with:", spec.What, spec.Name)}, templateResources(spec)...)); err != nil {
-			return nil, err
+		return step, nil
+	}
+	if err := checkOwner(st, spec); err != nil {
+		return step, err
+	}
+	status := string(st.StackStatus)
+	switch {
+	case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
+		// A first create that failed leaves an empty stack that can only be deleted.
+		step.verb = "replace"
+		d.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
+		if d.dryRun {
+			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
 		}
-		d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
-		started := time.Now()
-		out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
-			StackName:    aws.String(spec.Name),
-			TemplateBody: aws.String(spec.Body),
-			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
-			OnFailure:    cfntypes.OnFailureRollback,
-			Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
-		}
-		return d.waitStack(ctx, aws.ToString(out.StackId), spec.Name, started)
+		return step, nil
+	case strings.HasSuffix(status, "_IN_PROGRESS"):
+		return step, fmt.Errorf("stack %s is %s (another deploy or destroy running?): wait until it settles and run again", spec.Name, status)
+	case strings.HasSuffix(status, "_FAILED"):
+		return step, fmt.Errorf("%w: stack %s is %s: see its events in the CloudFormation console, fix the cause and run again (facectl deploy destroy removes it)", ErrStackFailed, spec.Name, status)
 	}
 
 	tmpl, err := d.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
 	if err != nil {
-		return nil, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
+		return step, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
 	}
 	if sameTemplate(aws.ToString(tmpl.TemplateBody), spec.Body) {
-		d.plan.add(spec.What, spec.Name, "none", string(st.StackStatus))
-		return stackOutputs(st), nil
+		step.verb = "none"
+		d.plan.add(spec.What, spec.Name, "none", status)
+		return step, nil
 	}
-	if d.dryRun {
-		changes, err := d.describeChanges(ctx, spec)
-		if err != nil {
+	step.verb = "update"
+	if !d.dryRun {
+		d.plan.add(spec.What, spec.Name, "update", "template changed")
+		return step, nil
+	}
+	changes, err := d.describeChanges(ctx, spec)
+	if err != nil {
+		return step, err
+	}
+	d.plan.add(spec.What, spec.Name, "update", fmt.Sprintf("%d resource change(s)", len(changes)))
+	d.plan.Environment = append(d.plan.Environment, changes...)
+	return step, nil
+}
+
+// applyStack carries out the step and returns the stack's outputs (nil in a dry run of a
+// stack still to be created).
+func (d *Deployer) applyStack(ctx context.Context, step stackStep) (map[string]string, error) {
+	spec, st := step.spec, step.st
+	switch {
+	case step.verb == "none":
+		return stackOutputs(st), nil
+	case d.dryRun && step.verb == "update":
+		return stackOutputs(st), nil
+	case d.dryRun:
+		return nil, nil
+	case step.verb == "update":
+		d.log.Info("updating stack", "stack", spec.Name)
+		started := time.Now()
+		if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
+			StackName:    st.StackId,
+			TemplateBody: aws.String(spec.Body),
+			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+			Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
+		}); err != nil {
+			var ae smithy.APIError
+			if errors.As(err, &ae) && strings.Contains(ae.ErrorMessage(), "No updates are to be performed") {
+				return stackOutputs(st), nil
+			}
+			return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
+		}
+		return d.waitStack(ctx, aws.ToString(st.StackId), spec.Name, started)
+	case step.verb == "replace":
+		d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
+		if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
 			return nil, err
 		}
-		d.plan.add(spec.What, spec.Name, "update", fmt.Sprintf("%d resource change(s)", len(changes)))
-		d.plan.Environment = append(d.plan.Environment, changes...)
-		return stackOutputs(st), nil
 	}
-	d.plan.add(spec.What, spec.Name, "update", "template changed")
-	if err := d.ask([]string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", spec.What, spec.Name)}); err != nil {
-		return nil, err
-	}
-	d.log.Info("updating stack", "stack", spec.Name)
+	d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
 	started := time.Now()
-	if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
-		StackName:    st.StackId,
+	out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
+		StackName:    aws.String(spec.Name),
 		TemplateBody: aws.String(spec.Body),
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
+		OnFailure:    cfntypes.OnFailureRollback,
 		Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
-	}); err != nil {
-		var ae smithy.APIError
-		if errors.As(err, &ae) && strings.Contains(ae.ErrorMessage(), "No updates are to be performed") {
-			return stackOutputs(st), nil
-		}
-		return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
-	return d.waitStack(ctx, aws.ToString(st.StackId), spec.Name, started)
+	return d.waitStack(ctx, aws.ToString(out.StackId), spec.Name, started)
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.

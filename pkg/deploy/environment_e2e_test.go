@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
+	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
@@ -240,6 +242,7 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 
 	// 3: a second service beside it: its own stack, target group, log group and family.
 	stage := e.config("stage", "env-1")
+	stage.AutoScaling.RequestsPerTarget = 500 // the stack's ALB labels the policy
 	if _, err := Run(ctx, stage, e.deps(t, &lockedBuffer{}), Options{}); err != nil {
 		t.Fatalf("deploying stage: %v", err)
 	}
@@ -249,6 +252,21 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 		if stageOut[k] == webOut[k] || stageOut[k] == "" {
 			t.Errorf("%s: stage has %q, web %q", k, stageOut[k], webOut[k])
 		}
+	}
+	pols, err := aas.NewFromConfig(e.awsCfg).DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
+		ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String("service/facectl/stage")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var label string
+	for _, p := range pols.ScalingPolicies {
+		if aws.ToString(p.PolicyName) == "stage-requests" {
+			label = aws.ToString(p.TargetTrackingScalingPolicyConfiguration.PredefinedMetricSpecification.ResourceLabel)
+		}
+	}
+	if lb, tg := stageOut["LoadBalancerArn"], stageOut["TargetGroupArn"]; label == "" || !strings.HasPrefix(label, "app/") ||
+		!strings.HasSuffix(lb, strings.SplitN(label, "/targetgroup/", 2)[0]) || !strings.HasSuffix(tg, "targetgroup/"+strings.SplitN(label, "/targetgroup/", 2)[1]) {
+		t.Errorf("requests policy label %q does not name the stack's ALB %s and target group %s", label, lb, tg)
 	}
 	stageSvc := describeService(ctx, t, ecsc, "facectl", "stage")
 	if aws.ToString(stageSvc.LoadBalancers[0].TargetGroupArn) != stageOut["TargetGroupArn"] || !strings.Contains(aws.ToString(stageSvc.TaskDefinition), "/stage:") {

@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"net/url"
 	"strings"
@@ -20,8 +21,12 @@ func cfnMissing(op string) *stubCall {
 }
 
 func stackXML(name, id, status string, outputs string) string {
+	return taggedStackXML(name, id, status, "x", outputs)
+}
+
+func taggedStackXML(name, id, status, tag, outputs string) string {
 	return `<DescribeStacksResponse ` + cfnNS + `><DescribeStacksResult><Stacks><member><StackName>` + name + `</StackName><StackId>` + id +
-		`</StackId><StackStatus>` + status + `</StackStatus><CreationTime>2026-11-28T19:00:00Z</CreationTime><Tags><member><Key>facectl:stack</Key><Value>x</Value></member></Tags><Outputs>` + outputs +
+		`</StackId><StackStatus>` + status + `</StackStatus><CreationTime>2026-11-28T19:00:00Z</CreationTime><Tags><member><Key>facectl:stack</Key><Value>` + tag + `</Value></member></Tags><Outputs>` + outputs +
 		`</Outputs></member></Stacks></DescribeStacksResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStacksResponse>`
 }
 
@@ -73,6 +78,7 @@ func TestStackCreateFailure(t *testing.T) {
 	stub.expect(managedPreflightCalls()...)
 	stub.expect(
 		cfnMissing("cloudformation.DescribeStacks"),
+		cfnMissing("cloudformation.DescribeStacks"),
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(clusterID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("StackName") != "facectl-facectl-cluster" || form.Get("Tags.member.1.Value") != "cluster/facectl" {
@@ -80,7 +86,6 @@ func TestStackCreateFailure(t *testing.T) {
 			}
 		}},
 		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", `<member><OutputKey>ClusterName</OutputKey><OutputValue>facectl</OutputValue></member>`)),
-		cfnMissing("cloudformation.DescribeStacks"),
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(serviceID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("OnFailure") != "ROLLBACK" || form.Get("Capabilities.member.1") != "CAPABILITY_IAM" || form.Get("Tags.member.1.Value") != "service/facectl/facectl" {
@@ -116,6 +121,7 @@ func TestStackCreateFailure(t *testing.T) {
 	cfg.Image.URI = newImage
 	cfg.LoadBalancer.Type = "network"
 	cfg.Wait.PollInterval = time.Millisecond
+	stub.coverWithPolicy(cfg)
 	res, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
 	if !errors.Is(err, ErrStackFailed) {
 		t.Fatalf("err = %v, want ErrStackFailed", err)
@@ -196,4 +202,60 @@ func TestReadableLogLines(t *testing.T) {
 	if b.String() != want {
 		t.Errorf("log lines:\n%s\nwant:\n%s", b.String(), want)
 	}
+}
+
+// A stack of the environment's name that facectl did not create for this service is never
+// touched: the deploy stops before any write.
+func TestStackOfSomeoneElseIsRefused(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(managedPreflightCalls()...)
+	stub.expect(ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-cluster", "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-cluster/1", "CREATE_COMPLETE", "", "")))
+	cfg := DefaultConfig()
+	cfg.Image.URI = newImage
+	stub.coverWithPolicy(cfg)
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "stack facectl-facectl-cluster exists but was not created by facectl for cluster/facectl") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// A first create that was rolled back leaves a stack that can only be deleted: the next deploy
+// deletes it, waits, and creates it again (here refused, naming the refused action).
+func TestRolledBackStackIsReplaced(t *testing.T) {
+	stub := newAWSStub(t)
+	cfg := DefaultConfig()
+	cfg.Image.URI = newImage
+	cfg.Wait.PollInterval = time.Millisecond
+	stub.coverWithPolicy(cfg)
+	deps := stub.deps(t, &lockedBuffer{})
+	d, err := New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const clusterID = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-cluster/1"
+	const oldID = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-facectl/old"
+	stub.expect(managedPreflightCalls()...)
+	stub.expect(
+		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", "cluster/facectl", "")),
+		ok("cloudformation.GetTemplate", `<GetTemplateResponse `+cfnNS+`><GetTemplateResult><TemplateBody>`+xmlEscape(d.clusterTemplate())+`</TemplateBody></GetTemplateResult></GetTemplateResponse>`),
+		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-facectl", oldID, "ROLLBACK_COMPLETE", "service/facectl/facectl", "")),
+		&stubCall{op: "cloudformation.DeleteStack", status: 200, body: `<DeleteStackResponse ` + cfnNS + `/>`, check: func(t *testing.T, body string) {
+			if form, _ := url.ParseQuery(body); form.Get("StackName") != oldID {
+				t.Errorf("deleted %q, want the rolled back stack by its ID", form.Get("StackName"))
+			}
+		}},
+		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-facectl", oldID, "DELETE_IN_PROGRESS", "service/facectl/facectl", "")),
+		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-facectl", oldID, "DELETE_COMPLETE", "service/facectl/facectl", "")),
+		fail("cloudformation.CreateStack", 403, "AccessDenied", "User is not authorized to perform: cloudformation:CreateStack"),
+	)
+	_, err = Run(ctxT(t, 10*time.Second), cfg, deps, Options{})
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "cloudformation:CreateStack") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func xmlEscape(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
 }

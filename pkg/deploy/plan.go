@@ -39,16 +39,6 @@ type Plan struct {
 	URL string
 }
 
-// last returns the last action on the resource called name, or nil.
-func (p *Plan) last(name string) *Action {
-	for i := len(p.Actions) - 1; i >= 0; i-- {
-		if p.Actions[i].Name == name {
-			return &p.Actions[i]
-		}
-	}
-	return nil
-}
-
 func (p *Plan) add(resource, name, verb, detail string) {
 	p.Actions = append(p.Actions, Action{Resource: resource, Name: name, Verb: verb, Detail: detail})
 }
