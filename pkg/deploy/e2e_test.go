@@ -277,9 +277,24 @@ func TestDeployEndToEnd(t *testing.T) {
 		aws.ToString(svc.LoadBalancers[0].TargetGroupArn) != cfg.LoadBalancer.TargetGroupARN || aws.ToInt32(svc.LoadBalancers[0].ContainerPort) != 8080 {
 		t.Errorf("service = launch %s desired %d load balancers %+v", svc.LaunchType, svc.DesiredCount, svc.LoadBalancers)
 	}
-	td, err := e.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(res.TaskDefinitionARN)})
+	td, err := e.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(res.TaskDefinitionARN),
+		Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The family is the service's, and the revision says whose it is (rollback goes by it).
+	if f := aws.ToString(td.TaskDefinition.Family); f != cfg.Service {
+		t.Errorf("family = %s, want the service name %s", f, cfg.Service)
+	}
+	if c, s := owner(td.Tags); c != cfg.Cluster || s != cfg.Service {
+		t.Errorf("task definition tags = %+v, want cluster %s and service %s", td.Tags, cfg.Cluster, cfg.Service)
+	}
+	env := map[string]string{}
+	for _, kv := range td.TaskDefinition.ContainerDefinitions[0].Environment {
+		env[aws.ToString(kv.Name)] = aws.ToString(kv.Value)
+	}
+	if env["FACECTL_SERVER_ADDR"] != ":8080" {
+		t.Errorf("environment = %v, want FACECTL_SERVER_ADDR=:8080", env)
 	}
 	c := td.TaskDefinition.ContainerDefinitions[0]
 	if want := e.registry + "/" + cfg.Image.Repository + "@" + digest; aws.ToString(c.Image) != want {

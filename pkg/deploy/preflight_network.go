@@ -140,7 +140,12 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		var lack []string
 		for _, svc := range needed {
 			eps := have[svc]
-			ok := len(eps) > 0
+			ok := false
+			for _, e := range eps {
+				// An interface endpoint without private DNS is not used by the task's image
+				// pull or log driver, which call the service's public name.
+				ok = ok || e.VpcEndpointType != ec2types.VpcEndpointTypeInterface || aws.ToBool(e.PrivateDnsEnabled)
+			}
 			if svc == "s3" { // a gateway endpoint works only through the route tables it is on
 				ok = false
 				for _, e := range eps {
@@ -184,20 +189,21 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		if e.table == "" {
 			what = "no route table"
 		}
-		fix := fmt.Sprintf("add a route 0.0.0.0/0 to a NAT gateway to %s", orDash(e.table))
+		fix := fmt.Sprintf("add a route 0.0.0.0/0 to a NAT gateway to %s", routeTableOr(e.table))
 		if internet {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the image is in a registry outside AWS, which only a NAT gateway can reach. Fix: %s, "+
 				"or use public subnets with deploy.network.assign_public_ip: true", subnet, what, fix))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the VPC lacks the endpoints the task needs without one: %s. "+
+		errs = append(errs, fmt.Errorf("deploy.network.subnets: %s is a private subnet (%s) and the VPC lacks the endpoints the task needs without one (interface endpoints with private DNS): %s. "+
 			"Fix: %s, or create those VPC endpoints (interface endpoints with private DNS; S3 as a gateway endpoint on %s), or use public subnets with deploy.network.assign_public_ip: true",
-			subnet, what, strings.Join(lack, ", "), fix, orDash(e.table)))
+			subnet, what, strings.Join(lack, ", "), fix, routeTableOr(e.table)))
 	}
 	return errors.Join(errs...)
 }
 
-func orDash(s string) string {
+// routeTableOr names a route table in a fix, or the subnet's when it has none.
+func routeTableOr(s string) string {
 	if s == "" {
 		return "the subnet's route table"
 	}

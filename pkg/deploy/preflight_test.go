@@ -19,6 +19,9 @@ func endpointXML(service, typ, routeTable string) string {
 	if routeTable != "" {
 		rt = `<routeTableIdSet><item>` + routeTable + `</item></routeTableIdSet>`
 	}
+	if typ == "Interface" {
+		rt += `<privateDnsEnabled>true</privateDnsEnabled>`
+	}
 	return `<item><vpcEndpointId>vpce-` + strings.ReplaceAll(service, ".", "") + `</vpcEndpointId><vpcEndpointType>` + typ + `</vpcEndpointType><vpcId>vpc-1</vpcId>` +
 		`<serviceName>com.amazonaws.us-east-1.` + service + `</serviceName><state>available</state>` + rt + `</item>`
 }
@@ -65,7 +68,9 @@ func TestPreflightRefusesAPublicSubnetWithoutAPublicIP(t *testing.T) {
 func TestPreflightPrivateSubnetNeedsANATGatewayOrEndpoints(t *testing.T) {
 	stub := newAWSStub(t)
 	stub.expect(preflightWith(routeTablesXML(""),
-		ok("ec2.DescribeVpcEndpoints", vpcEndpointsXML(endpointXML("ecr.api", "Interface", ""), endpointXML("s3", "Gateway", "rtb-other"))),
+		// s3 on another route table, logs without private DNS: neither serves these subnets.
+		ok("ec2.DescribeVpcEndpoints", vpcEndpointsXML(endpointXML("ecr.api", "Interface", ""), endpointXML("s3", "Gateway", "rtb-other"),
+			strings.Replace(endpointXML("logs", "Interface", ""), "<privateDnsEnabled>true<", "<privateDnsEnabled>false<", 1))),
 		ok("iam.GetRole", getRoleXML(ecsTasksTrust)))...)
 	cfg := stubConfig()
 	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
@@ -225,5 +230,33 @@ func TestAccessDeniedNamesTheRefusedAction(t *testing.T) {
 	}
 	if got := DeniedAction("denied: User: arn:aws:sts::1:assumed-role/ci/x is not authorized to perform: ecr:InitiateLayerUpload on resource"); got != "ecr:InitiateLayerUpload" {
 		t.Errorf("DeniedAction = %q", got)
+	}
+}
+
+// The managed environment in subnets the user chose gets the same route check: private
+// subnets without a NAT gateway or endpoints are refused before any stack is created.
+func TestManagedEnvironmentInPrivateSubnetsNeedsANATGateway(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Region = "us-east-1"
+	cfg.Image.URI = newImage
+	cfg.Network.Subnets = []string{"subnet-0a", "subnet-0b"}
+	cfg.Wait.PollInterval = time.Millisecond
+	if !cfg.Managed() {
+		t.Fatal("a config without security groups and target group is managed")
+	}
+	stub := newAWSStub(t)
+	stub.expect(
+		preflightCalls()[0],
+		ok("ecs.DescribeClusters", `{"clusters":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:cluster/facectl","reason":"MISSING"}]}`),
+		ok("ec2.DescribeSubnets", `<DescribeSubnetsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r1</requestId><subnetSet>`+
+			`<item><subnetId>subnet-0a</subnetId><vpcId>vpc-1</vpcId><availabilityZone>us-east-1a</availabilityZone></item>`+
+			`<item><subnetId>subnet-0b</subnetId><vpcId>vpc-1</vpcId><availabilityZone>us-east-1b</availabilityZone></item></subnetSet></DescribeSubnetsResponse>`),
+		ok("ec2.DescribeRouteTables", routeTablesXML("")),
+		ok("ec2.DescribeVpcEndpoints", noEndpoints),
+	)
+	stub.coverWithPolicy(cfg)
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "subnet-0a is a private subnet") || !strings.Contains(err.Error(), "subnet-0b is a private subnet") {
+		t.Fatalf("err = %v", err)
 	}
 }

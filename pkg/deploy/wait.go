@@ -162,7 +162,7 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 				return OutcomeFailed, nil, fmt.Errorf("waiting for service %s: %w", d.cfg.Service, ctx.Err())
 			}
 			stopped := d.reportStopped(ctx, tdARN)
-			state := last
+			state := "its state when the wait ended: " + last
 			switch {
 			case lastErr != nil && lastSeen.IsZero():
 				state = fmt.Sprintf("the deployment's state is unknown: every look at the service failed, the last with: %v", explain(lastErr))
