@@ -645,8 +645,17 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 	defer tick.Stop()
 	for {
 		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+		if err != nil && (ctx.Err() != nil || !transient(err)) {
+			return nil, fmt.Errorf("waiting for stack %s (CloudFormation carries on: see its status in the console or with aws cloudformation describe-stacks): %w", name, explain(err))
+		}
 		if err != nil {
-			return nil, fmt.Errorf("waiting for stack %s: %w", name, explain(err))
+			// CloudFormation carries on whatever a failed look says: keep looking.
+			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+			continue
 		}
 		if len(out.Stacks) == 0 {
 			return nil, fmt.Errorf("waiting for stack %s: it disappeared", name)
@@ -716,8 +725,16 @@ func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
 		if isStackMissing(err) {
 			return nil
 		}
-		if err != nil {
+		if err != nil && (ctx.Err() != nil || !transient(err)) {
 			return fmt.Errorf("waiting for stack %s to be deleted: %w", name, explain(err))
+		}
+		if err != nil {
+			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
+			select {
+			case <-ctx.Done():
+			case <-tick.C:
+			}
+			continue
 		}
 		if len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete {
 			return nil

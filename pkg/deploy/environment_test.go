@@ -259,3 +259,34 @@ func xmlEscape(s string) string {
 	_ = xml.EscapeText(&b, []byte(s))
 	return b.String()
 }
+
+// Throttling while waiting for a stack does not end the wait: CloudFormation carries on.
+func TestStackWaitSurvivesThrottling(t *testing.T) {
+	stub := newAWSStub(t)
+	const clusterID = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-facectl-cluster/1"
+	stub.expect(managedPreflightCalls()...)
+	stub.expect(
+		cfnMissing("cloudformation.DescribeStacks"),
+		cfnMissing("cloudformation.DescribeStacks"),
+		ok("cloudformation.CreateStack", createStackXML(clusterID)),
+	)
+	// Two looks fail after the SDK's 3 attempts each (no backoff in the stub's retryer).
+	for i := 0; i < 6; i++ {
+		stub.expect(fail("cloudformation.DescribeStacks", 400, "Throttling", "Rate exceeded"))
+	}
+	stub.expect(
+		ok("cloudformation.DescribeStacks", stackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", "")),
+		fail("cloudformation.CreateStack", 403, "AccessDenied", "User is not authorized to perform: cloudformation:CreateStack"),
+	)
+	cfg := DefaultConfig()
+	cfg.Image.URI = newImage
+	cfg.Wait.PollInterval = time.Millisecond
+	stub.coverWithPolicy(cfg)
+	var out lockedBuffer
+	_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &out), Options{})
+	// The cluster stack completed despite the throttling (the strict stub checks every call was
+	// made); the service stack's create is refused.
+	if !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "creating stack facectl-facectl-facectl") {
+		t.Errorf("err = %v", err)
+	}
+}
