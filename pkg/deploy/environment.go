@@ -148,7 +148,11 @@ func (d *Deployer) resolveNetwork(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
 		}
 		if len(zones) < 2 && len(notIn(all, found)) == 0 {
-			errs = append(errs, fmt.Errorf("deploy.load_balancer.subnets: a load balancer needs subnets in at least two availability zones (got %d)", len(zones)))
+			key := "deploy.network.subnets"
+			if len(d.cfg.LoadBalancer.Subnets) > 0 {
+				key = "deploy.load_balancer.subnets"
+			}
+			errs = append(errs, fmt.Errorf("%s: the load balancer needs subnets in at least two availability zones (got %d)", key, len(zones)))
 		}
 		if len(errs) > 0 {
 			return errors.Join(errs...)

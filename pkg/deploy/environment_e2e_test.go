@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -540,4 +541,92 @@ func (b *notifyBuffer) Write(p []byte) (int, error) {
 	default:
 	}
 	return n, err
+}
+
+// TestManagedEnvironmentInGivenSubnets puts the managed environment in subnets the config
+// names (public ones, with an internet gateway route and public IPs), and refuses subnets in a
+// single zone before creating anything.
+func TestManagedEnvironmentInGivenSubnets(t *testing.T) {
+	endpoint := motoEndpoint(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := ctxT(t, 2*time.Minute)
+	name := fmt.Sprintf("given-%d", time.Now().UnixNano()%1e9) // moto is shared by the run
+	cfg := DefaultConfig()
+	cfg.EndpointURL = endpoint
+	cfg.Cluster, cfg.Service = name, "api"
+	cfg.Image.URI = "127.0.0.1:5000/prebuilt@sha256:" + strings.Repeat("ef", 32)
+	cfg.Network.AssignPublicIP = true
+	cfg.Wait.Timeout = time.Minute
+	cfg.Wait.PollInterval = 20 * time.Millisecond
+	awsCfg, err := LoadAWSConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec2c := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec2c.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.7.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpcID := vpc.Vpc.VpcId
+	igw, err := ec2c.CreateInternetGateway(ctx, &ec2.CreateInternetGatewayInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2c.AttachInternetGateway(ctx, &ec2.AttachInternetGatewayInput{InternetGatewayId: igw.InternetGateway.InternetGatewayId, VpcId: vpcID}); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := ec2c.CreateRouteTable(ctx, &ec2.CreateRouteTableInput{VpcId: vpcID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec2c.CreateRoute(ctx, &ec2.CreateRouteInput{RouteTableId: rt.RouteTable.RouteTableId, DestinationCidrBlock: aws.String("0.0.0.0/0"), GatewayId: igw.InternetGateway.InternetGatewayId}); err != nil {
+		t.Fatal(err)
+	}
+	var subnets []string
+	for i, az := range []string{"us-east-1a", "us-east-1b"} {
+		sn, err := ec2c.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpcID, CidrBlock: aws.String(fmt.Sprintf("10.7.%d.0/24", i)), AvailabilityZone: aws.String(az)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := aws.ToString(sn.Subnet.SubnetId)
+		if _, err := ec2c.AssociateRouteTable(ctx, &ec2.AssociateRouteTableInput{RouteTableId: rt.RouteTable.RouteTableId, SubnetId: aws.String(id)}); err != nil {
+			t.Fatal(err)
+		}
+		subnets = append(subnets, id)
+	}
+	sort.Strings(subnets)
+
+	// One zone: refused in preflight, no stack.
+	one := cfg
+	one.Network.Subnets = subnets[:1]
+	_, err = Run(ctx, one, NewDeps(awsCfg), Options{})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "deploy.network.subnets: the load balancer needs subnets in at least two availability zones (got 1)") {
+		t.Errorf("one zone: %v", err)
+	}
+	cfn := cloudformation.NewFromConfig(awsCfg)
+	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(cfg.ClusterStackName())}); !isStackMissing(err) {
+		t.Errorf("a stack was created for a refused config: %v", err)
+	}
+
+	cfg.Network.Subnets = subnets
+	deps := NewDeps(awsCfg)
+	deps.Docker = nil
+	res, err := Run(ctx, cfg, deps, Options{})
+	if err != nil {
+		t.Fatalf("deploy into given subnets: %v", err)
+	}
+	out := stackOf(ctx, t, cfn, cfg.ServiceStackName())
+	svc := describeService(ctx, t, ecs.NewFromConfig(awsCfg), name, "api")
+	nc := svc.NetworkConfiguration.AwsvpcConfiguration
+	if strings.Join(sortedCopy(nc.Subnets), ",") != strings.Join(subnets, ",") || nc.AssignPublicIp != "ENABLED" || nc.SecurityGroups[0] != out["TaskSecurityGroup"] || res.URL != out["URL"] {
+		t.Errorf("service network %+v, result %+v, stack %v", nc, res, out)
+	}
+	sgs, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{out["TaskSecurityGroup"]}})
+	if err != nil || len(sgs.SecurityGroups) != 1 || aws.ToString(sgs.SecurityGroups[0].VpcId) != aws.ToString(vpcID) {
+		t.Errorf("task security group not in the given VPC: %+v %v", sgs, err)
+	}
 }
