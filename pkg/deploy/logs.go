@@ -54,6 +54,9 @@ func (d *Deployer) Logs(ctx context.Context, opts LogsOptions, w io.Writer) erro
 		in.NextToken = nil
 		for {
 			out, err := d.deps.Logs.FilterLogEvents(ctx, in)
+			if err != nil && opts.Follow && ctx.Err() != nil {
+				return nil // following ends when the user stops it
+			}
 			var nf *logstypes.ResourceNotFoundException
 			if errors.As(err, &nf) {
 				return fmt.Errorf("log group %s does not exist yet: deploy the service first (or check deploy.logs.group): %w", group, explain(err))
