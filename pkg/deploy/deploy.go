@@ -150,7 +150,8 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 }
 
 // Deploy runs the pipeline: preflight, environment stacks (when managed) beside the image
-// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints the plan instead of changing anything.
+// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints
+// the plan instead of changing anything.
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
 	d.startedAt = time.Now()
 	d.dryRun = opts.DryRun
