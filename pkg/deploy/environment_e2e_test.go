@@ -24,6 +24,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 )
 
 // startOwnMoto runs a moto_server for one test: a fresh account with nothing but the default
@@ -628,5 +629,43 @@ func TestManagedEnvironmentInGivenSubnets(t *testing.T) {
 	sgs, err := ec2c.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{out["TaskSecurityGroup"]}})
 	if err != nil || len(sgs.SecurityGroups) != 1 || aws.ToString(sgs.SecurityGroups[0].VpcId) != aws.ToString(vpcID) {
 		t.Errorf("task security group not in the given VPC: %+v %v", sgs, err)
+	}
+}
+
+// TestDestroyOwnNetwork destroys a service deployed into a network the user made: the service
+// and its scaling go, the cluster, load balancer and target group (not facectl's) stay.
+func TestDestroyOwnNetwork(t *testing.T) {
+	e := setupE2E(t, "e2e-byo-destroy", "application")
+	ctx := ctxT(t, 2*time.Minute)
+	cfg := e.cfg
+	cfg.Image.URI = e.registry + "/prebuilt@sha256:" + strings.Repeat("ab", 32)
+	deps := e.deps(t, &lockedBuffer{})
+	deps.Docker = nil
+	if _, err := Run(ctx, cfg, deps, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(res.Removed, "\n"); !strings.Contains(got, "scalable target") || !strings.Contains(got, "ECS service e2e-byo-destroy") || strings.Contains(got, "stack") || strings.Contains(got, "image") {
+		t.Errorf("removed:\n%s", got)
+	}
+	if s := describeServiceMaybe(ctx, t, e.ecs, cfg.Cluster, cfg.Service); s != nil && aws.ToString(s.Status) != "INACTIVE" {
+		t.Errorf("service is %s after destroy", aws.ToString(s.Status))
+	}
+	clusters, err := e.ecs.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{cfg.Cluster}})
+	if err != nil || len(clusters.Clusters) != 1 || aws.ToString(clusters.Clusters[0].Status) != "ACTIVE" {
+		t.Errorf("the user's cluster: %+v %v", clusters, err)
+	}
+	if _, err := elb.NewFromConfig(e.awsCfg).DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{cfg.LoadBalancer.TargetGroupARN}}); err != nil {
+		t.Errorf("the user's target group: %v", err)
+	}
+	if missing := e.calls.uncovered(cfg); len(missing) > 0 {
+		t.Errorf("facectl deploy policy lacks actions the run called: %v", missing)
 	}
 }
