@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -667,5 +668,64 @@ func TestDestroyOwnNetwork(t *testing.T) {
 	}
 	if missing := e.calls.uncovered(cfg); len(missing) > 0 {
 		t.Errorf("facectl deploy policy lacks actions the run called: %v", missing)
+	}
+}
+
+// TestManagedEnvironmentHTTPS: with a certificate the stack's ALB listens on 443 with it, and
+// port 80 redirects there; the URL is https:// on the configured domain.
+func TestManagedEnvironmentHTTPS(t *testing.T) {
+	endpoint := motoEndpoint(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := ctxT(t, 2*time.Minute)
+	cfg := DefaultConfig()
+	cfg.EndpointURL = endpoint
+	cfg.Cluster = fmt.Sprintf("https-%d", time.Now().UnixNano()%1e9) // moto is shared by the run
+	cfg.Service = "api"
+	cfg.Image.URI = "127.0.0.1:5000/prebuilt@sha256:" + strings.Repeat("12", 32)
+	cfg.LoadBalancer.Domain = "faces.example.com"
+	cfg.Wait.Timeout = time.Minute
+	cfg.Wait.PollInterval = 20 * time.Millisecond
+	awsCfg, err := LoadAWSConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// moto's load balancers check that the certificate exists in ACM.
+	cert, err := acm.NewFromConfig(awsCfg).RequestCertificate(ctx, &acm.RequestCertificateInput{DomainName: aws.String(cfg.LoadBalancer.Domain)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LoadBalancer.CertificateARN = aws.ToString(cert.CertificateArn)
+	deps := NewDeps(awsCfg)
+	deps.Docker = nil
+	res, err := Run(ctx, cfg, deps, Options{})
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	if res.URL != "https://faces.example.com" {
+		t.Errorf("URL = %q", res.URL)
+	}
+	out := stackOf(ctx, t, cloudformation.NewFromConfig(awsCfg), cfg.ServiceStackName())
+	ls, err := elb.NewFromConfig(awsCfg).DescribeListeners(ctx, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(out["LoadBalancerArn"])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]string{}
+	for _, l := range ls.Listeners {
+		a := l.DefaultActions[0]
+		desc := string(l.Protocol) + " " + string(a.Type)
+		if a.RedirectConfig != nil {
+			desc += " " + aws.ToString(a.RedirectConfig.Protocol) + ":" + aws.ToString(a.RedirectConfig.Port)
+		}
+		if len(l.Certificates) > 0 {
+			desc += " " + aws.ToString(l.Certificates[0].CertificateArn)
+		}
+		got[aws.ToInt32(l.Port)] = desc
+	}
+	if got[80] != "HTTP redirect HTTPS:443" || got[443] != "HTTPS forward "+cfg.LoadBalancer.CertificateARN {
+		t.Errorf("listeners = %v", got)
 	}
 }
