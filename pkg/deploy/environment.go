@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
@@ -394,6 +395,13 @@ func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
 	if st, err = d.describeStack(ctx, ss.Name); err != nil {
 		return nil, err
 	}
+	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {
+		// The stack will create the log group: one of that name must not exist already
+		// (CloudFormation would fail on it minutes later).
+		if err := d.checkLogGroupFree(ctx); err != nil {
+			return nil, err
+		}
+	}
 	step, err := d.planStack(ctx, ss, st)
 	if err != nil {
 		return nil, err
@@ -412,6 +420,24 @@ func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
 		}
 	}
 	return steps, nil
+}
+
+// checkLogGroupFree refuses a log group that exists outside the service stack: another
+// cluster's service of the same name, or an earlier deploy into your own network.
+func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
+	group := d.cfg.LogGroup()
+	out, err := d.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
+	if err != nil {
+		return fmt.Errorf("describing log group %s: %w", group, explain(err))
+	}
+	for _, g := range out.LogGroups {
+		if aws.ToString(g.LogGroupName) == group {
+			return fmt.Errorf("%w: deploy.logs.group: log group %s already exists and the environment stack would create it: "+
+				"set deploy.logs.group to another name (another cluster's service %s may use it), or delete the group if nothing needs its logs",
+				ErrInvalidConfig, group, d.cfg.Service)
+		}
+	}
+	return nil
 }
 
 // applyEnvironment carries out the steps and points the rest of the deploy at what the stacks

@@ -614,6 +614,22 @@ func TestManagedEnvironmentInGivenSubnets(t *testing.T) {
 		t.Errorf("a stack was created for a refused config: %v", err)
 	}
 
+	// A log group of the stack's name that already exists is refused before any stack.
+	logsc := cloudwatchlogs.NewFromConfig(awsCfg)
+	taken := cfg
+	taken.Network.Subnets = subnets
+	taken.Service = "taken"
+	if _, err := logsc.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(taken.LogGroup())}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(ctx, taken, NewDeps(awsCfg), Options{})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "log group /ecs/taken already exists") {
+		t.Errorf("existing log group: %v", err)
+	}
+	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(cfg.ClusterStackName())}); !isStackMissing(err) {
+		t.Errorf("a stack was created for a refused config: %v", err)
+	}
+
 	cfg.Network.Subnets = subnets
 	deps := NewDeps(awsCfg)
 	deps.Docker = nil
@@ -684,7 +700,7 @@ func TestManagedEnvironmentHTTPS(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.EndpointURL = endpoint
 	cfg.Cluster = fmt.Sprintf("https-%d", time.Now().UnixNano()%1e9) // moto is shared by the run
-	cfg.Service = "api"
+	cfg.Service = cfg.Cluster + "-api"
 	cfg.Image.URI = "127.0.0.1:5000/prebuilt@sha256:" + strings.Repeat("12", 32)
 	cfg.LoadBalancer.Domain = "faces.example.com"
 	cfg.Wait.Timeout = time.Minute

@@ -79,6 +79,7 @@ func TestStackCreateFailure(t *testing.T) {
 	stub.expect(
 		cfnMissing("cloudformation.DescribeStacks"),
 		cfnMissing("cloudformation.DescribeStacks"),
+		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(clusterID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("StackName") != "facectl-facectl-cluster" || form.Get("Tags.member.1.Value") != "cluster/facectl" {
@@ -239,6 +240,7 @@ func TestRolledBackStackIsReplaced(t *testing.T) {
 		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-cluster", clusterID, "CREATE_COMPLETE", "cluster/facectl", "")),
 		ok("cloudformation.GetTemplate", `<GetTemplateResponse `+cfnNS+`><GetTemplateResult><TemplateBody>`+xmlEscape(d.clusterTemplate())+`</TemplateBody></GetTemplateResult></GetTemplateResponse>`),
 		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-facectl", oldID, "ROLLBACK_COMPLETE", "service/facectl/facectl", "")),
+		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
 		&stubCall{op: "cloudformation.DeleteStack", status: 200, body: `<DeleteStackResponse ` + cfnNS + `/>`, check: func(t *testing.T, body string) {
 			if form, _ := url.ParseQuery(body); form.Get("StackName") != oldID {
 				t.Errorf("deleted %q, want the rolled back stack by its ID", form.Get("StackName"))
@@ -268,6 +270,7 @@ func TestStackWaitSurvivesThrottling(t *testing.T) {
 	stub.expect(
 		cfnMissing("cloudformation.DescribeStacks"),
 		cfnMissing("cloudformation.DescribeStacks"),
+		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
 		ok("cloudformation.CreateStack", createStackXML(clusterID)),
 	)
 	// Two looks fail after the SDK's 3 attempts each (no backoff in the stub's retryer).
