@@ -56,7 +56,8 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// app holds what every command shares: streams and global flags.
+// app holds what every command shares: streams and global flags. logLevel and logFormat are the
+// log section's values, set by setup once the configuration is loaded.
 type app struct {
 	streams    IOStreams
 	configPath string
@@ -88,7 +89,11 @@ func (a *app) logger(defaultFormat string) (*slog.Logger, error) {
 
 // NewRootCmd builds the facectl command tree.
 func NewRootCmd(streams IOStreams) *cobra.Command {
-	a := &app{streams: streams}
+	return newRootCmd(&app{streams: streams})
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	streams := a.streams
 	root := &cobra.Command{
 		Use:   "facectl",
 		Short: "Detect faces in photos, serve it as a web service, deploy it to ECS Fargate",
@@ -107,8 +112,7 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 	root.SetErr(streams.Err)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "config file (default: ./facectl.yaml, then $XDG_CONFIG_HOME/facectl/config.yaml, then /etc/facectl/config.yaml)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (config log.level, env FACECTL_LOG_LEVEL)")
-	pf.StringVar(&a.logFormat, "log-format", "", "log format: text or json (default: json for serve, text otherwise; config log.format, env FACECTL_LOG_FORMAT)")
+	addSettingFlags(pf, "log", true)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 
 	for _, newCmd := range commands {
