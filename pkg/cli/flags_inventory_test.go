@@ -22,8 +22,10 @@ func flagInventory() string {
 		add := func(kind string, fs *pflag.FlagSet) {
 			fs.VisitAll(func(f *pflag.Flag) {
 				// The model search path includes the test binary's directory, which changes.
+				// The model's checksum is declared once, in pkg/modelfile/yunet.env.
 				usage := strings.ReplaceAll(f.Usage, strings.Join(modelfile.SearchPath(), ", "), "SEARCH_PATH")
-				lines = append(lines, fmt.Sprintf("%s\t%s --%s -%s\t%s\tdefault=%q\t%s", c.CommandPath(), kind, f.Name, f.Shorthand, f.Value.Type(), f.DefValue, usage))
+				def := strings.ReplaceAll(f.DefValue, modelfile.SHA256, "MODEL_SHA256")
+				lines = append(lines, fmt.Sprintf("%s\t%s --%s -%s\t%s\tdefault=%q\t%s", c.CommandPath(), kind, f.Name, f.Shorthand, f.Value.Type(), def, usage))
 			})
 		}
 		add("local", c.LocalNonPersistentFlags())
