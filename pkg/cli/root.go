@@ -56,23 +56,20 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// app holds what every command shares: streams and global flags. logLevel and logFormat are the
-// log section's values, set by setup once the configuration is loaded.
+// app holds what every command shares: streams and global flags.
 type app struct {
 	streams    IOStreams
 	configPath string
-	logLevel   string
-	logFormat  string
 }
 
-// logger builds the slog handler for a command: text on stderr for commands, JSON for serve
-// unless --log-format says otherwise.
-func (a *app) logger(defaultFormat string) (*slog.Logger, error) {
+// logger builds the slog handler for a command from the log section: text on stderr for
+// commands, JSON for serve unless --log-format says otherwise.
+func (a *app) logger(cfg *logSection, defaultFormat string) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.Level)}
 	}
-	format := a.logFormat
+	format := cfg.Format
 	if format == "" {
 		format = defaultFormat
 	}

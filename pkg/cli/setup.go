@@ -14,6 +14,5 @@ func (a *app) setup(cmd *cobra.Command, targets map[string]any, defaultLogFormat
 	if err := a.loadConfig(cmd, targets); err != nil {
 		return nil, err
 	}
-	a.logLevel, a.logFormat = logCfg.Level, logCfg.Format
-	return a.logger(defaultLogFormat)
+	return a.logger(logCfg, defaultLogFormat)
 }
