@@ -26,6 +26,7 @@ func defaultDetectorSection() *detectorSection {
 type logSection struct {
 	Level  string `mapstructure:"level" flag:"log-level,persistent" help:"log level: debug, info, warn, error (config log.level, env FACECTL_LOG_LEVEL)"`
 	Format string `mapstructure:"format" flag:"log-format,persistent" help:"log format: text or json (default: json for serve, text otherwise; config log.format, env FACECTL_LOG_FORMAT)"`
+	Source bool   `mapstructure:"source" flag:"log-source,persistent" help:"add the source file and line of the logging call to every record"`
 }
 
 func defaultLogSection() *logSection { return &logSection{Level: "info"} }

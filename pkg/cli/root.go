@@ -73,7 +73,7 @@ func (a *app) logger(cfg *logSection, defaultFormat string) (*slog.Logger, error
 	if format == "" {
 		format = defaultFormat
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, AddSource: cfg.Source}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(a.streams.Err, opts)), nil
