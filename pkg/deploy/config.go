@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
-// Config is the `deploy:` section of the facectl config file. The CLI decodes it with
-// mapstructure (keys below), environment variables override it as FACECTL_DEPLOY_<KEY> with
-// nested keys joined by `_` (FACECTL_DEPLOY_TASK_CPU), and flags override both.
+// Config is the `deploy:` section of the facectl config file. Each field declares its setting in
+// tags: mapstructure (the key), flag (the flag, if any; ",persistent" for those deploy status and
+// deploy rollback share) and help (one line, also the comment `facectl deploy init` writes);
+// placeholder is what init writes for a required value left empty. Environment variables
+// override the file as FACECTL_DEPLOY_<KEY> with nested keys joined by `_`
+// (FACECTL_DEPLOY_TASK_CPU), and flags override both.
 //
 // Environment variables and secrets are lists of name/value pairs rather than maps because the
 // config loader lower-cases map keys, and variable names are case-sensitive.

@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// Config is the `server:` section of the facectl configuration. The CLI layer decodes it
-// from the config file (keys as in the mapstructure tags), the environment
-// (FACECTL_SERVER_<KEY>) and flags; the defaults are those of DefaultConfig.
+// Config is the `server:` section of the facectl configuration. Each field declares its setting
+// in tags: mapstructure (the key), flag (the flag, if any) and help (one line); the CLI derives
+// from them the flags, FACECTL_SERVER_<KEY> variables, the example config and the docs. The
+// defaults are those of DefaultConfig.
 type Config struct {
 	// Addr is the listen address of the page and the API. Default ":8080".
 	Addr string `mapstructure:"addr" flag:"addr" help:"listen address of the page and the API"`
