@@ -27,7 +27,7 @@ func (a *app) confirm(plan []string) (bool, error) {
 	return answer == "y" || answer == "yes", nil
 }
 
-func newDeployDestroyCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+func newDeployDestroyCmd(a *app, o *deployOptions) *cobra.Command {
 	var yes, purge bool
 	cmd := &cobra.Command{
 		Use:   "destroy [flags]",
@@ -49,7 +49,7 @@ are never touched.`,
 			if !yes && !a.streams.InTTY {
 				return &usageError{err: errors.New("destroy removes the service and its environment: pass --yes when not on a terminal")}
 			}
-			d, err := a.openDeployer(cmd, binds, o)
+			d, err := a.openDeployer(cmd, o)
 			if err != nil {
 				return err
 			}
@@ -80,7 +80,7 @@ are never touched.`,
 	return cmd
 }
 
-func newDeployLogsCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+func newDeployLogsCmd(a *app, o *deployOptions) *cobra.Command {
 	var opts deploy.LogsOptions
 	cmd := &cobra.Command{
 		Use:   "logs [flags]",
@@ -94,7 +94,7 @@ shown as "time level message key=value"; otherwise every line is "<task ID><TAB>
   facectl deploy logs --follow --service stage`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.openDeployer(cmd, binds, o)
+			d, err := a.openDeployer(cmd, o)
 			if err != nil {
 				return err
 			}

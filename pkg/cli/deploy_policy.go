@@ -8,9 +8,7 @@ import (
 	"github.com/facectl/facectl/pkg/deploy"
 )
 
-func newDeployPolicyCmd(a *app, binds []binding) *cobra.Command {
-	var image, targetGroup string
-	var autoscaling bool
+func newDeployPolicyCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy [flags]",
 		Short: "Print the least-privilege IAM policy facectl deploy needs for this configuration",
@@ -31,7 +29,7 @@ The tests fail when the code calls an AWS action this policy lacks.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := deploy.DefaultConfig()
-			if _, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text"); err != nil {
+			if _, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text"); err != nil {
 				return err
 			}
 			_, err := fmt.Fprint(a.streams.Out, deploy.Policy(cfg).JSON())
@@ -39,12 +37,8 @@ The tests fail when the code calls an AWS action this policy lacks.`,
 		},
 	}
 	f := cmd.Flags()
-	d := deploy.DefaultConfig()
-	f.StringVar(&image, "image", d.Image.URI, "a prebuilt image is deployed (no ECR build and push permissions)")
-	f.StringVar(&targetGroup, "target-group-arn", d.LoadBalancer.TargetGroupARN, "an existing target group is used (no environment stack permissions)")
-	f.BoolVar(&autoscaling, "autoscaling", d.AutoScaling.Enabled, "Service Auto Scaling is managed")
-	binds = append(append([]binding(nil), binds...),
-		binding{"image", "deploy.image.uri"}, binding{"target-group-arn", "deploy.load_balancer.target_group_arn"},
-		binding{"autoscaling", "deploy.autoscaling.enabled"})
+	addSettingFlag(f, "deploy.image.uri").Usage = "a prebuilt image is deployed (no ECR build and push permissions)"
+	addSettingFlag(f, "deploy.load_balancer.target_group_arn").Usage = "an existing target group is used (no environment stack permissions)"
+	addSettingFlag(f, "deploy.autoscaling.enabled").Usage = "Service Auto Scaling is managed"
 	return cmd
 }

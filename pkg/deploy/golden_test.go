@@ -105,14 +105,6 @@ func TestDryRunGolden(t *testing.T) {
 	golden(t, "dry_run.golden.txt", out.String())
 }
 
-func TestWriteInitConfigGolden(t *testing.T) {
-	var sb strings.Builder
-	if err := WriteInitConfig(&sb, DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "init.golden.yaml", sb.String())
-}
-
 // TestPolicyGolden keeps the policy of the default managed environment and of a configuration
 // bringing its own network reviewable as JSON.
 func TestPolicyGolden(t *testing.T) {
