@@ -154,8 +154,9 @@ func newDeployInitCmd(a *app) *cobra.Command {
 		Use:   "init [flags]",
 		Short: "Write a commented starting config file for facectl deploy",
 		Long: `Write a config file with the deploy: section filled with the defaults (and any values given
-by flags or FACECTL_DEPLOY_* variables), each key explained. Fill in the subnets, security groups
-and execution role it marks as required, then run facectl deploy --dry-run.`,
+by flags or FACECTL_DEPLOY_* variables), each key explained. As written it deploys into the
+managed environment (CloudFormation stacks in the default VPC); name subnets, security groups
+and an execution role to use your own network instead. Then run facectl deploy --dry-run.`,
 		Example: `  facectl deploy init
   facectl deploy init --file deploy.yaml --cluster prod --region eu-west-1
   facectl deploy init --file - > facectl.yaml`,

@@ -60,7 +60,8 @@ func exampleConfig() []byte {
 const initConfigHeader = `# facectl configuration: the deploy section (` + "`facectl deploy`" + `).
 # Every key can be overridden by an environment variable FACECTL_DEPLOY_<KEY> (nested keys
 # joined by "_", e.g. FACECTL_DEPLOY_TASK_CPU=2048) and by the flags of ` + "`facectl deploy`" + `,
-# named after the comment. Fill in the values marked REPLACE_ME and ACCOUNT.
+# named after the comment. As written, facectl deploy manages the environment (CloudFormation
+# stacks in the default VPC); name security groups to deploy into your own network instead.
 `
 
 // writeInitConfig writes the file `facectl deploy init` makes: the deploy section with cfg's
