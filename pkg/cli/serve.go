@@ -53,6 +53,12 @@ which other users of the machine can see.`,
 	f.Int64("max-body-bytes", d.MaxBodyBytes, "largest request body in bytes (413 above)")
 	f.Int64("max-buffered-bytes", d.MaxBufferedBytes, "request bodies held in memory at once, over all requests; more uploads wait")
 	f.Int("max-parts", d.MaxParts, "most parts in a multipart upload (400 above)")
+	f.Int64("max-decode-bytes", d.MaxDecodeBytes, "native memory for images being decoded at once, estimated from their headers; more wait")
+	f.Int64("min-upload-rate", d.MinUploadRate, "slowest accepted upload in bytes per second (408 below it; 0: no minimum)")
+	f.Duration("upload-idle-timeout", d.UploadIdleTimeout, "longest pause in sending a request body (408 after it)")
+	f.Duration("linger-timeout", d.LingerTimeout, "time to read and discard an unread body after an early answer (0: close at once)")
+	f.Int64("linger-bytes", d.LingerBytes, "bytes to read and discard after an early answer before closing")
+	f.StringSlice("trusted-proxies", nil, "CIDRs of proxies whose X-Forwarded-For names the client in logs (comma-separated)")
 	f.Duration("request-timeout", d.RequestTimeout, "deadline of a detection request from admission: memory wait, upload, queue wait, detection")
 	f.Duration("read-header-timeout", d.ReadHeaderTimeout, "time allowed to send the request headers")
 	f.Duration("read-timeout", d.ReadTimeout, "time allowed to send the whole request")
@@ -75,6 +81,9 @@ which other users of the machine can see.`,
 		{"grace-period", "server.grace_period"}, {"api-keys", "server.api_keys"},
 		{"cors-origins", "server.cors_origins"}, {"allowed-detectors", "server.allowed_detectors"},
 		{"jpeg-quality", "server.jpeg_quality"},
+		{"max-decode-bytes", "server.max_decode_bytes"}, {"min-upload-rate", "server.min_upload_rate"},
+		{"upload-idle-timeout", "server.upload_idle_timeout"}, {"linger-timeout", "server.linger_timeout"},
+		{"linger-bytes", "server.linger_bytes"}, {"trusted-proxies", "server.trusted_proxies"},
 	}
 	// --workers is the detector pool size (detector.workers); server.workers can only lower
 	// the number of detections admitted at once and is left to the config file.

@@ -20,6 +20,7 @@ type metrics struct {
 	faces       *prometheus.CounterVec
 	facesPerImg prometheus.Histogram
 	ready       prometheus.Gauge
+	lingered    *prometheus.CounterVec
 }
 
 // latencyBuckets span a fast single-face detection (a few ms) to a queue wait plus a
@@ -88,9 +89,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "facectl_ready",
 			Help: "1 while the server reports ready, 0 while starting or draining.",
 		}),
+		lingered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_http_lingering_closes_total",
+			Help: "Responses sent before the request body was read, after which the rest of the body was read and discarded, by outcome: complete, limit (linger_bytes reached), timeout (linger_timeout reached), error.",
+		}, []string{"outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.queueWait, m.queueDepth,
-		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready} {
+		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready, m.lingered} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

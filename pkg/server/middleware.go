@@ -110,11 +110,29 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 			hdr.Set("Connection", "close")
 		}
 
+		// The handlers may answer before reading the body; linger then reads the rest (after
+		// the request is logged) so that clients that send everything first hear the answer.
+		// Full duplex keeps net/http from reading (and, past 256 KiB, giving up on) the unread
+		// body itself when the response starts.
+		var body *bodyWatch
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &bodyWatch{rc: r.Body}
+			r.Body = body
+			_ = http.NewResponseController(w).EnableFullDuplex() // fails only for HTTP/2, which needs none
+		}
+		aborted := false
+		defer func() {
+			if !aborted {
+				s.linger(rec, r, body)
+			}
+		}()
+
 		s.m.inFlight.Inc()
 		defer func() {
 			s.m.inFlight.Dec()
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					aborted = true
 					panic(p)
 				}
 				log.Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -135,7 +153,7 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 			}
 			log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000,
-				"remote", r.RemoteAddr, "user_agent", r.UserAgent())
+				"remote", s.clientAddr(r), "user_agent", r.UserAgent())
 		}()
 
 		h.ServeHTTP(rec, r)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -45,6 +46,7 @@ type Server struct {
 	m        *metrics
 	gatherer prometheus.Gatherer
 	keys     [][]byte
+	proxies  []netip.Prefix
 	handler  http.Handler
 	mux      *http.ServeMux
 
@@ -127,6 +129,10 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 	}
 	for _, k := range cfg.APIKeys {
 		s.keys = append(s.keys, []byte(k))
+	}
+	for _, p := range cfg.TrustedProxies {
+		pfx, _ := parseProxy(p) // checked by Validate
+		s.proxies = append(s.proxies, pfx)
 	}
 	s.routes()
 	m.ready.Set(1)
