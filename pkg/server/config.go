@@ -181,8 +181,6 @@ func (c Config) Validate() error {
 	}
 	if c.UploadIdleTimeout <= 0 {
 		bad("upload_idle_timeout: must be > 0, got %s", c.UploadIdleTimeout)
-	} else if c.ReadTimeout > 0 && c.UploadIdleTimeout > c.ReadTimeout {
-		bad("upload_idle_timeout (%s) must not exceed read_timeout (%s)", c.UploadIdleTimeout, c.ReadTimeout)
 	}
 	if c.LingerTimeout < 0 {
 		bad("linger_timeout: must be >= 0 (0 = close at once), got %s", c.LingerTimeout)

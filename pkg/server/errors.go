@@ -49,6 +49,10 @@ const statusClientClosed = 499
 var (
 	errQueueFull    = errors.New("all workers busy and the queue is full")
 	errQueueTimeout = errors.New("waited too long for a worker")
+	// errMemoryTimeout: the memory for request bodies stayed full for the whole wait.
+	errMemoryTimeout = errors.New("waited too long for memory to receive the body in")
+	// errDecodeTimeout: the memory for decoding images stayed full for the whole wait.
+	errDecodeTimeout = errors.New("waited too long for memory to decode the image in")
 )
 
 // asHTTPError maps any error to the *Error that is written to the client. Image input errors
@@ -86,6 +90,12 @@ func asHTTPError(err error) *Error {
 	case errors.Is(err, errQueueTimeout):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "queue_timeout",
 			Message: "no worker became free in time; retry later", Err: err}
+	case errors.Is(err, errMemoryTimeout):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "upload_memory_full",
+			Message: "the server's memory for uploads stayed full; retry later", Err: err}
+	case errors.Is(err, errDecodeTimeout):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "decode_memory_full",
+			Message: "the server's memory for decoding images stayed full; retry later", Err: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout",
 			Message: "the request took too long", Err: err}

@@ -53,6 +53,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	code   string // public error code, if an error was written
+	start  time.Time
 }
 
 func (r *recorder) WriteHeader(status int) {
@@ -97,7 +98,7 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 		log := s.log.With("request_id", id)
 		ctx := context.WithValue(r.Context(), keyLogger, log)
 		ctx = context.WithValue(ctx, keyRequestID, id)
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, start: start}
 		ctx = context.WithValue(ctx, keyRecorder, rec)
 		r = r.WithContext(ctx)
 

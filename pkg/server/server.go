@@ -122,7 +122,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 		engines:   engines,
 		detector:  def,
 		allowed:   allowed,
-		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.QueueWait, m),
+		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.MaxDecodeBytes, cfg.QueueWait, m),
 		m:         m,
 		gatherer:  reg,
 		listening: make(chan struct{}),
@@ -138,7 +138,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 	m.ready.Set(1)
 	log.Info("server configured", "detector", def, "allowed_detectors", sortedKeys(allowed),
 		"workers", workers, "queue_size", cfg.QueueSize, "queue_wait", cfg.QueueWait.String(),
-		"max_body_bytes", cfg.MaxBodyBytes, "max_buffered_bytes", cfg.MaxBufferedBytes, "api_keys", len(cfg.APIKeys))
+		"max_body_bytes", cfg.MaxBodyBytes, "max_buffered_bytes", cfg.MaxBufferedBytes, "max_decode_bytes", cfg.MaxDecodeBytes, "api_keys", len(cfg.APIKeys))
 	return s, nil
 }
 
