@@ -79,7 +79,7 @@ func (t *ticket) reserve(ctx context.Context, n int64) error {
 }
 
 // reserveDecode waits until decoding and processing an image estimated to need n bytes
-// fits. An image that needs more than the whole budget takes all of it and runs alone.
+// fits (reserveDecode in decode.go refuses images that need more than the whole budget).
 func (t *ticket) reserveDecode(ctx context.Context, n int64) error {
 	n = min(max(n, 1), t.a.maxDecode)
 	if !t.a.decode.TryAcquire(n) {

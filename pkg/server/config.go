@@ -44,7 +44,7 @@ type Config struct {
 	// once, over all requests, as estimated from each image's header before it is decoded
 	// (decoded pixels, JPEG coefficient buffers, the rotated copy, the network input and the
 	// encoded result). A request that does not fit waits within QueueWait; one that alone needs
-	// more than the budget runs alone. Default 320 MiB (see the README's memory bound).
+	// more than the budget is refused (422). Default 256 MiB (see the README's memory bound).
 	MaxDecodeBytes int64 `mapstructure:"max_decode_bytes" flag:"max-decode-bytes" help:"native memory for images being decoded at once, estimated from their headers; more wait"`
 
 	// MinUploadRate is the slowest accepted upload, in bytes per second, averaged over the
@@ -121,7 +121,7 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      10 * MiB,
 		MaxBufferedBytes:  24 * MiB,
 		MaxParts:          8,
-		MaxDecodeBytes:    320 * MiB,
+		MaxDecodeBytes:    256 * MiB,
 		MinUploadRate:     16 << 10,
 		UploadIdleTimeout: 5 * time.Second,
 		LingerTimeout:     5 * time.Second,
