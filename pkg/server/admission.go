@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -141,6 +142,9 @@ func (t *ticket) wait(ctx context.Context, timeout error, acquire func(context.C
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() == context.Canceled && errors.Is(context.Cause(ctx), errShuttingDown):
+		t.a.m.rejections.WithLabelValues("shutdown").Inc()
+		return errShuttingDown
 	case ctx.Err() == context.Canceled:
 		t.a.m.rejections.WithLabelValues("client_gone").Inc()
 		return ctx.Err()

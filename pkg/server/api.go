@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,7 +51,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.draining.Load() {
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "draining", "the server is shutting down"))
+		// Expected on every probe during a deploy: Serve logs the drain once, at INFO.
+		s.writeErrorResponse(w, r, errorf(http.StatusServiceUnavailable, "draining", "the server is shutting down"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detectors": sortedKeys(s.allowed)})
@@ -67,7 +69,13 @@ type options struct {
 // parseOptions reads and checks the query parameters; unknown parameters are an error so
 // that typos do not silently change nothing.
 func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
-	q := r.URL.Query()
+	// url.Query drops what it cannot parse (a ";" separator, a bad escape) without a word,
+	// which would silently lose parameters.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return options{}, errorf(http.StatusBadRequest, "invalid_parameter",
+			"the query is malformed (separate parameters with \"&\", not \";\", and escape special characters): %s", truncate(err.Error(), 80))
+	}
 	o := options{engine: s.engines[s.detector], mode: render.Annotate}
 	if blur {
 		o.mode = render.Blur
@@ -292,6 +300,9 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render 
 	up := s.newUploadReader(w, r)
 	head, done, err := up.readHead(r.ContentLength)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkFormKey(r, head); err != nil {
 		return nil, err
 	}
 	t, err := s.adm.enter()

@@ -62,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facectl_queue_rejections_total",
-			Help: "Requests refused or dropped before detection: queue_full (429); 503 after queue_wait because no worker became free (queue_timeout), the memory for request bodies stayed full (upload_memory_timeout) or the memory for decoding stayed full (decode_memory_timeout); client_gone; deadline.",
+			Help: "Requests refused or dropped before detection: queue_full (429); 503 after queue_wait because no worker became free (queue_timeout), the memory for request bodies stayed full (upload_memory_timeout) or the memory for decoding stayed full (decode_memory_timeout); client_gone; deadline; shutdown (503 when the grace period ran out).",
 		}, []string{"reason"}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "facectl_workers_busy",
@@ -105,7 +105,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			return nil, err
 		}
 	}
-	for _, r := range []string{"queue_full", "queue_timeout", "upload_memory_timeout", "decode_memory_timeout", "client_gone", "deadline"} {
+	for _, r := range []string{"queue_full", "queue_timeout", "upload_memory_timeout", "decode_memory_timeout", "client_gone", "deadline", "shutdown"} {
 		m.rejections.WithLabelValues(r) // export zeros so rate() works from the start
 	}
 	return m, nil

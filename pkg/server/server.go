@@ -196,8 +196,12 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	// Requests run on a context that outlives ctx during the drain and grace periods and is
 	// cancelled only when the grace period is over, so queued work then gives up at once.
-	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
+	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelBase(nil)
+	ln = rejectListener{Listener: ln, s: s}
+	if mln != nil {
+		mln = rejectListener{Listener: mln, s: s}
+	}
 	srv := s.httpServer(s.handler, base)
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
@@ -275,7 +279,15 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		cancelBase()
+		// Requests still waiting for a worker or memory now get a 503 (shutting_down) instead
+		// of a reset connection: cancel them, give them a moment to write it, then close.
+		cancelBase(errShuttingDown)
+		fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), finalWrite)
+		for _, hs := range servers {
+			wg.Go(func() { _ = hs.Shutdown(fctx) })
+		}
+		wg.Wait()
+		cancelFinal()
 		for _, hs := range servers {
 			hs.Close()
 		}
@@ -285,6 +297,10 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	s.log.Info("server stopped")
 	return nil
 }
+
+// finalWrite is how long requests cancelled at the end of the grace period get to write
+// their 503 before the remaining connections are closed.
+const finalWrite = time.Second
 
 func (s *Server) setDraining() {
 	s.draining.Store(true)
