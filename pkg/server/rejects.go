@@ -56,3 +56,12 @@ func (s *Server) rejected(remote net.Addr, resp []byte) {
 	s.m.requests.WithLabelValues("rejected", "OTHER", strconv.Itoa(status)).Inc()
 	s.log.Warn("request rejected before routing", "status", status, "reason", reason, "remote", remote.String())
 }
+
+// CloseWrite keeps the TCP half-close that net/http does before closing a connection (so the
+// client reads the last answer rather than a reset), which the wrapper would otherwise hide.
+func (c *rejectConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
