@@ -34,6 +34,12 @@ func (b *bodyWatch) Read(p []byte) (int, error) {
 	return n, err
 }
 
+func (b *bodyWatch) bytesRead() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read
+}
+
 // Close closes the underlying body.
 func (b *bodyWatch) Close() error { return b.rc.Close() }
 
@@ -58,7 +64,7 @@ func (s *Server) linger(w http.ResponseWriter, r *http.Request, body *bodyWatch)
 		return
 	}
 	eof, err := body.state()
-	if eof || err != nil {
+	if eof || err != nil || r.ContentLength > 0 && body.bytesRead() >= r.ContentLength {
 		return
 	}
 	rc := http.NewResponseController(w)
