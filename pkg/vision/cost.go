@@ -23,14 +23,16 @@ const (
 //   - decoding: the BGR image (width x height x 3 at the decode scale), plus, for a
 //     progressive JPEG, libjpeg's coefficient buffer of the whole image at full resolution
 //     (2 bytes a sample, whatever the decode scale), or the rotated copy for EXIF orientations;
-//   - detecting: the image, plus YuNet's input (resized, padded, and as a float blob: 18
-//     bytes a pixel at the detection size) or the cascades' pyramids (see above);
+//   - detecting: the image, plus YuNet's input (resized, padded, the float blob and the
+//     network's copy of it: 30 bytes a pixel at the detection size) or the cascades'
+//     pyramids (see above);
 //   - rendering: the image, plus the encoded result twice (OpenCV's buffer and the Go copy),
 //     estimated as a sixth of the image for JPEG and 60 % for PNG, each.
 //
-// The network's own working memory (about 70 MB at a 1280-pixel detection size) stays with
-// its worker between requests and is not part of it. Images over the engine's limits cost 0:
-// they are refused before decoding.
+// plus 3 % and 8 MB for the codecs' working buffers and the copy of the input. The network's
+// own working memory (about 70 MB at a 1280-pixel detection size) stays with its worker
+// between requests and is not part of it. Images over the engine's limits cost 0: they are
+// refused before decoding. TestDecodeCostCoversThePeak holds the estimate to measured peaks.
 func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 	lim := e.cfg.Limits
 	if info.Width <= 0 || info.Height <= 0 ||
@@ -68,7 +70,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 			scale = float64(e.cfg.DetectionSize) / float64(long)
 		}
 		iw, ih := padTo32(int(math.Round(float64(w)*scale))), padTo32(int(math.Round(float64(h)*scale)))
-		detecting += 18 * float64(iw) * float64(ih)
+		detecting += 30 * float64(iw) * float64(ih)
 	case "lbp":
 		detecting += lbpBytesPerPixel * px
 	default:
@@ -83,7 +85,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 	default:
 		rendering = img + 2*img/6
 	}
-	return int64(max(decoding, detecting, rendering))
+	return int64(max(decoding, detecting, rendering)*1.03) + 8<<20
 }
 
 // reduction is the factor decode uses (1, 2, 4 or 8): a JPEG whose longest side is at
