@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"image"
+	"image/png"
 	"net/http"
 	"strings"
 	"sync"
@@ -11,10 +13,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/vision"
 )
 
-var _ DecodeCoster = (*vision.Engine)(nil)
+// pngSized encodes a w×h grey PNG.
+func pngSized(t testing.TB, w, h int) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
 
 // costEngine is a gateEngine whose images cost what their width says, in MiB.
 type costEngine struct {
@@ -58,20 +67,20 @@ func TestDecodeBudget(t *testing.T) {
 	// 60 + 60 MiB do not fit in 100 MiB: the second waits, with workers free, until the
 	// first is done. Waiters are served in order, so the 30 MiB one waits behind it (a
 	// stream of small images cannot starve a large one).
-	first := send("/api/v1/blur", smallPNG(t, 60, 2))
+	first := send("/api/v1/blur", pngSized(t, 60, 2))
 	g.waitStarted(t, 1)
 	if got := testutil.ToFloat64(s.m.decodeBytes); got != 60*MiB {
 		t.Errorf("decode memory reserved = %v, want 60 MiB", got)
 	}
-	second := send("/api/v1/detect", smallPNG(t, 60, 2))
+	second := send("/api/v1/detect", pngSized(t, 60, 2))
 	eventually(t, "the second request to wait for decode memory", func() bool { return testutil.ToFloat64(s.m.queueDepth) == 1 })
-	third := send("/api/v1/detect", smallPNG(t, 30, 2))
+	third := send("/api/v1/detect", pngSized(t, 30, 2))
 	eventually(t, "the third request to wait for decode memory", func() bool { return testutil.ToFloat64(s.m.queueDepth) == 2 })
 	if n := g.callCount(); n != 1 {
 		t.Errorf("%d detections running, want 1", n)
 	}
 	// Alone over the budget: refused, as it could never be admitted.
-	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/png", bytes.NewReader(smallPNG(t, 101, 2)))
+	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/png", bytes.NewReader(pngSized(t, 101, 2)))
 	if resp.StatusCode != 422 || errorCode(t, body) != "too_many_pixels" || !strings.Contains(string(body), "memory") {
 		t.Errorf("image over the whole budget: %d %s, want 422 too_many_pixels about memory", resp.StatusCode, body)
 	}
@@ -109,7 +118,7 @@ func TestDecodeBudgetTimeoutNamesDecodeMemory(t *testing.T) {
 	r := start(t, s)
 	first := make(chan int, 1)
 	go func() {
-		resp, err := http.Post(r.url+"/api/v1/detect", "image/png", bytes.NewReader(smallPNG(t, 80, 2)))
+		resp, err := http.Post(r.url+"/api/v1/detect", "image/png", bytes.NewReader(pngSized(t, 80, 2)))
 		if err != nil {
 			first <- 0
 			return
@@ -118,7 +127,7 @@ func TestDecodeBudgetTimeoutNamesDecodeMemory(t *testing.T) {
 		first <- resp.StatusCode
 	}()
 	g.waitStarted(t, 1)
-	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/png", bytes.NewReader(smallPNG(t, 80, 2)))
+	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/png", bytes.NewReader(pngSized(t, 80, 2)))
 	if resp.StatusCode != 503 || errorCode(t, body) != "decode_memory_full" || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("waiting for decode memory: %d %s, want 503 decode_memory_full with Retry-After", resp.StatusCode, body)
 	}

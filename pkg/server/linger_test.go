@@ -68,7 +68,7 @@ func pythonPost(t *testing.T, base, path string, size int, headers map[string]st
 // body, and only then reads the response.
 func rawPost(t *testing.T, base, path string, size int, hdr string) (int, string, error) {
 	t.Helper()
-	conn := dial(t, base)
+	conn := openConn(t, base)
 	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n%s\r\n", path, size, hdr)
 	if _, err := io.WriteString(conn, head); err != nil {
 		return 0, "", err
@@ -197,7 +197,7 @@ func TestLingeringIsBounded(t *testing.T) {
 	t.Run("bytes", func(t *testing.T) {
 		// A client that keeps sending past the linger limit is cut off: the server reads at
 		// most LingerBytes after its answer.
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", 1<<40)
 		sent, err := io.Copy(conn, io.LimitReader(zeros{}, 1<<30))
 		if err == nil {
@@ -208,9 +208,9 @@ func TestLingeringIsBounded(t *testing.T) {
 		}
 	})
 	t.Run("time", func(t *testing.T) {
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", 2*MiB)
-		if status := readStatus(t, conn); status != 413 {
+		if status := statusOf(t, conn); status != 413 {
 			t.Fatalf("status %d, want 413", status)
 		}
 		begin := time.Now()
@@ -235,7 +235,7 @@ func (zeros) Read(p []byte) (int, error) {
 // chunkedPost sends size bytes with chunked transfer encoding, all before reading.
 func chunkedPost(t *testing.T, base string, size int) (int, string, error) {
 	t.Helper()
-	conn := dial(t, base)
+	conn := openConn(t, base)
 	fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n")
 	chunk := make([]byte, 64<<10)
 	copy(chunk, "\xFF\xD8\xFF\xE0")
@@ -264,3 +264,27 @@ func atoi(s string) int {
 }
 
 func bufioReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// openConn opens a raw TCP connection to the server of base URL, closed with the test.
+func openConn(t testing.TB, base string) net.Conn {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// statusOf reads an HTTP/1.1 status line from conn (0 if the server closed it instead).
+func statusOf(t testing.TB, conn net.Conn) int {
+	t.Helper()
+	buf := make([]byte, 64)
+	n, _ := io.ReadAtLeast(conn, buf, 12)
+	var status int
+	if _, err := fmt.Sscanf(string(buf[:n]), "HTTP/1.1 %d", &status); err != nil {
+		return 0
+	}
+	return status
+}

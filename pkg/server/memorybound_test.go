@@ -1,3 +1,5 @@
+//go:build cgo
+
 package server
 
 import (
@@ -17,7 +19,10 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/internal/testenv"
+	"github.com/facectl/facectl/pkg/vision"
 )
+
+var _ DecodeCoster = (*vision.Engine)(nil)
 
 // memoryBoundMB is the documented peak RSS of `facectl serve` with the default settings,
 // whatever the mix of requests (README, "Memory").
