@@ -47,8 +47,9 @@ type Config struct {
 	// more than the budget is refused (422). Default 256 MiB (see the README's memory bound).
 	MaxDecodeBytes int64 `mapstructure:"max_decode_bytes" flag:"max-decode-bytes" help:"native memory for images being decoded at once, estimated from their headers; more wait"`
 
-	// MinUploadRate is the slowest accepted upload, in bytes per second, averaged over the
-	// body after the first UploadIdleTimeout; slower uploads get 408. 0 disables it. Default
+	// MinUploadRate is the slowest accepted upload, in bytes per second, on average: over the
+	// first 16 KiB after a grace of UploadIdleTimeout, then over the rest (which holds upload
+	// memory) after a grace of one second; slower uploads get 408. 0 disables it. Default
 	// 16 KiB/s.
 	MinUploadRate int64 `mapstructure:"min_upload_rate" flag:"min-upload-rate" help:"slowest accepted upload in bytes per second (408 below it; 0: no minimum)"`
 	// UploadIdleTimeout is the longest pause between two reads of a request body (like

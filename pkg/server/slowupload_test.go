@@ -14,6 +14,53 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// TestFastHeadThenTrickle is the stronger form of the slow-upload attack: send the first
+// 16 KiB at once, so that the request reserves upload memory for its declared 8 MiB, then
+// trickle. Three of them hold the whole 24 MiB budget; the rate clock restarts after the
+// head with a grace of one second, so they are cut after about a second (before, they held
+// it for upload_idle_timeout + 1 s, about 6 s), and an ordinary upload gets through.
+func TestFastHeadThenTrickle(t *testing.T) {
+	r, g := newGateServer(t, 2, 64, 10*time.Second)
+	close(g.release)
+	for range 3 {
+		c := openConn(t, r.url)
+		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
+		c.Write(make([]byte, 20<<10))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					c.Write([]byte{0})
+				}
+			}
+		})
+		t.Cleanup(func() { close(stop); wg.Wait() })
+	}
+	eventually(t, "the three uploads to hold the upload memory", func() bool {
+		if r.srv.adm.bytes.TryAcquire(1) {
+			r.srv.adm.bytes.Release(1)
+			return false
+		}
+		return true
+	})
+	begin := time.Now()
+	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
+	took := time.Since(begin)
+	t.Logf("ordinary upload beside three that hold the memory: %d in %s", resp.StatusCode, took.Round(time.Millisecond))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("answered after %s, want within about the one-second grace", took)
+	}
+}
+
 // TestSlowUploadIsCut checks the two upload rate bounds: a body that stops for longer than
 // upload_idle_timeout, and one that arrives slower than min_upload_rate, both get a 408 that
 // says which, well before read_timeout.

@@ -18,8 +18,10 @@ const headBytes = 16 << 10
 // connection's read deadline to the earliest of
 //
 //   - now + UploadIdleTimeout (no pause longer than that, like nginx's client_body_timeout),
-//   - the time by which the client falls below MinUploadRate averaged since the body started,
-//     after a first UploadIdleTimeout of grace,
+//   - the time by which the client falls below MinUploadRate on average: for the first
+//     headBytes, after a grace of UploadIdleTimeout; for the rest (when the request holds
+//     upload memory), counted afresh from the end of the head with a grace of one second,
+//     so that a client cannot send the head quickly and then hold the memory by trickling,
 //   - the start of the request + ReadTimeout (the http.Server's own bound, which the deadline
 //     set here would otherwise replace).
 //
@@ -29,11 +31,15 @@ type uploadReader struct {
 	rc    *http.ResponseController
 	idle  time.Duration
 	rate  int64
-	start time.Time
+	start time.Time     // of the rate clock
+	grace time.Duration // before the rate applies
+	n0    int64         // bytes read when the rate clock started
 	limit time.Time
 	n     int64
-	why   string // which bound the current deadline is
 }
+
+// restGrace is the grace of the rate clock for the body after its head.
+const restGrace = time.Second
 
 func (s *Server) newUploadReader(w http.ResponseWriter, r *http.Request) *uploadReader {
 	now := time.Now()
@@ -42,14 +48,14 @@ func (s *Server) newUploadReader(w http.ResponseWriter, r *http.Request) *upload
 		limit = rec.start.Add(s.cfg.ReadTimeout)
 	}
 	return &uploadReader{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout,
-		rate: s.cfg.MinUploadRate, start: now, limit: limit}
+		rate: s.cfg.MinUploadRate, start: now, grace: s.cfg.UploadIdleTimeout, limit: limit}
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
 	now := time.Now()
 	deadline, why := now.Add(u.idle), "idle"
 	if u.rate > 0 {
-		if d := u.start.Add(u.idle + time.Duration(float64(u.n)/float64(u.rate)*float64(time.Second))); d.Before(deadline) {
+		if d := u.start.Add(u.grace + time.Duration(float64(u.n-u.n0)/float64(u.rate)*float64(time.Second))); d.Before(deadline) {
 			deadline, why = d, "rate"
 		}
 	}
@@ -68,6 +74,11 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 
 // pause moves the rate clock forward by the time the server kept the client waiting.
 func (u *uploadReader) pause(d time.Duration) { u.start = u.start.Add(d) }
+
+// restart starts the rate clock afresh for the rest of the body, after the head.
+func (u *uploadReader) restart() {
+	u.start, u.grace, u.n0 = time.Now(), restGrace, u.n
+}
 
 func (u *uploadReader) timeoutError(why string, err error) error {
 	msg := "the request body was not received in time"
@@ -102,6 +113,7 @@ func (u *uploadReader) readHead(declared int64) (head []byte, done bool, err err
 	if declared >= 0 && int64(n) == declared {
 		return head, true, nil
 	}
+	u.restart()
 	return head, false, nil
 }
 
