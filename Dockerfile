@@ -9,7 +9,8 @@
 #   MODEL_URL      where the YuNet model comes from: its official URL (default), any http(s)
 #                  URL, or a path inside the build context such as
 #                  models/face_detection_yunet_2023mar.onnx; its sha256 is checked either way
-#   MODEL_SHA256   the expected checksum
+#   MODEL_SHA256   the expected checksum (default: pkg/modelfile/yunet.env's, where the model's
+#                  name, URL and checksum are declared)
 #   GOPROXY        Go module proxy for the build stage (default: the Go default)
 #
 # On a machine that cannot pull images or reach the internet (this project's CI), make the
@@ -26,29 +27,23 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libopencv-dev patchelf \
  && rm -rf /var/lib/apt/lists/*
-# -ffunction-sections + --gc-sections drop the gocv wrappers facectl never calls, so that
-# scripts/docker/prune-needed.sh can drop the OpenCV modules only they needed (highgui, videoio, ...).
-ENV CGO_ENABLED=1 \
-    CGO_CFLAGS="-O2 -g -ffunction-sections -fdata-sections" \
-    CGO_CXXFLAGS="-O2 -g -ffunction-sections -fdata-sections" \
-    CGO_LDFLAGS="-Wl,--gc-sections" \
-    GOFLAGS=-buildvcs=false
+# The build flags are scripts/buildflags/'s, shared with scripts/build.sh (which builds facectl
+# here) and .goreleaser.yaml.
+ENV GOFLAGS=-buildvcs=false
 WORKDIR /src
 ARG GOPROXY
 COPY go.mod go.sum ./
-# Dependencies, and gocv's C++ (the slow part), in layers that only change with go.mod/go.sum.
-RUN go mod download \
- && go build -trimpath gocv.io/x/gocv
+COPY scripts/buildflags/ scripts/buildflags/
+# Dependencies, and gocv's C++ (the slow part), in layers that only change with go.mod/go.sum
+# and the flags.
+RUN . scripts/buildflags/env.sh \
+ && go mod download \
+ && go build $GO_BUILD_FLAGS gocv.io/x/gocv
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
 ARG DATE=unknown
-RUN go build -trimpath -o /out/facectl -ldflags "-s -w \
-      -X github.com/facectl/facectl/pkg/buildinfo.Version=${VERSION} \
-      -X github.com/facectl/facectl/pkg/buildinfo.Commit=${COMMIT} \
-      -X github.com/facectl/facectl/pkg/buildinfo.Date=${DATE}" ./cmd/facectl \
- && sh scripts/docker/prune-needed.sh /out/facectl \
- && /out/facectl version
+RUN VERSION="${VERSION}" COMMIT="${COMMIT}" DATE="${DATE}" scripts/build.sh /out/facectl
 
 # ---- runtime-libs: the shared libraries facectl loads, and nothing else ------------------------
 FROM ${RUNTIME_IMAGE} AS runtime-libs
@@ -58,11 +53,16 @@ RUN sh /usr/local/bin/collect-libs.sh /usr/local/bin/facectl /rootfs
 
 # ---- model: YuNet, checksum verified ----------------------------------------------------------
 FROM ${RUNTIME_IMAGE} AS model
+# ADD needs a literal default; pkg/modelfile's tests check it is yunet.env's MODEL_URL.
 ARG MODEL_URL=https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx
-ARG MODEL_SHA256=8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
-ADD ${MODEL_URL} /model/face_detection_yunet_2023mar.onnx
-RUN echo "${MODEL_SHA256}  /model/face_detection_yunet_2023mar.onnx" | sha256sum -c - \
- && chmod 0755 /model && chmod 0644 /model/face_detection_yunet_2023mar.onnx
+ARG MODEL_SHA256=
+COPY pkg/modelfile/yunet.env /tmp/yunet.env
+ADD ${MODEL_URL} /tmp/model.download
+RUN want=${MODEL_SHA256} \
+ && . /tmp/yunet.env \
+ && echo "${want:-$MODEL_SHA256}  /tmp/model.download" | sha256sum -c - \
+ && mkdir -p /model && mv /tmp/model.download "/model/$MODEL_NAME" \
+ && chmod 0755 /model && chmod 0644 "/model/$MODEL_NAME"
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
