@@ -4,19 +4,17 @@ package server
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
-	"image"
-	"image/color"
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/internal/testenv"
 	"github.com/facectl/facectl/pkg/vision"
@@ -28,26 +26,29 @@ var _ DecodeCoster = (*vision.Engine)(nil)
 // whatever the mix of requests (README, "Memory").
 const memoryBoundMB = 600
 
-// bigImages makes 7000x7000 (49 MP, under the 50 MP default) images that are small on the
+// bigImages reads 7000x7000 (49 MP, under the 50 MP default) images that are small on the
 // wire: a baseline and a progressive JPEG (libjpeg buffers a progressive JPEG's coefficients
-// for the whole image) and a PNG.
+// for the whole image) and a PNG. They are made with OpenCV by testdata/genbig (pkg/server's
+// tests do not import gocv) and stored gzipped.
 func bigImages(t testing.TB) (baseline, progressive, png []byte) {
 	t.Helper()
-	img := gocv.NewMatWithSize(7000, 7000, gocv.MatTypeCV8UC3)
-	defer img.Close()
-	gocv.Rectangle(&img, image.Rect(1000, 1000, 6000, 6000), color.RGBA{R: 30, G: 120, B: 200}, -1)
-	gocv.Circle(&img, image.Pt(3500, 3500), 1500, color.RGBA{R: 220, G: 60, B: 40}, -1)
-	enc := func(ext gocv.FileExt, params []int) []byte {
-		buf, err := gocv.IMEncodeWithParams(ext, img, params)
+	read := func(name string) []byte {
+		f, err := os.Open(filepath.Join("testdata", name+".gz"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer buf.Close()
-		return bytes.Clone(buf.GetBytes())
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
 	}
-	return enc(gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, 80}),
-		enc(gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, 80, gocv.IMWriteJpegProgressive, 1}),
-		enc(gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 9})
+	return read("big49mp.jpg"), read("big49mp_progressive.jpg"), read("big49mp.png")
 }
 
 // procStatusMB reads a field (VmRSS, VmHWM) of /proc/PID/status in MB.
