@@ -13,6 +13,12 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first signal starts a graceful stop; from then on the default action applies,
+		// so a second SIGTERM or SIGINT (an impatient ^C) ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	code := cli.Main(ctx, os.Args[1:], cli.SystemStreams())
 	stop()
 	os.Exit(code)

@@ -77,6 +77,12 @@ type Info struct {
 	// Orientation is the EXIF orientation 1..8 (read from JPEG APP1 Exif and the WebP EXIF
 	// chunk); it is 1 when absent or invalid.
 	Orientation int
+	// Progressive is true for a progressive JPEG, which libjpeg decodes by buffering the DCT
+	// coefficients of the whole image (2 bytes a sample) before producing any pixel.
+	Progressive bool
+	// Planes is, for a JPEG, the number of full-resolution sample planes it stores: 1 for
+	// grey, 3 for 4:4:4 colour, 1.5 for 4:2:0 (chroma at half width and height). 0 otherwise.
+	Planes float64
 }
 
 // DisplaySize returns the size of the image as displayed: width and height are swapped for
@@ -138,7 +144,7 @@ func Inspect(data []byte, lim Limits) (Info, error) {
 	if o < 1 || o > 8 {
 		o = 1
 	}
-	return Info{Format: f, Width: h.width, Height: h.height, Orientation: o}, nil
+	return Info{Format: f, Width: h.width, Height: h.height, Orientation: o, Progressive: h.progressive, Planes: h.planes}, nil
 }
 
 // header is what a format parser reads. structure runs the (possibly more expensive)
@@ -146,6 +152,8 @@ func Inspect(data []byte, lim Limits) (Info, error) {
 type header struct {
 	width, height int
 	orientation   int
+	progressive   bool
+	planes        float64
 	structure     func() error
 }
 

@@ -201,27 +201,27 @@ func TestInspectFormats(t *testing.T) {
 		data []byte
 		want Info
 	}{
-		{"jpeg baseline", encodeJPEG(t, 64, 48), Info{JPEG, 64, 48, 1}},
-		{"jpeg 1x1", encodeJPEG(t, 1, 1), Info{JPEG, 1, 1, 1}},
-		{"jpeg odd size", encodeJPEG(t, 333, 17), Info{JPEG, 333, 17, 1}},
-		{"jpeg progressive (imagemagick)", readTestdata(t, "progressive.jpg"), Info{JPEG, 37, 23, 1}},
-		{"jpeg trailing junk after EOI", append(encodeJPEG(t, 20, 10), "junk after the end"...), Info{JPEG, 20, 10, 1}},
-		{"png rgba", encodePNG(t, testImage(70, 30)), Info{PNG, 70, 30, 1}},
-		{"png gray16", encodePNG(t, gray16), Info{PNG, 5, 300, 1}},
-		{"png paletted 1-bit", encodePNG(t, paletted), Info{PNG, 640, 1, 1}},
-		{"png trailing junk after IEND", append(encodePNG(t, testImage(3, 4)), 0, 1, 2), Info{PNG, 3, 4, 1}},
-		{"webp lossy VP8 (imagemagick)", readTestdata(t, "lossy.webp"), Info{WebP, 37, 23, 1}},
-		{"webp lossless VP8L (imagemagick)", readTestdata(t, "lossless.webp"), Info{WebP, 37, 23, 1}},
-		{"webp alpha VP8X (imagemagick)", readTestdata(t, "alpha.webp"), Info{WebP, 37, 23, 1}},
-		{"webp VP8L max width", riff(vp8lChunk(16384, 3000)), Info{WebP, 16384, 3000, 1}},
-		{"webp VP8X canvas", riff(vp8x(0, 300, 200), vp8lChunk(300, 200)), Info{WebP, 300, 200, 1}},
-		{"bmp v3 bottom-up (imagemagick)", readTestdata(t, "v3.bmp"), Info{BMP, 37, 23, 1}},
-		{"bmp v5 (imagemagick)", readTestdata(t, "v5.bmp"), Info{BMP, 37, 23, 1}},
-		{"bmp os2 core header (imagemagick)", readTestdata(t, "os2.bmp"), Info{BMP, 37, 23, 1}},
-		{"bmp 4-bit palette (imagemagick)", readTestdata(t, "palette.bmp"), Info{BMP, 37, 23, 1}},
-		{"bmp rle8 (imagemagick)", readTestdata(t, "rle8.bmp"), Info{BMP, 37, 23, 1}},
-		{"bmp top-down", makeBMP(13, -7, 24, -1), Info{BMP, 13, 7, 1}},
-		{"bmp 1-bit", makeBMP(33, 2, 1, -1), Info{BMP, 33, 2, 1}},
+		{"jpeg baseline", encodeJPEG(t, 64, 48), Info{Format: JPEG, Width: 64, Height: 48, Orientation: 1}},
+		{"jpeg 1x1", encodeJPEG(t, 1, 1), Info{Format: JPEG, Width: 1, Height: 1, Orientation: 1}},
+		{"jpeg odd size", encodeJPEG(t, 333, 17), Info{Format: JPEG, Width: 333, Height: 17, Orientation: 1}},
+		{"jpeg progressive (imagemagick)", readTestdata(t, "progressive.jpg"), Info{Format: JPEG, Width: 37, Height: 23, Orientation: 1}},
+		{"jpeg trailing junk after EOI", append(encodeJPEG(t, 20, 10), "junk after the end"...), Info{Format: JPEG, Width: 20, Height: 10, Orientation: 1}},
+		{"png rgba", encodePNG(t, testImage(70, 30)), Info{Format: PNG, Width: 70, Height: 30, Orientation: 1}},
+		{"png gray16", encodePNG(t, gray16), Info{Format: PNG, Width: 5, Height: 300, Orientation: 1}},
+		{"png paletted 1-bit", encodePNG(t, paletted), Info{Format: PNG, Width: 640, Height: 1, Orientation: 1}},
+		{"png trailing junk after IEND", append(encodePNG(t, testImage(3, 4)), 0, 1, 2), Info{Format: PNG, Width: 3, Height: 4, Orientation: 1}},
+		{"webp lossy VP8 (imagemagick)", readTestdata(t, "lossy.webp"), Info{Format: WebP, Width: 37, Height: 23, Orientation: 1}},
+		{"webp lossless VP8L (imagemagick)", readTestdata(t, "lossless.webp"), Info{Format: WebP, Width: 37, Height: 23, Orientation: 1}},
+		{"webp alpha VP8X (imagemagick)", readTestdata(t, "alpha.webp"), Info{Format: WebP, Width: 37, Height: 23, Orientation: 1}},
+		{"webp VP8L max width", riff(vp8lChunk(16384, 3000)), Info{Format: WebP, Width: 16384, Height: 3000, Orientation: 1}},
+		{"webp VP8X canvas", riff(vp8x(0, 300, 200), vp8lChunk(300, 200)), Info{Format: WebP, Width: 300, Height: 200, Orientation: 1}},
+		{"bmp v3 bottom-up (imagemagick)", readTestdata(t, "v3.bmp"), Info{Format: BMP, Width: 37, Height: 23, Orientation: 1}},
+		{"bmp v5 (imagemagick)", readTestdata(t, "v5.bmp"), Info{Format: BMP, Width: 37, Height: 23, Orientation: 1}},
+		{"bmp os2 core header (imagemagick)", readTestdata(t, "os2.bmp"), Info{Format: BMP, Width: 37, Height: 23, Orientation: 1}},
+		{"bmp 4-bit palette (imagemagick)", readTestdata(t, "palette.bmp"), Info{Format: BMP, Width: 37, Height: 23, Orientation: 1}},
+		{"bmp rle8 (imagemagick)", readTestdata(t, "rle8.bmp"), Info{Format: BMP, Width: 37, Height: 23, Orientation: 1}},
+		{"bmp top-down", makeBMP(13, -7, 24, -1), Info{Format: BMP, Width: 13, Height: 7, Orientation: 1}},
+		{"bmp 1-bit", makeBMP(33, 2, 1, -1), Info{Format: BMP, Width: 33, Height: 2, Orientation: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -229,6 +229,7 @@ func TestInspectFormats(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
+			got.Progressive, got.Planes = false, 0 // TestInspectJPEGLayout checks them
 			if got != tt.want {
 				t.Fatalf("Inspect = %+v, want %+v", got, tt.want)
 			}
@@ -682,6 +683,42 @@ func BenchmarkInspect(b *testing.B) {
 				if _, err := Inspect(data, DefaultLimits()); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestInspectJPEGLayout checks what decoding a JPEG costs as read from its frame header:
+// progressive or not, and the sample planes (chroma subsampling).
+func TestInspectJPEGLayout(t *testing.T) {
+	sof := func(marker byte, comps ...byte) []byte {
+		seg := []byte{8, 0, 16, 0, 16, byte(len(comps) / 3)}
+		seg = append(seg, comps...)
+		b := []byte{0xFF, 0xD8, 0xFF, marker, 0, byte(len(seg) + 2)}
+		b = append(b, seg...)
+		return append(b, 0xFF, 0xDA, 0, 2, 0xFF, 0xD9)
+	}
+	tests := []struct {
+		name        string
+		data        []byte
+		progressive bool
+		planes      float64
+	}{
+		{"baseline 4:2:0 (Go)", encodeJPEG(t, 64, 48), false, 1.5},
+		{"progressive (imagemagick)", readTestdata(t, "progressive.jpg"), true, 0},
+		{"progressive 4:4:4", sof(0xC2, 1, 0x11, 0, 2, 0x11, 1, 3, 0x11, 1), true, 3},
+		{"baseline 4:2:2", sof(0xC0, 1, 0x21, 0, 2, 0x11, 1, 3, 0x11, 1), false, 2},
+		{"grey", sof(0xC1, 1, 0x11, 0), false, 1},
+		{"arithmetic progressive 4:2:0", sof(0xCA, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1), true, 1.5},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Inspect(tt.data, DefaultLimits())
+			if err != nil {
+				t.Fatalf("Inspect: %v", err)
+			}
+			if got.Progressive != tt.progressive || (tt.planes != 0 && got.Planes != tt.planes) || got.Planes == 0 {
+				t.Errorf("Inspect = progressive %v, planes %v; want %v, %v", got.Progressive, got.Planes, tt.progressive, tt.planes)
 			}
 		})
 	}

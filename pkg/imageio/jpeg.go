@@ -66,6 +66,9 @@ func parseJPEG(data []byte) (header, error) {
 			if comps == 0 || len(seg) < 6+3*comps {
 				return h, fmt.Errorf("%w: JPEG frame header (SOF) declares %d components in %d bytes", ErrCorrupt, comps, len(seg))
 			}
+			// Progressive frames: SOF2, SOF6 (differential), SOF10 and SOF14 (arithmetic).
+			h.progressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE
+			h.planes = samplePlanes(seg[6 : 6+3*comps])
 			if h.width == 0 || h.height == 0 {
 				// Height 0 is legal only with a DNL marker, which neither libjpeg nor Go supports.
 				return h, fmt.Errorf("%w: JPEG declares a %dx%d image", ErrCorrupt, h.width, h.height)
@@ -96,4 +99,25 @@ func parseJPEG(data []byte) (header, error) {
 // share the range but are not frames.
 func isSOF(marker byte) bool {
 	return marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC
+}
+
+// samplePlanes reads the components of a SOF segment (id, sampling factors, table; 3 bytes
+// each) and returns how many full-resolution planes they add up to: each component has
+// (h*v)/(hmax*vmax) of the image's samples. Invalid factors (0) count as full planes.
+func samplePlanes(comps []byte) float64 {
+	hmax, vmax := 1, 1
+	for i := 0; i+2 < len(comps); i += 3 {
+		hmax = max(hmax, int(comps[i+1]>>4))
+		vmax = max(vmax, int(comps[i+1]&0x0F))
+	}
+	planes := 0.0
+	for i := 0; i+2 < len(comps); i += 3 {
+		h, v := int(comps[i+1]>>4), int(comps[i+1]&0x0F)
+		if h == 0 || v == 0 {
+			planes++
+			continue
+		}
+		planes += float64(h*v) / float64(hmax*vmax)
+	}
+	return planes
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -9,31 +10,38 @@ import (
 
 // admission bounds the work and the memory of detection requests:
 //
-//   - at most workers+queue requests are admitted at once; the next one gets 429 before a
-//     byte of its body is read, so a burst costs nothing but the refusal;
+//   - at most workers+queue requests are admitted at once; the next one gets 429 before its
+//     body is read (beyond its first few KiB), so a burst costs nothing but the refusal;
 //   - the bodies of admitted requests held in memory total at most maxBytes; a request that
 //     does not fit waits with its body still in the socket;
+//   - the images being decoded and processed take at most maxDecode bytes of native memory,
+//     as estimated from their headers; a request that does not fit waits with its body read;
 //   - at most workers requests run detection; the others wait for a slot.
 //
-// The two waits together last at most maxWait (503 after that), not counting the time the
-// client takes to upload, and a waiting request whose client goes away leaves at once.
+// The waits together last at most maxWait (503 naming what ran out after that), not counting
+// the time the client takes to upload, and a waiting request whose client goes away leaves
+// at once.
 type admission struct {
-	tickets  chan struct{}
-	slots    chan struct{}
-	bytes    *semaphore.Weighted
-	maxBytes int64
-	maxWait  time.Duration
-	m        *metrics
+	tickets   chan struct{}
+	slots     chan struct{}
+	bytes     *semaphore.Weighted
+	maxBytes  int64
+	decode    *semaphore.Weighted
+	maxDecode int64
+	maxWait   time.Duration
+	m         *metrics
 }
 
-func newAdmission(workers, queue int, maxBytes int64, maxWait time.Duration, m *metrics) *admission {
+func newAdmission(workers, queue int, maxBytes, maxDecode int64, maxWait time.Duration, m *metrics) *admission {
 	return &admission{
-		tickets:  make(chan struct{}, workers+queue),
-		slots:    make(chan struct{}, workers),
-		bytes:    semaphore.NewWeighted(maxBytes),
-		maxBytes: maxBytes,
-		maxWait:  maxWait,
-		m:        m,
+		tickets:   make(chan struct{}, workers+queue),
+		slots:     make(chan struct{}, workers),
+		bytes:     semaphore.NewWeighted(maxBytes),
+		maxBytes:  maxBytes,
+		decode:    semaphore.NewWeighted(maxDecode),
+		maxDecode: maxDecode,
+		maxWait:   maxWait,
+		m:         m,
 	}
 }
 
@@ -43,6 +51,7 @@ type ticket struct {
 	start  time.Time
 	waited time.Duration
 	bytes  int64
+	decode int64
 	slot   bool
 }
 
@@ -60,15 +69,29 @@ func (a *admission) enter() (*ticket, error) {
 // reserve waits until n more body bytes fit in memory.
 func (t *ticket) reserve(ctx context.Context, n int64) error {
 	n = min(max(n, 1), t.a.maxBytes)
-	if t.a.bytes.TryAcquire(n) {
-		t.bytes = n
-		return nil
+	if !t.a.bytes.TryAcquire(n) {
+		err := t.wait(ctx, errMemoryTimeout, func(ctx context.Context) error { return t.a.bytes.Acquire(ctx, n) })
+		if err != nil {
+			return err
+		}
 	}
-	err := t.wait(ctx, func(ctx context.Context) error { return t.a.bytes.Acquire(ctx, n) })
-	if err == nil {
-		t.bytes = n
+	t.bytes = n
+	return nil
+}
+
+// reserveDecode waits until decoding and processing an image estimated to need n bytes
+// fits (reserveDecode in decode.go refuses images that need more than the whole budget).
+func (t *ticket) reserveDecode(ctx context.Context, n int64) error {
+	n = min(max(n, 1), t.a.maxDecode)
+	if !t.a.decode.TryAcquire(n) {
+		err := t.wait(ctx, errDecodeTimeout, func(ctx context.Context) error { return t.a.decode.Acquire(ctx, n) })
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	t.decode = n
+	t.a.m.decodeBytes.Add(float64(n))
+	return nil
 }
 
 // work waits for a detection worker.
@@ -76,7 +99,7 @@ func (t *ticket) work(ctx context.Context) error {
 	select {
 	case t.a.slots <- struct{}{}:
 	default:
-		err := t.wait(ctx, func(ctx context.Context) error {
+		err := t.wait(ctx, errQueueTimeout, func(ctx context.Context) error {
 			select {
 			case t.a.slots <- struct{}{}:
 				return nil
@@ -94,12 +117,20 @@ func (t *ticket) work(ctx context.Context) error {
 	return nil
 }
 
-// wait runs acquire within what is left of the maximum wait, counting the request as queued.
-func (t *ticket) wait(ctx context.Context, acquire func(context.Context) error) error {
+// reasons are the metric labels of the timeouts, naming the resource that ran out.
+var reasons = map[error]string{
+	errQueueTimeout:  "queue_timeout",
+	errMemoryTimeout: "upload_memory_timeout",
+	errDecodeTimeout: "decode_memory_timeout",
+}
+
+// wait runs acquire within what is left of the maximum wait, counting the request as
+// queued; timeout is the error that says what it waited for.
+func (t *ticket) wait(ctx context.Context, timeout error, acquire func(context.Context) error) error {
 	left := t.a.maxWait - t.waited
 	if left <= 0 {
-		t.a.m.rejections.WithLabelValues("queue_timeout").Inc()
-		return errQueueTimeout
+		t.a.m.rejections.WithLabelValues(reasons[timeout]).Inc()
+		return timeout
 	}
 	t.a.m.queueDepth.Inc()
 	defer t.a.m.queueDepth.Dec()
@@ -111,6 +142,9 @@ func (t *ticket) wait(ctx context.Context, acquire func(context.Context) error) 
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() == context.Canceled && errors.Is(context.Cause(ctx), errShuttingDown):
+		t.a.m.rejections.WithLabelValues("shutdown").Inc()
+		return errShuttingDown
 	case ctx.Err() == context.Canceled:
 		t.a.m.rejections.WithLabelValues("client_gone").Inc()
 		return ctx.Err()
@@ -118,8 +152,8 @@ func (t *ticket) wait(ctx context.Context, acquire func(context.Context) error) 
 		t.a.m.rejections.WithLabelValues("deadline").Inc()
 		return ctx.Err()
 	default:
-		t.a.m.rejections.WithLabelValues("queue_timeout").Inc()
-		return errQueueTimeout
+		t.a.m.rejections.WithLabelValues(reasons[timeout]).Inc()
+		return timeout
 	}
 }
 
@@ -131,6 +165,10 @@ func (t *ticket) done() {
 	}
 	if t.bytes > 0 {
 		t.a.bytes.Release(t.bytes)
+	}
+	if t.decode > 0 {
+		t.a.m.decodeBytes.Sub(float64(t.decode))
+		t.a.decode.Release(t.decode)
 	}
 	<-t.a.tickets
 }

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/facectl/facectl/pkg/face"
@@ -47,7 +50,8 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if s.draining.Load() {
-		s.writeError(w, r, errorf(http.StatusServiceUnavailable, "draining", "the server is shutting down"))
+		// Expected on every probe during a deploy: Serve logs the drain once, at INFO.
+		s.writeErrorResponse(w, r, errorf(http.StatusServiceUnavailable, "draining", "the server is shutting down"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "detectors": sortedKeys(s.allowed)})
@@ -64,7 +68,13 @@ type options struct {
 // parseOptions reads and checks the query parameters; unknown parameters are an error so
 // that typos do not silently change nothing.
 func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
-	q := r.URL.Query()
+	// url.Query drops what it cannot parse (a ";" separator, a bad escape) without a word,
+	// which would silently lose parameters.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return options{}, errorf(http.StatusBadRequest, "invalid_parameter",
+			"the query is malformed (separate parameters with \"&\", not \";\", and escape special characters): %s", truncate(err.Error(), 80))
+	}
 	o := options{engine: s.engines[s.detector], mode: face.Annotate}
 	if blur {
 		o.mode = face.Blur
@@ -154,11 +164,11 @@ func (s *Server) checkRequest(r *http.Request) (multipart bool, err error) {
 		"content type %q is not accepted: send multipart/form-data or an image content type", truncate(mt, 64))
 }
 
-// readImage reads the uploaded image, either as the multipart field `image` or as the raw
-// body, within the body and part limits, and checks its magic bytes so that non-images are
-// refused before they take a worker.
-func (s *Server) readImage(w http.ResponseWriter, r *http.Request, multipart bool) ([]byte, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+// readImage reads the uploaded image from body, either as the multipart field `image` or as
+// the raw body, within the body and part limits, and checks its magic bytes so that
+// non-images are refused before they take a worker.
+func (s *Server) readImage(w http.ResponseWriter, r *http.Request, body io.ReadCloser, multipart bool) ([]byte, error) {
+	r.Body = http.MaxBytesReader(w, body, s.cfg.MaxBodyBytes)
 	var data []byte
 	var err error
 	if multipart {
@@ -196,14 +206,18 @@ func readBody(body io.Reader, length int64) ([]byte, error) {
 	}
 }
 
-// readError turns a body read failure into a client error.
+// readError turns a body read failure into a client error. A body that ends early or a
+// connection that breaks mid-upload means the client left: 499, which nobody hears.
 func readError(err error) error {
 	var mbe *http.MaxBytesError
+	var he *Error
 	switch {
+	case errors.As(err, &he):
+		return he
 	case errors.As(err, &mbe), isTimeout(err):
 		return asHTTPError(err)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled):
-		return &Error{Status: http.StatusBadRequest, Code: "incomplete_body", Message: "the request body ended early", Err: err}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.Canceled), errors.Is(err, syscall.ECONNRESET), errors.Is(err, net.ErrClosed):
+		return &Error{Status: statusClientClosed, Code: "client_closed_request", Message: "the client went away during the upload", Err: err}
 	}
 	return &Error{Status: http.StatusBadRequest, Code: "bad_body", Message: "the request body could not be read", Err: err}
 }
@@ -269,13 +283,25 @@ func (j *job) end() {
 	j.cancel()
 }
 
-// begin admits a detection request and reads its image: refusals that cost nothing come
-// first (declared size, content type, 429 when the queue is full), then the body is read
-// once it fits in the memory budget, and finally the request waits for a worker. On success
-// the caller must call end.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*job, error) {
+// begin admits a detection request and reads its image. Refusals that cost nothing come
+// first (declared size, content type). Then the first bytes of the body must arrive: until
+// they have, the request holds nothing but a small buffer, so slow clients cannot use up the
+// queue or the memory. Then it takes its place (429 when the queue is full), reserves upload
+// memory for the body (waiting, with the body still in the socket, when it does not fit),
+// reads the rest under the upload rate limits, reserves decode memory as the image header
+// says for engine e (render is the format of the rendered result, "" for detection only),
+// and finally waits for a worker. On success the caller must call end.
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render imageio.Format) (*job, error) {
 	multipart, err := s.checkRequest(r)
 	if err != nil {
+		return nil, err
+	}
+	up := s.newUploadReader(w, r)
+	head, done, err := up.readHead(r.ContentLength)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkFormKey(r, head); err != nil {
 		return nil, err
 	}
 	t, err := s.adm.enter()
@@ -285,16 +311,26 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request) (*job, error) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	j := &job{ctx: ctx, cancel: cancel, t: t}
 	size := r.ContentLength
-	if size <= 0 {
+	switch {
+	case done:
+		size = int64(len(head))
+	case size < 0:
 		size = s.cfg.MaxBodyBytes
 	}
-	if err := t.reserve(ctx, size); err != nil {
+	before := t.waited
+	err = t.reserve(ctx, size)
+	up.pause(t.waited - before)
+	if err != nil {
 		j.end()
 		return nil, s.retryable(err)
 	}
-	if j.data, err = s.readImage(w, r, multipart); err != nil {
+	if j.data, err = s.readImage(w, r, up.rest(head, done), multipart); err != nil {
 		j.end()
 		return nil, err
+	}
+	if err := s.reserveDecode(ctx, t, e, j.data, render); err != nil {
+		j.end()
+		return nil, s.retryable(err)
 	}
 	if err := t.work(ctx); err != nil {
 		j.end()
@@ -375,7 +411,11 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	format, wantImage := negotiateImage(r.Header.Get("Accept"), false)
-	j, err := s.begin(w, r)
+	var rendered imageio.Format
+	if wantImage || o.annotate {
+		rendered = format
+	}
+	j, err := s.begin(w, r, o.engine, rendered)
 	if err != nil {
 		return err
 	}
@@ -410,7 +450,7 @@ func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "invalid_parameter", "annotate applies to /api/v1/detect only")
 	}
 	format, _ := negotiateImage(r.Header.Get("Accept"), true)
-	j, err := s.begin(w, r)
+	j, err := s.begin(w, r, o.engine, format)
 	if err != nil {
 		return err
 	}

@@ -32,8 +32,9 @@ func artifactDir(t *testing.T) string {
 	return dir
 }
 
-// browser starts headless Debian Chromium with the flags that keep it off the network.
-func browser(t *testing.T) context.Context {
+// browser starts headless Debian Chromium with the flags that keep it off the network, and
+// any extra options.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if os.Getenv("FACECTL_TEST_SKIP_BROWSER") == "1" {
 		t.Skip("FACECTL_TEST_SKIP_BROWSER=1")
@@ -53,6 +54,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	}
+	opts = append(opts, extra...)
 	actx, cancel := chromedp.NewExecAllocator(t.Context(), opts...)
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(actx)

@@ -41,6 +41,28 @@ type Config struct {
 	// MaxParts limits the parts of a multipart body, files and fields together (400 above
 	// it). Default 8.
 	MaxParts int `mapstructure:"max_parts" flag:"max-parts" help:"most parts in a multipart upload (400 above)"`
+	// MaxDecodeBytes bounds the native memory of the images being decoded and processed at
+	// once, over all requests, as estimated from each image's header before it is decoded
+	// (decoded pixels, JPEG coefficient buffers, the rotated copy, the network input and the
+	// encoded result). A request that does not fit waits within QueueWait; one that alone needs
+	// more than the budget is refused (422). Default 256 MiB (see the README's memory bound).
+	MaxDecodeBytes int64 `mapstructure:"max_decode_bytes" flag:"max-decode-bytes" help:"native memory for images being decoded at once, estimated from their headers; more wait"`
+
+	// MinUploadRate is the slowest accepted upload, in bytes per second, on average: over the
+	// first 16 KiB after a grace of UploadIdleTimeout, then over the rest (which holds upload
+	// memory) after a grace of one second; slower uploads get 408. 0 disables it. Default
+	// 16 KiB/s.
+	MinUploadRate int64 `mapstructure:"min_upload_rate" flag:"min-upload-rate" help:"slowest accepted upload in bytes per second (408 below it; 0: no minimum)"`
+	// UploadIdleTimeout is the longest pause between two reads of a request body (like
+	// nginx's client_body_timeout); longer gets 408. Default 5s.
+	UploadIdleTimeout time.Duration `mapstructure:"upload_idle_timeout" flag:"upload-idle-timeout" help:"longest pause in sending a request body (408 after it)"`
+	// LingerTimeout and LingerBytes bound the lingering close: after an answer sent before the
+	// body was read (413, 429, 401, 415, ...), the server reads and discards the rest of the
+	// body for at most this long and this many bytes before it closes the connection, so that
+	// clients that send the whole body before reading hear the answer. LingerTimeout 0
+	// disables it. Defaults 5s and 40 MiB.
+	LingerTimeout time.Duration `mapstructure:"linger_timeout" flag:"linger-timeout" help:"time to read and discard an unread body after an early answer (0: close at once)"`
+	LingerBytes   int64         `mapstructure:"linger_bytes" flag:"linger-bytes" help:"bytes to read and discard after an early answer before closing"`
 
 	// RequestTimeout is the deadline of one detection request from its admission: waiting
 	// for memory, reading the body, waiting for a worker and detecting (503 when it runs out
@@ -69,6 +91,11 @@ type Config struct {
 	// KEY` or `X-API-Key: KEY`. Several keys allow rotation. Health, readiness, metrics and
 	// the page itself are exempt. Default none.
 	APIKeys []string `mapstructure:"api_keys" flag:"api-keys" help:"API keys accepted on the API and /upload (comma-separated; prefer FACECTL_SERVER_API_KEYS)"`
+	// TrustedProxies are the networks (CIDRs, or single addresses) of proxies and load
+	// balancers whose X-Forwarded-For header is believed: the logs then show the client
+	// address it names (the right-most address not itself trusted). Default none: logs show
+	// the peer address.
+	TrustedProxies []string `mapstructure:"trusted_proxies" flag:"trusted-proxies" help:"CIDRs of proxies whose X-Forwarded-For names the client in logs (comma-separated)"`
 	// CORSOrigins lists the origins allowed to call the API from a browser ("*" = any).
 	// Default none (same origin only).
 	CORSOrigins []string `mapstructure:"cors_origins" flag:"cors-origins" help:"origins allowed to call the API from browsers (comma-separated, * for any)"`
@@ -96,6 +123,11 @@ func DefaultConfig() Config {
 		MaxBodyBytes:      10 * MiB,
 		MaxBufferedBytes:  24 * MiB,
 		MaxParts:          8,
+		MaxDecodeBytes:    256 * MiB,
+		MinUploadRate:     16 << 10,
+		UploadIdleTimeout: 5 * time.Second,
+		LingerTimeout:     5 * time.Second,
+		LingerBytes:       40 * MiB,
 		RequestTimeout:    30 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -142,6 +174,26 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBufferedBytes < c.MaxBodyBytes {
 		bad("max_buffered_bytes (%d) must be at least max_body_bytes (%d)", c.MaxBufferedBytes, c.MaxBodyBytes)
+	}
+	if c.MaxDecodeBytes < 64*MiB {
+		bad("max_decode_bytes: must be at least 64 MiB (%d), got %d", 64*MiB, c.MaxDecodeBytes)
+	}
+	if c.MinUploadRate < 0 {
+		bad("min_upload_rate: must be >= 0 (0 = no minimum), got %d", c.MinUploadRate)
+	}
+	if c.UploadIdleTimeout <= 0 {
+		bad("upload_idle_timeout: must be > 0, got %s", c.UploadIdleTimeout)
+	}
+	if c.LingerTimeout < 0 {
+		bad("linger_timeout: must be >= 0 (0 = close at once), got %s", c.LingerTimeout)
+	}
+	if c.LingerBytes < 0 {
+		bad("linger_bytes: must be >= 0, got %d", c.LingerBytes)
+	}
+	for i, p := range c.TrustedProxies {
+		if _, err := parseProxy(p); err != nil {
+			bad("trusted_proxies[%d]: %v", i, err)
+		}
 	}
 	if c.MaxParts < 1 {
 		bad("max_parts: must be >= 1, got %d", c.MaxParts)

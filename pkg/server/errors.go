@@ -23,6 +23,8 @@ type Error struct {
 	Err     error
 	// RetryAfter, when positive, is sent as the Retry-After header (whole seconds, at least 1).
 	RetryAfter time.Duration
+	// Header holds further response headers (canonical keys), such as WWW-Authenticate.
+	Header http.Header
 }
 
 // Error returns the public message and the cause, for logs.
@@ -49,6 +51,13 @@ const statusClientClosed = 499
 var (
 	errQueueFull    = errors.New("all workers busy and the queue is full")
 	errQueueTimeout = errors.New("waited too long for a worker")
+	// errMemoryTimeout: the memory for request bodies stayed full for the whole wait.
+	errMemoryTimeout = errors.New("waited too long for memory to receive the body in")
+	// errDecodeTimeout: the memory for decoding images stayed full for the whole wait.
+	errDecodeTimeout = errors.New("waited too long for memory to decode the image in")
+	// errShuttingDown is the cause of the requests' context being cancelled when the grace
+	// period runs out: the request gets a 503 rather than a reset connection.
+	errShuttingDown = errors.New("the grace period for shutting down ran out")
 )
 
 // asHTTPError maps any error to the *Error that is written to the client. Image input errors
@@ -86,6 +95,15 @@ func asHTTPError(err error) *Error {
 	case errors.Is(err, errQueueTimeout):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "queue_timeout",
 			Message: "no worker became free in time; retry later", Err: err}
+	case errors.Is(err, errMemoryTimeout):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "upload_memory_full",
+			Message: "the server's memory for uploads stayed full; retry later", Err: err}
+	case errors.Is(err, errDecodeTimeout):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "decode_memory_full",
+			Message: "the server's memory for decoding images stayed full; retry later", Err: err}
+	case errors.Is(err, errShuttingDown):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
+			Message: "the server is shutting down; retry", Err: err, RetryAfter: time.Second}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "timeout",
 			Message: "the request took too long", Err: err}

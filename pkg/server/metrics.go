@@ -20,6 +20,8 @@ type metrics struct {
 	faces       *prometheus.CounterVec
 	facesPerImg prometheus.Histogram
 	ready       prometheus.Gauge
+	lingered    *prometheus.CounterVec
+	decodeBytes prometheus.Gauge
 }
 
 // latencyBuckets span a fast single-face detection (a few ms) to a queue wait plus a
@@ -60,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facectl_queue_rejections_total",
-			Help: "Requests that got no worker: queue_full (429), queue_timeout (503), client_gone, deadline.",
+			Help: "Requests refused or dropped before detection: queue_full (429); 503 after queue_wait because no worker became free (queue_timeout), the memory for request bodies stayed full (upload_memory_timeout) or the memory for decoding stayed full (decode_memory_timeout); client_gone; deadline; shutdown (503 when the grace period ran out).",
 		}, []string{"reason"}),
 		busy: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "facectl_workers_busy",
@@ -88,14 +90,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "facectl_ready",
 			Help: "1 while the server reports ready, 0 while starting or draining.",
 		}),
+		decodeBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "facectl_decode_memory_reserved_bytes",
+			Help: "Native memory reserved by the images being decoded and processed, as estimated from their headers (at most server.max_decode_bytes).",
+		}),
+		lingered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_http_lingering_closes_total",
+			Help: "Responses sent before the request body was read, after which the rest of the body was read and discarded, by outcome: complete, limit (linger_bytes reached), timeout (linger_timeout reached), error.",
+		}, []string{"outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.queueWait, m.queueDepth,
-		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready} {
+		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready, m.lingered, m.decodeBytes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	for _, r := range []string{"queue_full", "queue_timeout", "client_gone", "deadline"} {
+	for _, r := range []string{"queue_full", "queue_timeout", "upload_memory_timeout", "decode_memory_timeout", "client_gone", "deadline", "shutdown"} {
 		m.rejections.WithLabelValues(r) // export zeros so rate() works from the start
 	}
 	return m, nil

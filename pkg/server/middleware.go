@@ -6,8 +6,10 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -27,6 +29,7 @@ const (
 	keyLogger ctxKey = iota
 	keyRequestID
 	keyRecorder
+	keyFormAuth // the API key is to be read from the upload form
 )
 
 // requestIDPattern is what an incoming X-Request-ID must look like to be kept: short and
@@ -53,6 +56,7 @@ type recorder struct {
 	status int
 	bytes  int64
 	code   string // public error code, if an error was written
+	start  time.Time
 }
 
 func (r *recorder) WriteHeader(status int) {
@@ -97,7 +101,7 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 		log := s.log.With("request_id", id)
 		ctx := context.WithValue(r.Context(), keyLogger, log)
 		ctx = context.WithValue(ctx, keyRequestID, id)
-		rec := &recorder{ResponseWriter: w}
+		rec := &recorder{ResponseWriter: w, start: start}
 		ctx = context.WithValue(ctx, keyRecorder, rec)
 		r = r.WithContext(ctx)
 
@@ -110,11 +114,29 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 			hdr.Set("Connection", "close")
 		}
 
+		// The handlers may answer before reading the body; linger then reads the rest (after
+		// the request is logged) so that clients that send everything first hear the answer.
+		// Full duplex keeps net/http from reading (and, past 256 KiB, giving up on) the unread
+		// body itself when the response starts.
+		var body *bodyWatch
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &bodyWatch{rc: r.Body}
+			r.Body = body
+			_ = http.NewResponseController(w).EnableFullDuplex() // fails only for HTTP/2, which needs none
+		}
+		aborted := false
+		defer func() {
+			if !aborted {
+				s.linger(rec, r, body)
+			}
+		}()
+
 		s.m.inFlight.Inc()
 		defer func() {
 			s.m.inFlight.Dec()
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					aborted = true
 					panic(p)
 				}
 				log.Error("panic serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -135,7 +157,7 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 			}
 			log.Log(r.Context(), level, "request", "method", r.Method, "route", route, "path", r.URL.Path,
 				"status", status, "bytes", rec.bytes, "duration_ms", float64(elapsed.Microseconds())/1000,
-				"remote", r.RemoteAddr, "user_agent", r.UserAgent())
+				"remote", s.clientAddr(r), "user_agent", r.UserAgent())
 		}()
 
 		h.ServeHTTP(rec, r)
@@ -202,6 +224,9 @@ func newRequestID() string {
 func (s *Server) handle(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
+			if errors.Is(err, context.Canceled) && errors.Is(context.Cause(r.Context()), errShuttingDown) {
+				err = errShuttingDown // the server gave up on the request, not the client
+			}
 			s.writeError(w, r, err)
 		}
 	})
@@ -233,6 +258,12 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	default:
 		log.Warn(he.Message, attrs...)
 	}
+	s.writeErrorResponse(w, r, he)
+}
+
+// writeErrorResponse writes he without logging it, for answers that are expected and logged
+// elsewhere (readiness while draining).
+func (s *Server) writeErrorResponse(w http.ResponseWriter, r *http.Request, he *Error) {
 	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok {
 		rec.code = he.Code
 	}
@@ -244,6 +275,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	h := w.Header()
+	for k, v := range he.Header {
+		h[k] = v
+	}
 	if he.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
 	}
@@ -276,34 +310,68 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// requireKey rejects requests without a valid API key when keys are configured. Every key
-// is compared in constant time, so timing reveals neither which key nor how much matched.
+// requireKey rejects requests without a valid API key when keys are configured. The key may
+// come as `Authorization: Bearer KEY` or `X-API-Key: KEY`; the rule when both are sent is that
+// the request is accepted if either holds a valid key (a proxy may add one of its own). Every
+// key is compared in constant time, so timing reveals neither which key nor how much matched.
+//
+// The upload form cannot send headers without JavaScript, so a multipart POST /upload that
+// carries no key header may carry it as the form field api_key instead, placed before the
+// photo (the page does): it is checked from the first bytes of the body, before the request
+// takes any place or memory (see begin and checkFormKey).
 func (s *Server) requireKey(h http.Handler) http.Handler {
 	if len(s.keys) == 0 {
 		return h
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := r.Header.Get("X-API-Key")
-		if auth := r.Header.Get("Authorization"); got == "" && auth != "" {
+		var sent []string
+		if k := r.Header.Get("X-API-Key"); k != "" {
+			sent = append(sent, k)
+		}
+		if auth := r.Header.Get("Authorization"); auth != "" {
 			if scheme, tok, ok := strings.Cut(auth, " "); ok && strings.EqualFold(scheme, "Bearer") {
-				got = strings.TrimSpace(tok)
+				sent = append(sent, strings.TrimSpace(tok))
+			} else {
+				sent = append(sent, auth) // another scheme: never a valid key, but a key was sent
 			}
 		}
-		match := 0
-		for _, k := range s.keys {
-			match |= subtle.ConstantTimeCompare([]byte(got), k)
+		if len(sent) == 0 && r.URL.Path == "/upload" && isMultipart(r) {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyFormAuth, true)))
+			return
 		}
-		if got == "" || match != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="facectl"`)
+		ok := false
+		for _, k := range sent {
+			ok = s.validKey(k) || ok
+		}
+		if !ok {
 			msg := "an API key is required (Authorization: Bearer KEY or X-API-Key: KEY)"
-			if got != "" {
+			if len(sent) > 0 {
 				msg = "the API key is not valid"
 			}
-			s.writeError(w, r, errorf(http.StatusUnauthorized, "unauthorized", "%s", msg))
+			s.writeError(w, r, s.unauthorized(msg))
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// validKey compares k with every configured key in constant time.
+func (s *Server) validKey(k string) bool {
+	match := 0
+	for _, key := range s.keys {
+		match |= subtle.ConstantTimeCompare([]byte(k), key)
+	}
+	return k != "" && match == 1
+}
+
+func (s *Server) unauthorized(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg,
+		Header: http.Header{"Www-Authenticate": {`Bearer realm="facectl"`}}}
+}
+
+func isMultipart(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "multipart/form-data"
 }
 
 // cors answers preflight requests and adds the CORS headers for allowed origins.

@@ -132,7 +132,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	j, err := s.begin(w, r)
+	j, err := s.begin(w, r, o.engine, imageio.JPEG)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type Server struct {
 	m        *metrics
 	gatherer prometheus.Gatherer
 	keys     [][]byte
+	proxies  []netip.Prefix
 	handler  http.Handler
 	mux      *http.ServeMux
 
@@ -119,7 +121,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 		engines:   engines,
 		detector:  def,
 		allowed:   allowed,
-		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.QueueWait, m),
+		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.MaxDecodeBytes, cfg.QueueWait, m),
 		m:         m,
 		gatherer:  reg,
 		listening: make(chan struct{}),
@@ -127,11 +129,15 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 	for _, k := range cfg.APIKeys {
 		s.keys = append(s.keys, []byte(k))
 	}
+	for _, p := range cfg.TrustedProxies {
+		pfx, _ := parseProxy(p) // checked by Validate
+		s.proxies = append(s.proxies, pfx)
+	}
 	s.routes()
 	m.ready.Set(1)
 	log.Info("server configured", "detector", def, "allowed_detectors", sortedKeys(allowed),
 		"workers", workers, "queue_size", cfg.QueueSize, "queue_wait", cfg.QueueWait.String(),
-		"max_body_bytes", cfg.MaxBodyBytes, "max_buffered_bytes", cfg.MaxBufferedBytes, "api_keys", len(cfg.APIKeys))
+		"max_body_bytes", cfg.MaxBodyBytes, "max_buffered_bytes", cfg.MaxBufferedBytes, "max_decode_bytes", cfg.MaxDecodeBytes, "api_keys", len(cfg.APIKeys))
 	return s, nil
 }
 
@@ -189,8 +195,12 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	// Requests run on a context that outlives ctx during the drain and grace periods and is
 	// cancelled only when the grace period is over, so queued work then gives up at once.
-	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelBase()
+	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelBase(nil)
+	ln = rejectListener{Listener: ln, s: s}
+	if mln != nil {
+		mln = rejectListener{Listener: mln, s: s}
+	}
 	srv := s.httpServer(s.handler, base)
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
@@ -268,7 +278,15 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	}
 	wg.Wait()
 	if len(errs) > 0 {
-		cancelBase()
+		// Requests still waiting for a worker or memory now get a 503 (shutting_down) instead
+		// of a reset connection: cancel them, give them a moment to write it, then close.
+		cancelBase(errShuttingDown)
+		fctx, cancelFinal := context.WithTimeout(context.WithoutCancel(ctx), finalWrite)
+		for _, hs := range servers {
+			wg.Go(func() { _ = hs.Shutdown(fctx) })
+		}
+		wg.Wait()
+		cancelFinal()
 		for _, hs := range servers {
 			hs.Close()
 		}
@@ -278,6 +296,10 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	s.log.Info("server stopped")
 	return nil
 }
+
+// finalWrite is how long requests cancelled at the end of the grace period get to write
+// their 503 before the remaining connections are closed.
+const finalWrite = time.Second
 
 func (s *Server) setDraining() {
 	s.draining.Store(true)

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// bodyWatch is the request body as the handlers see it. It remembers whether the body was
+// read to its end and whether reading it failed, so that after the response the server knows
+// whether unread bytes are still on their way (see linger).
+type bodyWatch struct {
+	rc io.ReadCloser
+
+	mu   sync.Mutex
+	eof  bool
+	err  error
+	read int64
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.mu.Lock()
+	b.read += int64(n)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil && b.err == nil:
+		b.err = err
+	}
+	b.mu.Unlock()
+	return n, err
+}
+
+func (b *bodyWatch) bytesRead() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.read
+}
+
+// Close closes the underlying body.
+func (b *bodyWatch) Close() error { return b.rc.Close() }
+
+// state returns whether the body was read to its end and the first read error.
+func (b *bodyWatch) state() (eof bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof, b.err
+}
+
+// linger runs after a response was written without reading the whole request body (413 from
+// Content-Length or while reading, 429, 401, 415 from the first bytes, ...). Many clients
+// (Python's http.client, urllib and requests, many SDKs) write the whole body before they
+// read anything; closing the connection on them while they are still sending makes the
+// kernel answer their data with a reset, and they report "connection reset" instead of the
+// answer waiting in their receive buffer. So the server keeps reading and discarding the body,
+// in a small buffer, for at most LingerTimeout and LingerBytes (nginx's lingering close), and
+// only then lets net/http close the connection. A body read to its end even lets the
+// connection be reused. Bodies that failed (timeout, client gone) are not waited for.
+func (s *Server) linger(w http.ResponseWriter, r *http.Request, body *bodyWatch) {
+	if body == nil || s.cfg.LingerTimeout <= 0 || r.ContentLength == 0 {
+		return
+	}
+	eof, err := body.state()
+	if eof || err != nil || r.ContentLength > 0 && body.bytesRead() >= r.ContentLength {
+		return
+	}
+	rc := http.NewResponseController(w)
+	if err := rc.Flush(); err != nil {
+		return // the client is gone
+	}
+	start := time.Now()
+	if err := rc.SetReadDeadline(start.Add(s.cfg.LingerTimeout)); err != nil {
+		return
+	}
+	n, err := io.CopyN(io.Discard, body.rc, s.cfg.LingerBytes+1)
+	outcome := "complete"
+	switch {
+	case err == nil:
+		outcome = "limit" // there is more: net/http closes the connection
+	case errors.Is(err, io.EOF):
+	case isTimeout(err):
+		outcome = "timeout"
+	default:
+		outcome = "error"
+	}
+	s.m.lingered.WithLabelValues(outcome).Inc()
+	s.logger(r.Context()).Debug("discarded the unread request body after the response",
+		"bytes", n, "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+}

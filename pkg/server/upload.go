@@ -1,0 +1,133 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// headBytes is how much of a body must have arrived before the request takes anything but
+// this buffer: a place among the admitted requests, upload memory, decode memory, a worker.
+// A client that trickles its body therefore holds none of them, and is cut off by the
+// upload rate checks (see uploadReader).
+const headBytes = 16 << 10
+
+// uploadReader reads a request body under the upload timeouts: before every read it sets the
+// connection's read deadline to the earliest of
+//
+//   - now + UploadIdleTimeout (no pause longer than that, like nginx's client_body_timeout),
+//   - the time by which the client falls below MinUploadRate on average: for the first
+//     headBytes, after a grace of UploadIdleTimeout; for the rest (when the request holds
+//     upload memory), counted afresh from the end of the head with a grace of one second,
+//     so that a client cannot send the head quickly and then hold the memory by trickling,
+//   - the start of the request + ReadTimeout (the http.Server's own bound, which the deadline
+//     set here would otherwise replace).
+//
+// Time the server makes the body wait (for memory) is not counted against the client.
+type uploadReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	idle  time.Duration
+	rate  int64
+	start time.Time     // of the rate clock
+	grace time.Duration // before the rate applies
+	n0    int64         // bytes read when the rate clock started
+	limit time.Time
+	n     int64
+}
+
+// restGrace is the grace of the rate clock for the body after its head.
+const restGrace = time.Second
+
+func (s *Server) newUploadReader(w http.ResponseWriter, r *http.Request) *uploadReader {
+	now := time.Now()
+	limit := now.Add(s.cfg.ReadTimeout)
+	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok && !rec.start.IsZero() {
+		limit = rec.start.Add(s.cfg.ReadTimeout)
+	}
+	return &uploadReader{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout,
+		rate: s.cfg.MinUploadRate, start: now, grace: s.cfg.UploadIdleTimeout, limit: limit}
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	now := time.Now()
+	deadline, why := now.Add(u.idle), "idle"
+	if u.rate > 0 {
+		if d := u.start.Add(u.grace + time.Duration(float64(u.n-u.n0)/float64(u.rate)*float64(time.Second))); d.Before(deadline) {
+			deadline, why = d, "rate"
+		}
+	}
+	if u.limit.Before(deadline) {
+		deadline, why = u.limit, "total"
+	}
+	// Without a deadline (HTTP/2, or a test's ResponseWriter) the server's timeouts still apply.
+	_ = u.rc.SetReadDeadline(deadline)
+	n, err := u.r.Read(p)
+	u.n += int64(n)
+	if err != nil && isTimeout(err) {
+		return n, u.timeoutError(why, err)
+	}
+	return n, err
+}
+
+// pause moves the rate clock forward by the time the server kept the client waiting.
+func (u *uploadReader) pause(d time.Duration) { u.start = u.start.Add(d) }
+
+// restart starts the rate clock afresh for the rest of the body, after the head.
+func (u *uploadReader) restart() {
+	u.start, u.grace, u.n0 = time.Now(), restGrace, u.n
+}
+
+func (u *uploadReader) timeoutError(why string, err error) error {
+	msg := "the request body was not received in time"
+	switch why {
+	case "idle":
+		msg = fmt.Sprintf("the upload paused for more than %s", u.idle)
+	case "rate":
+		msg = fmt.Sprintf("the upload was slower than the minimum of %s/s", rateString(u.rate))
+	}
+	return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: msg, Err: err}
+}
+
+// readHead reads the first headBytes of the body (or all of it, when it is shorter). done
+// reports that the body ended within them.
+func (u *uploadReader) readHead(declared int64) (head []byte, done bool, err error) {
+	size := int64(headBytes)
+	if declared >= 0 && declared < size {
+		size = declared
+	}
+	head = make([]byte, size, size+1)
+	n, err := io.ReadFull(u, head)
+	head = head[:n]
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if declared >= 0 && int64(n) < declared {
+			return nil, false, readError(io.ErrUnexpectedEOF)
+		}
+		return head, true, nil
+	case err != nil:
+		return nil, false, readError(err)
+	}
+	if declared >= 0 && int64(n) == declared {
+		return head, true, nil
+	}
+	u.restart()
+	return head, false, nil
+}
+
+// rest is the whole body again: the head that was read, then what is still to come.
+func (u *uploadReader) rest(head []byte, done bool) io.ReadCloser {
+	if done {
+		return io.NopCloser(bytes.NewReader(head))
+	}
+	return io.NopCloser(io.MultiReader(bytes.NewReader(head), u))
+}
+
+func rateString(n int64) string {
+	if n >= 1024 && n%1024 == 0 {
+		return fmt.Sprintf("%d KiB", n/1024)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
