@@ -11,6 +11,8 @@ import (
 	"time"
 
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+
+	"github.com/facectl/facectl/pkg/server"
 )
 
 func validConfig() Config { return stubConfig() }
@@ -279,5 +281,15 @@ func TestTaskFamilyDefaultsToTheService(t *testing.T) {
 	cfg.Task.Family = "shared"
 	if got := cfg.TaskFamily(); got != "shared" {
 		t.Errorf("family = %q, want the configured one", got)
+	}
+}
+
+// The target group's deregistration delay lets a stopping task finish what serve still does:
+// its drain period (readiness failing, still serving) plus its grace period for in-flight
+// requests. The defaults must move together.
+func TestDeregistrationDelayMatchesServe(t *testing.T) {
+	s := server.DefaultConfig()
+	if got, want := DefaultConfig().LoadBalancer.DeregistrationDelay, s.DrainPeriod+s.GracePeriod; got != want {
+		t.Errorf("deploy.load_balancer.deregistration_delay default %v, serve's drain + grace periods %v", got, want)
 	}
 }
