@@ -24,7 +24,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${GO_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopencv-dev patchelf \
+ && apt-get install -y --no-install-recommends libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev patchelf \
  && rm -rf /var/lib/apt/lists/*
 # -ffunction-sections + --gc-sections drop the gocv wrappers facectl never calls, so that
 # scripts/docker/prune-needed.sh can drop the OpenCV modules only they needed (highgui, videoio, ...).
