@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"sync"
 	"syscall"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/facectl/facectl/pkg/face"
 )
+
+var black = color.RGBA{}
 
 func benchEngine(b *testing.B, detector string, workers int) *Engine {
 	b.Helper()
@@ -98,7 +101,7 @@ func BenchmarkForward(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			// The same engine set-up as BenchmarkDetect/yunet (one worker, OpenCV's threads as New
 			// sets them), so the two are comparable.
-			y := benchEngine(b, "yunet", 1).all[0].(*yunet)
+			y := benchEngine(b, "yunet", 1).all[0].det.(*yunet)
 			img, err := gocv.IMDecode(testenv.ReadPhoto(b, name), gocv.IMReadColor)
 			if err != nil {
 				b.Fatal(err)
