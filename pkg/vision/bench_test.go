@@ -9,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/facectl/facectl/internal/testenv"
 
@@ -82,13 +83,13 @@ func BenchmarkDetect(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
-				f0 := minorFaults(b)
+				u0 := usageNow(b)
 				for b.Loop() {
 					if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
 						b.Fatal(err)
 					}
 				}
-				reportFaults(b, f0)
+				reportUsage(b, u0)
 			})
 		}
 	}
@@ -122,27 +123,36 @@ func BenchmarkForward(b *testing.B) {
 			}
 			forward()
 			b.ResetTimer()
-			f0 := minorFaults(b)
+			u0 := usageNow(b)
 			for b.Loop() {
 				forward()
 			}
-			reportFaults(b, f0)
+			reportUsage(b, u0)
 		})
 	}
 }
 
-// minorFaults is the process's minor page faults so far. A fresh native buffer costs one per
-// 4 KiB page it touches (the kernel zeroes and maps each), so faults per operation show the
-// multi-megabyte allocations a request makes; a steady state that reuses its buffers makes few.
-func minorFaults(b *testing.B) int64 {
+// usage is the process's minor page faults and CPU time so far. A fresh native buffer costs one
+// fault per 4 KiB page it touches (the kernel zeroes and maps each), so faults per operation show
+// the multi-megabyte allocations a request makes; a steady state that reuses its buffers makes
+// few. CPU time per operation (user and system, all threads) is less disturbed than wall time
+// when other processes share the machine.
+type usage struct {
+	faults int64
+	cpu    time.Duration
+}
+
+func usageNow(b *testing.B) usage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return ru.Minflt
+	return usage{ru.Minflt, time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
 }
 
-// reportFaults reports the minor page faults per operation since f0.
-func reportFaults(b *testing.B, f0 int64) {
-	b.ReportMetric(float64(minorFaults(b)-f0)/float64(b.N), "faults/op")
+// reportUsage reports faults and CPU milliseconds per operation since u0.
+func reportUsage(b *testing.B, u0 usage) {
+	u := usageNow(b)
+	b.ReportMetric(float64(u.faults-u0.faults)/float64(b.N), "faults/op")
+	b.ReportMetric(float64(u.cpu-u0.cpu)/1e6/float64(b.N), "cpu-ms/op")
 }
