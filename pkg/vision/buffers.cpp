@@ -4,6 +4,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include "buffers.h"
+#include "jpeg.h"
 
 // facectl_view points *dst at the first bytes of *buf, shaped as sizes[0..ndims) of type,
 // growing *buf (never shrinking it) when it is too small. *dst does not own the memory: it is
@@ -48,6 +49,15 @@ int facectl_decode(const void* data, int len, int flags, void* dst) {
 		d->release();
 		return 0;
 	}
+}
+
+// facectl_decode_jpeg decodes a JPEG at 1/denom scale into *dst, which must already be 8UC3 of
+// the scaled size. Returns 1, or 0 when it could not (the caller then lets OpenCV decode).
+int facectl_decode_jpeg(const void* data, int len, int denom, void* dst) {
+	cv::Mat* d = static_cast<cv::Mat*>(dst);
+	if (d->type() != CV_8UC3 || d->dims != 2 || d->empty()) return 0;
+	return facectl_jpeg_bgr(static_cast<const unsigned char*>(data), (unsigned long)len, denom,
+	                        d->data, d->rows, d->cols, d->step[0]);
 }
 
 // facectl_blob writes img (8UC3, at most H×W) into blob (1×3×H×W, CV_32F) as planar channels,

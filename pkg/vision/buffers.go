@@ -1,7 +1,7 @@
 package vision
 
 /*
-#cgo pkg-config: opencv4
+#cgo pkg-config: opencv4 libjpeg
 #cgo CXXFLAGS: --std=c++11
 #include <stdlib.h>
 #include "buffers.h"
@@ -77,6 +77,16 @@ func decodeInto(data []byte, flags gocv.IMReadFlag, dst gocv.Mat) bool {
 		return false
 	}
 	return C.facectl_decode(unsafe.Pointer(&data[0]), C.int(len(data)), C.int(flags), matPtr(dst)) == 1
+}
+
+// decodeJPEGInto decodes a JPEG at 1/denom scale into dst, which must already be BGR of the
+// scaled size. It reports false when it cannot (CMYK, another size, bad data): the caller then
+// lets OpenCV decode, which also gives its errors.
+func decodeJPEGInto(data []byte, denom int, dst gocv.Mat) bool {
+	if len(data) == 0 {
+		return false
+	}
+	return C.facectl_decode_jpeg(unsafe.Pointer(&data[0]), C.int(len(data)), C.int(denom), matPtr(dst)) == 1
 }
 
 // fillBlob writes img (8-bit BGR, at most blob's height and width) into blob (1×3×H×W float32)

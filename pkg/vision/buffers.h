@@ -7,6 +7,7 @@ extern "C" {
 int facectl_view(void* buf, void* dst, int ndims, const int* sizes, int type);
 int facectl_aliases(const void* buf, const void* m);
 int facectl_decode(const void* data, int len, int flags, void* dst);
+int facectl_decode_jpeg(const void* data, int len, int denom, void* dst);
 int facectl_blob(const void* img, void* planes, void* blob);
 #ifdef __cplusplus
 }

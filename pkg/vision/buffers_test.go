@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"bytes"
 	"context"
 	"image"
 	"slices"
@@ -181,4 +182,53 @@ func mustView(t *testing.T, b *buffer, mt gocv.MatType, sizes ...int) gocv.Mat {
 	}
 	t.Cleanup(func() { v.Close() })
 	return v
+}
+
+// TestDirectJPEGMatchesOpenCV checks the direct BGR decode gives OpenCV's pixels exactly, for every
+// JPEG photo and a grayscale JPEG at each reduced scale, and refuses a size it was not asked for.
+func TestDirectJPEGMatchesOpenCV(t *testing.T) {
+	var jpegs [][]byte
+	for _, p := range testenv.Photos(t) {
+		if data := testenv.ReadPhoto(t, p.Name); bytes.HasPrefix(data, []byte{0xFF, 0xD8}) {
+			jpegs = append(jpegs, data)
+		}
+	}
+	gray, err := gocv.IMDecode(jpegs[0], gocv.IMReadGrayScale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf, err := gocv.IMEncode(gocv.JPEGFileExt, gray)
+	gray.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpegs = append(jpegs, bytes.Clone(buf.GetBytes()))
+	buf.Close()
+	flags := map[int]gocv.IMReadFlag{1: gocv.IMReadColor, 2: gocv.IMReadReducedColor2, 4: gocv.IMReadReducedColor4, 8: gocv.IMReadReducedColor8}
+	for i, data := range jpegs {
+		for denom, flag := range flags {
+			want, err := gocv.IMDecode(data, flag|gocv.IMReadIgnoreOrientation)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := gocv.NewMatWithSize(want.Rows(), want.Cols(), gocv.MatTypeCV8UC3)
+			if !decodeJPEGInto(data, denom, got) {
+				t.Errorf("jpeg %d at 1/%d: not decoded", i, denom)
+			} else if !slices.Equal(got.ToBytes(), want.ToBytes()) {
+				t.Errorf("jpeg %d at 1/%d: pixels differ from OpenCV's", i, denom)
+			}
+			other := gocv.NewMatWithSize(want.Rows()+1, want.Cols(), gocv.MatTypeCV8UC3)
+			if decodeJPEGInto(data, denom, other) {
+				t.Errorf("jpeg %d at 1/%d: decoded into a Mat of the wrong size", i, denom)
+			}
+			want.Close()
+			got.Close()
+			other.Close()
+		}
+	}
+	bad := gocv.NewMatWithSize(480, 640, gocv.MatTypeCV8UC3)
+	defer bad.Close()
+	if decodeJPEGInto([]byte("\xFF\xD8not a jpeg"), 1, bad) {
+		t.Error("garbage decoded as a JPEG")
+	}
 }

@@ -64,7 +64,8 @@ func decode(data []byte, info imageio.Info, minSide int, bufs decodeBuffers) (de
 	if err != nil {
 		return decoded{}, err
 	}
-	if !decodeInto(data, flags|gocv.IMReadIgnoreOrientation, img) {
+	direct := info.Format == imageio.JPEG && decodeJPEGInto(data, factor, img)
+	if !direct && !decodeInto(data, flags|gocv.IMReadIgnoreOrientation, img) {
 		img.Close()
 		return decoded{}, fmt.Errorf("%w: the %s data could not be decoded", imageio.ErrCorrupt, info.Format)
 	}
