@@ -16,6 +16,8 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
 )
 
 var black = color.RGBA{}
@@ -86,6 +88,38 @@ func BenchmarkDetect(b *testing.B) {
 				u0 := usageNow(b)
 				for b.Loop() {
 					if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportUsage(b, u0)
+			})
+		}
+	}
+}
+
+// BenchmarkRender is decode, detect, render and encode of one photo with one worker, as
+// `serve` answers a request for an image: the full-size path.
+func BenchmarkRender(b *testing.B) {
+	for _, mode := range []render.Mode{render.Annotate, render.Blur} {
+		for _, in := range []struct {
+			name string
+			data func(testing.TB) []byte
+		}{
+			{"gocv_face", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "gocv_face.jpg") }},
+			{"12MP", photo12MP},
+		} {
+			b.Run(string(mode)+"/"+in.name, func(b *testing.B) {
+				e := benchEngine(b, "yunet", 1)
+				data := in.data(b)
+				ctx := context.Background()
+				o := render.Options{Mode: mode, Format: imageio.JPEG}
+				if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				u0 := usageNow(b)
+				for b.Loop() {
+					if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
 						b.Fatal(err)
 					}
 				}
