@@ -1,6 +1,7 @@
 // Package vision detects faces with OpenCV (through gocv): decoding checked image bytes, running a
 // pool of detectors (YuNet or the classic cascades) and rendering results. Every gocv Mat it
-// creates is closed before its function returns.
+// creates is closed before its function returns, except the workers' reusable buffers, which
+// Engine.Close closes.
 package vision
 
 import (
