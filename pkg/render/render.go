@@ -106,10 +106,9 @@ func blur(roi *gocv.Mat) {
 	defer small.Close()
 	gocv.Resize(*roi, &small, image.Pt(12, max(1, 12*h/max(1, w))), 0, 0, gocv.InterpolationArea)
 	gocv.GaussianBlur(small, &small, image.Pt(5, 5), 0, 0, gocv.BorderReflect101)
-	big := gocv.NewMat()
-	defer big.Close()
-	gocv.Resize(small, &big, image.Pt(w, h), 0, 0, gocv.InterpolationCubic)
-	big.CopyTo(roi)
+	// roi already has the size and type: OpenCV writes straight into the image, with no
+	// face-sized temporary.
+	gocv.Resize(small, roi, image.Pt(w, h), 0, 0, gocv.InterpolationCubic)
 }
 
 // pixelate replaces roi with about 6 blocks across.
@@ -119,10 +118,7 @@ func pixelate(roi *gocv.Mat) {
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(*roi, &small, image.Pt(max(1, blocks), max(1, blocks*h/max(1, w))), 0, 0, gocv.InterpolationArea)
-	big := gocv.NewMat()
-	defer big.Close()
-	gocv.Resize(small, &big, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
-	big.CopyTo(roi)
+	gocv.Resize(small, roi, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
 }
 
 func expand(f face.Face, frac float64) image.Rectangle {

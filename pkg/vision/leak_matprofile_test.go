@@ -28,6 +28,12 @@ func TestNoMatLeaks(t *testing.T) {
 	for _, kind := range Detectors {
 		func() {
 			e := newEngine(t, kind, 2)
+			// The workers' buffers are Mats too, alive until the engine closes.
+			defer func() {
+				if err := e.Close(); err != nil {
+					t.Error(err)
+				}
+			}()
 			ctx := context.Background()
 			for _, p := range testenv.Photos(t) {
 				data := testenv.ReadPhoto(t, p.Name)
