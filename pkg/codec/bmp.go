@@ -100,7 +100,7 @@ func (h *bmpHeader) read(s *bmpStream) error {
 	}
 	switch {
 	case size >= 36:
-		vals := make([]int, 4)
+		var vals [4]int
 		for i := range vals {
 			if vals[i], err = s.dword(); err != nil {
 				return err
