@@ -7,7 +7,6 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"slices"
 	"strconv"
 
 	"gocv.io/x/gocv"
@@ -153,10 +152,9 @@ func Encode(img gocv.Mat, format imageio.Format, quality int) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
 	}
-	buf, err := gocv.IMEncodeWithParams(ext, img, params)
+	data, err := encode(ext, img, params)
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s: %w", format, err)
 	}
-	defer buf.Close()
-	return slices.Clone(buf.GetBytes()), nil
+	return data, nil
 }
