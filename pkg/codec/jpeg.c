@@ -129,7 +129,9 @@ char *fc_jpeg_decode(const unsigned char *data, size_t n, int scale, void *mat) 
     return rc ? fc_errdup(err) : NULL;
 }
 
-// fc_dest collects the compressed bytes in one growing buffer that the caller owns.
+// fc_dest collects the compressed bytes in one buffer that the caller owns, reserved up front at
+// half the raw image (more than a JPEG of a photo needs): one allocation, served by mmap when
+// large, whose untouched pages never become resident. It doubles if that is not enough.
 struct fc_dest {
     struct jpeg_destination_mgr pub;
     unsigned char *buf;
@@ -138,7 +140,6 @@ struct fc_dest {
 
 static void dest_init(j_compress_ptr c) {
     struct fc_dest *d = (struct fc_dest *)c->dest;
-    d->cap = 1 << 16;
     d->buf = malloc(d->cap);
     if (d->buf == NULL)
         ERREXIT1(c, JERR_OUT_OF_MEMORY, 0);
@@ -171,6 +172,7 @@ static int encode(struct jpeg_compress_struct *cinfo, struct fc_jerr *jerr, stru
     dest->pub.init_destination = dest_init;
     dest->pub.empty_output_buffer = dest_empty;
     dest->pub.term_destination = dest_term;
+    dest->cap = (size_t)width * (size_t)height * (size_t)channels / 2 + (1 << 16);
     cinfo->dest = &dest->pub;
     cinfo->image_width = (JDIMENSION)width;
     cinfo->image_height = (JDIMENSION)height;

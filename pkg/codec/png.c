@@ -108,8 +108,8 @@ struct writer {
 
 static void write_mem(png_structp png, png_bytep in, png_size_t len) {
     struct writer *w = (struct writer *)png_get_io_ptr(png);
-    if (len > w->cap - w->len) {
-        size_t cap = w->cap ? w->cap : 1 << 16;
+    if (w->buf == NULL || len > w->cap - w->len) {
+        size_t cap = w->cap;
         while (len > cap - w->len)
             cap *= 2;
         unsigned char *grown = realloc(w->buf, cap);
@@ -162,7 +162,9 @@ fc_buf fc_png_encode(const unsigned char *pix, size_t step, int width, int heigh
         res.err = fc_errdup("cannot create a PNG writer");
         return res;
     }
-    struct writer w = {NULL, 0, 0};
+    // Reserved up front at half the raw image, as for JPEG (see fc_dest in jpeg.c); PNGs of
+    // photos can be larger, and then it doubles.
+    struct writer w = {NULL, 0, (size_t)width * (size_t)height * (size_t)channels / 2 + (1 << 16)};
     png_bytep *rows = NULL;
     int rc = encode(png, info, &w, pix, step, width, height, channels, level, &rows);
     free(rows);

@@ -47,7 +47,7 @@ func TestDecodeReusesBuffers(t *testing.T) {
 			}
 			var grown [2]int
 			for i := range 2 {
-				dec, err := decode(in.data, info, in.minSide, bufs)
+				dec, err := decode(in.data, info, reducedFactor(info, in.minSide), bufs)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -248,5 +248,45 @@ func TestDecodeIntoBufferMatchesOpenCV(t *testing.T) {
 	defer bad.Close()
 	if err := codec.DecodeInto(&bad, []byte("\xFF\xD8\xFFnot a jpeg"), 1); !errors.Is(err, imageio.ErrCorrupt) {
 		t.Errorf("garbage: got %v, want an error wrapping imageio.ErrCorrupt", err)
+	}
+}
+
+// TestRenderDetectsLikeDetect checks a full-size request (render) feeds the network the same
+// input size as the detect path, which decodes large JPEGs at reduced scale, and finds the same
+// faces: the network keeps its shape when detect and render requests alternate.
+func TestRenderDetectsLikeDetect(t *testing.T) {
+	e := newEngine(t, "yunet", 1)
+	y := e.all[0].det.(*yunet)
+	ctx := context.Background()
+	data := photo12MP(t)
+	det, err := e.Detect(ctx, data, face.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	detInput := y.input
+	var full face.Detection
+	err = e.Process(ctx, data, face.Filter{}, func(img gocv.Mat, d face.Detection) error {
+		if img.Cols() != 4512 || img.Rows() != 2657 {
+			t.Errorf("render image is %dx%d, want the full 4512x2657", img.Cols(), img.Rows())
+		}
+		full = d
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y.input != detInput {
+		t.Errorf("network input %v for the full-size request, %v for detect", y.input, detInput)
+	}
+	if len(full.Faces) != len(det.Faces) {
+		t.Fatalf("%d faces at full size, %d from detect", len(full.Faces), len(det.Faces))
+	}
+	// Faces come sorted by confidence, which may differ in the last digits: match them as sets.
+	for _, a := range det.Faces {
+		if !slices.ContainsFunc(full.Faces, func(b face.Face) bool {
+			return rectNear(image.Rect(a.X, a.Y, a.X+a.W, a.Y+a.H), image.Rect(b.X, b.Y, b.X+b.W, b.Y+b.H), 4512/100)
+		}) {
+			t.Errorf("face %+v from detect has no match at full size: %+v", a, full.Faces)
+		}
 	}
 }

@@ -43,7 +43,8 @@ func (c *cascade) name() string { return c.kind }
 
 func (c *cascade) close() error { return errors.Join(c.cc.Close(), c.gray.close()) }
 
-func (c *cascade) detect(img gocv.Mat) ([]candidate, error) {
+// detect runs the cascade on the whole image, as the original app did; it ignores maxSide.
+func (c *cascade) detect(img gocv.Mat, _ int) ([]candidate, error) {
 	gray, err := c.gray.view(gocv.MatTypeCV8U, img.Rows(), img.Cols())
 	if err != nil {
 		return nil, err

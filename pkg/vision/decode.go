@@ -30,23 +30,27 @@ func (b decodeBuffers) close() error {
 	return b.turned.close()
 }
 
-// decode turns checked image bytes into a BGR Mat as displayed, in the worker's buffers. When
-// minSide > 0 and the image is a JPEG whose longest side is at least factor*minSide*3/4, it
-// decodes at 1/factor scale (libjpeg's DCT scaling, much cheaper than decoding fully and
+// reducedFactor is the scale, 1/1..1/8, at which the detect path decodes an image. When
+// minSide > 0 and the image is a JPEG whose longest side is at least factor*minSide*3/4, it is
+// decoded at 1/factor scale (libjpeg's DCT scaling, much cheaper than decoding fully and
 // resizing): the network then sees the image at between 3/4 of and the full detection size,
-// which finds the same faces at a fraction of the cost. The caller closes img, before the next
-// decode with the same buffers.
-func decode(data []byte, info imageio.Info, minSide int, bufs decodeBuffers) (decoded, error) {
-	factor := 1
+// which finds the same faces at a fraction of the cost.
+func reducedFactor(info imageio.Info, minSide int) int {
 	if minSide > 0 && info.Format == imageio.JPEG {
 		long := max(info.Width, info.Height)
 		for _, f := range []int{8, 4, 2} {
 			if long/f >= minSide*3/4 {
-				factor = f
-				break
+				return f
 			}
 		}
 	}
+	return 1
+}
+
+// decode turns checked image bytes into a BGR Mat as displayed, at 1/factor scale (factor 1, or
+// 2, 4 or 8 for JPEGs), in the worker's buffers. The caller closes img, before the next decode
+// with the same buffers.
+func decode(data []byte, info imageio.Info, factor int, bufs decodeBuffers) (decoded, error) {
 	// libjpeg's scaled size rounds up, which is the size codec decodes to, so the pixels land in
 	// the worker's buffer. Should a decode come out another size, codec allocates for img instead:
 	// slower, never wrong.

@@ -90,7 +90,9 @@ func (c Config) Validate() error {
 // given image's coordinates.
 type detector interface {
 	name() string
-	detect(img gocv.Mat) ([]candidate, error)
+	// detect finds faces in img; a detector that scales images for its network scales their
+	// longest side to at most maxSide too, when maxSide > 0.
+	detect(img gocv.Mat, maxSide int) ([]candidate, error)
 	close() error
 }
 
@@ -231,16 +233,25 @@ func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(go
 		return err
 	}
 	start := time.Now()
-	minSide := 0
-	if !fullSize && e.cfg.Detector == "yunet" {
-		minSide = e.cfg.DetectionSize
+	factor := 1
+	if e.cfg.Detector == "yunet" {
+		factor = reducedFactor(info, e.cfg.DetectionSize)
 	}
-	dec, err := decode(data, info, minSide, wk.bufs)
+	// A full-size image is still detected at the size the detect path decodes it to: the same
+	// network input, so the same faces, and no reshaping of the network when detect and render
+	// requests for the same photos alternate.
+	netSide := 0
+	decodeFactor := factor
+	if fullSize {
+		netSide = (max(info.Width, info.Height) + factor - 1) / factor
+		decodeFactor = 1
+	}
+	dec, err := decode(data, info, decodeFactor, wk.bufs)
 	if err != nil {
 		return err
 	}
 	defer dec.img.Close()
-	cands, err := wk.det.detect(dec.img)
+	cands, err := wk.det.detect(dec.img, netSide)
 	if err != nil {
 		return fmt.Errorf("detecting faces: %w", err)
 	}

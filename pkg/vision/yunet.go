@@ -32,6 +32,8 @@ type yunet struct {
 	// small holds images downscaled to the detection size, planes their split channels, blob
 	// the network input; all are reused across images.
 	small, planes, blob *buffer
+	// input is the size of the last network input, for tests.
+	input image.Point
 }
 
 func newYuNet(model string, score, nms float64, detectionSize int) (*yunet, error) {
@@ -56,16 +58,20 @@ func (y *yunet) close() error {
 	return errors.Join(y.net.Close(), y.small.close(), y.planes.close(), y.blob.close())
 }
 
-// detect finds faces in a BGR image. Images larger than the detection size are downscaled for the
-// network; every image is zero-padded at the bottom and right to a multiple of 32 (and at least
+// detect finds faces in a BGR image. Images larger than the detection size (or maxSide) are
+// downscaled for the network; every image is zero-padded at the bottom and right to a multiple of 32 (and at least
 // yunetMinSide). Returned candidates are in img's coordinates. OpenCV keeps the network's
 // intermediate blobs while consecutive inputs have the same shape, and setting an input of the
 // same shape copies it into the existing one.
-func (y *yunet) detect(img gocv.Mat) ([]candidate, error) {
+func (y *yunet) detect(img gocv.Mat, maxSide int) ([]candidate, error) {
 	src := img
 	scale := 1.0
-	if long := max(img.Cols(), img.Rows()); y.detectionSize > 0 && long > y.detectionSize {
-		scale = float64(y.detectionSize) / float64(long)
+	limit := y.detectionSize
+	if maxSide > 0 && maxSide < limit {
+		limit = maxSide
+	}
+	if long := max(img.Cols(), img.Rows()); long > limit {
+		scale = float64(limit) / float64(long)
 		size := image.Pt(max(1, int(math.Round(float64(img.Cols())*scale))), max(1, int(math.Round(float64(img.Rows())*scale))))
 		small, err := y.small.view(gocv.MatTypeCV8UC3, size.Y, size.X)
 		if err != nil {
@@ -82,6 +88,7 @@ func (y *yunet) detect(img gocv.Mat) ([]candidate, error) {
 		return nil, err
 	}
 	defer planes.Close()
+	y.input = image.Pt(pw, ph)
 	blob, err := y.blob.view(gocv.MatTypeCV32F, 1, 3, ph, pw)
 	if err != nil {
 		return nil, err
