@@ -4,6 +4,23 @@
 #include <opencv2/core.hpp>
 #include "buffers.h"
 
+// Buffers are cv::Mats owned by the Go side's buffer type, outside gocv's Mat profile: they
+// live as long as their worker, while every gocv Mat is closed before its request ends.
+void* facectl_buffer_new(void) {
+	try {
+		return new cv::Mat();
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+void facectl_buffer_free(void* buf) { delete static_cast<cv::Mat*>(buf); }
+
+long long facectl_buffer_bytes(const void* buf) {
+	const cv::Mat* b = static_cast<const cv::Mat*>(buf);
+	return (long long)(b->total() * b->elemSize());
+}
+
 // facectl_view points *dst at the first bytes of *buf, shaped as sizes[0..ndims) of type,
 // growing *buf (never shrinking it) when it is too small. *dst does not own the memory: it is
 // valid until *buf grows or is closed. Returns 1 when *buf grew, -1 on error.

@@ -92,7 +92,8 @@ var orientSteps = map[int][]orientStep{
 // orient applies an EXIF orientation (1..8) to img, which is in bufs.image, each step writing
 // into the other buffer. It closes img and returns the result, or closes both on error.
 func orient(img gocv.Mat, orientation int, bufs decodeBuffers) (gocv.Mat, error) {
-	from, to := bufs.image, bufs.turned
+	// img is in bufs.image (or in memory of its own): each step writes into the other buffer.
+	to, next := bufs.turned, bufs.image
 	for _, step := range orientSteps[orientation] {
 		rows, cols := img.Rows(), img.Cols()
 		if step.turns {
@@ -106,7 +107,7 @@ func orient(img gocv.Mat, orientation int, bufs decodeBuffers) (gocv.Mat, error)
 		step.apply(img, &out)
 		img.Close()
 		img = out
-		from, to = to, from
+		to, next = next, to
 	}
 	return img, nil
 }
