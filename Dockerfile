@@ -25,7 +25,7 @@ ARG RUNTIME_IMAGE=debian:bookworm-slim
 FROM ${GO_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libopencv-dev patchelf \
+ && apt-get install -y --no-install-recommends libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev patchelf \
  && rm -rf /var/lib/apt/lists/*
 # The build flags are scripts/buildflags/'s, shared with scripts/build.sh (which builds facectl
 # here) and .goreleaser.yaml.

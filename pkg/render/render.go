@@ -7,11 +7,11 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"slices"
 	"strconv"
 
 	"gocv.io/x/gocv"
 
+	"github.com/facectl/facectl/pkg/codec"
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
 )
@@ -100,10 +100,9 @@ func blur(roi *gocv.Mat) {
 	defer small.Close()
 	gocv.Resize(*roi, &small, image.Pt(12, max(1, 12*h/max(1, w))), 0, 0, gocv.InterpolationArea)
 	gocv.GaussianBlur(small, &small, image.Pt(5, 5), 0, 0, gocv.BorderReflect101)
-	big := gocv.NewMat()
-	defer big.Close()
-	gocv.Resize(small, &big, image.Pt(w, h), 0, 0, gocv.InterpolationCubic)
-	big.CopyTo(roi)
+	// roi already has the size and type: OpenCV writes straight into the image, with no
+	// face-sized temporary.
+	gocv.Resize(small, roi, image.Pt(w, h), 0, 0, gocv.InterpolationCubic)
 }
 
 // pixelate replaces roi with about 6 blocks across.
@@ -113,10 +112,7 @@ func pixelate(roi *gocv.Mat) {
 	small := gocv.NewMat()
 	defer small.Close()
 	gocv.Resize(*roi, &small, image.Pt(max(1, blocks), max(1, blocks*h/max(1, w))), 0, 0, gocv.InterpolationArea)
-	big := gocv.NewMat()
-	defer big.Close()
-	gocv.Resize(small, &big, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
-	big.CopyTo(roi)
+	gocv.Resize(small, roi, image.Pt(w, h), 0, 0, gocv.InterpolationNearestNeighbor)
 }
 
 func expand(f face.Face, frac float64) image.Rectangle {
@@ -133,28 +129,16 @@ func Crop(img gocv.Mat, f face.Face, margin float64) gocv.Mat {
 	return roi.Clone()
 }
 
-// Encode encodes img as JPEG (quality 0 means 90) or PNG.
+// Encode encodes img as JPEG (quality 0 means 90) or PNG (zlib level 3).
 func Encode(img gocv.Mat, format imageio.Format, quality int) ([]byte, error) {
 	if quality == 0 {
 		quality = 90
 	}
-	var ext gocv.FileExt
-	var params []int
 	switch format {
 	case imageio.JPEG:
-		if quality < 1 || quality > 100 {
-			return nil, fmt.Errorf("JPEG quality %d is not in [1,100]", quality)
-		}
-		ext, params = gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, quality}
+		return codec.EncodeJPEG(img, quality)
 	case imageio.PNG:
-		ext, params = gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 3}
-	default:
-		return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
+		return codec.EncodePNG(img, 3)
 	}
-	buf, err := gocv.IMEncodeWithParams(ext, img, params)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", format, err)
-	}
-	defer buf.Close()
-	return slices.Clone(buf.GetBytes()), nil
+	return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
 }

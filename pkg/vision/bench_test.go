@@ -4,16 +4,23 @@ import (
 	"bytes"
 	"context"
 	"image"
+	"image/color"
 	"image/jpeg"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/facectl/facectl/internal/testenv"
 
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
 )
+
+var black = color.RGBA{}
 
 func benchEngine(b *testing.B, detector string, workers int) *Engine {
 	b.Helper()
@@ -78,11 +85,45 @@ func BenchmarkDetect(b *testing.B) {
 					b.Fatal(err)
 				}
 				b.ResetTimer()
+				u0 := usageNow(b)
 				for b.Loop() {
 					if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
 						b.Fatal(err)
 					}
 				}
+				reportUsage(b, u0)
+			})
+		}
+	}
+}
+
+// BenchmarkRender is decode, detect, render and encode of one photo with one worker, as
+// `serve` answers a request for an image: the full-size path.
+func BenchmarkRender(b *testing.B) {
+	for _, mode := range []render.Mode{render.Annotate, render.Blur} {
+		for _, in := range []struct {
+			name string
+			data func(testing.TB) []byte
+		}{
+			{"gocv_face", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "gocv_face.jpg") }},
+			{"12MP", photo12MP},
+		} {
+			b.Run(string(mode)+"/"+in.name, func(b *testing.B) {
+				e := benchEngine(b, "yunet", 1)
+				data := in.data(b)
+				ctx := context.Background()
+				o := render.Options{Mode: mode, Format: imageio.JPEG}
+				if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				u0 := usageNow(b)
+				for b.Loop() {
+					if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportUsage(b, u0)
 			})
 		}
 	}
@@ -95,7 +136,7 @@ func BenchmarkForward(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			// The same engine set-up as BenchmarkDetect/yunet (one worker, OpenCV's threads as New
 			// sets them), so the two are comparable.
-			y := benchEngine(b, "yunet", 1).all[0].(*yunet)
+			y := benchEngine(b, "yunet", 1).all[0].det.(*yunet)
 			img, err := gocv.IMDecode(testenv.ReadPhoto(b, name), gocv.IMReadColor)
 			if err != nil {
 				b.Fatal(err)
@@ -116,9 +157,36 @@ func BenchmarkForward(b *testing.B) {
 			}
 			forward()
 			b.ResetTimer()
+			u0 := usageNow(b)
 			for b.Loop() {
 				forward()
 			}
+			reportUsage(b, u0)
 		})
 	}
+}
+
+// usage is the process's minor page faults and CPU time so far. A fresh native buffer costs one
+// fault per 4 KiB page it touches (the kernel zeroes and maps each), so faults per operation show
+// the multi-megabyte allocations a request makes; a steady state that reuses its buffers makes
+// few. CPU time per operation (user and system, all threads) is less disturbed than wall time
+// when other processes share the machine.
+type usage struct {
+	faults int64
+	cpu    time.Duration
+}
+
+func usageNow(b *testing.B) usage {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return usage{ru.Minflt, time.Duration(ru.Utime.Nano() + ru.Stime.Nano())}
+}
+
+// reportUsage reports faults and CPU milliseconds per operation since u0.
+func reportUsage(b *testing.B, u0 usage) {
+	u := usageNow(b)
+	b.ReportMetric(float64(u.faults-u0.faults)/float64(b.N), "faults/op")
+	b.ReportMetric(float64(u.cpu-u0.cpu)/1e6/float64(b.N), "cpu-ms/op")
 }

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"os"
@@ -19,9 +20,12 @@ var cascadeFiles = map[string]string{
 type cascade struct {
 	kind string
 	cc   gocv.CascadeClassifier
+	// gray holds the grayscale image, reused across images.
+	gray *buffer
 }
 
-func newCascade(kind, path string) (*cascade, error) {
+// newCascade loads the cascade at path; its grayscale buffer keeps images of up to keep pixels.
+func newCascade(kind, path string, keep int) (*cascade, error) {
 	// Load on a missing or malformed file makes OpenCV print to stderr and return false; check the
 	// file first so the error says which file.
 	if _, err := os.Stat(path); err != nil {
@@ -32,15 +36,19 @@ func newCascade(kind, path string) (*cascade, error) {
 		cc.Close()
 		return nil, fmt.Errorf("loading the %s cascade: OpenCV could not read %s", kind, path)
 	}
-	return &cascade{kind: kind, cc: cc}, nil
+	return &cascade{kind: kind, cc: cc, gray: newBuffer(keep)}, nil
 }
 
 func (c *cascade) name() string { return c.kind }
 
-func (c *cascade) close() error { return c.cc.Close() }
+func (c *cascade) close() error { return errors.Join(c.cc.Close(), c.gray.close()) }
 
-func (c *cascade) detect(img gocv.Mat) ([]candidate, error) {
-	gray := gocv.NewMat()
+// detect runs the cascade on the whole image, as the original app did; it ignores maxSide.
+func (c *cascade) detect(img gocv.Mat, _ int) ([]candidate, error) {
+	gray, err := c.gray.view(gocv.MatTypeCV8U, img.Rows(), img.Cols())
+	if err != nil {
+		return nil, err
+	}
 	defer gray.Close()
 	gocv.CvtColor(img, &gray, gocv.ColorBGRToGray)
 	rects := c.cc.DetectMultiScaleWithParams(gray, 1.2, 5, 0, image.Point{}, image.Point{})

@@ -1,6 +1,7 @@
 // Package vision detects faces with OpenCV (through gocv): decoding checked image bytes, running a
 // pool of detectors (YuNet or the classic cascades) and rendering results. Every gocv Mat it
-// creates is closed before its function returns.
+// creates is closed before its function returns, except the workers' reusable buffers, which
+// Engine.Close closes.
 package vision
 
 import (
@@ -84,21 +85,35 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// detector is one loaded model. Implementations are not safe for concurrent use; the Engine's
-// pool hands each to one goroutine at a time. Candidates are in the given image's coordinates.
+// detector is one loaded model with its working memory. Implementations are not safe for
+// concurrent use; the Engine's pool hands each to one goroutine at a time. Candidates are in the
+// given image's coordinates.
 type detector interface {
 	name() string
-	detect(img gocv.Mat) ([]candidate, error)
+	// detect finds faces in img; a detector that scales images for its network scales their
+	// longest side to at most maxSide too, when maxSide > 0.
+	detect(img gocv.Mat, maxSide int) ([]candidate, error)
 	close() error
 }
+
+// worker is one slot of the pool: a detector and the buffers images are decoded into. Its native
+// buffers grow to the largest image it has seen (up to a bound derived from the detection size)
+// and are reused, so that a steady stream of requests allocates no large native memory: fresh
+// multi-megabyte buffers cost a page fault per 4 KiB, which the kernel must zero and map.
+type worker struct {
+	det  detector
+	bufs decodeBuffers
+}
+
+func (w *worker) close() error { return errors.Join(w.det.close(), w.bufs.close()) }
 
 // Engine detects faces with a fixed pool of loaded detectors. It is safe for concurrent use; at
 // most Workers images are decoded and detected at once, others wait for a free detector.
 type Engine struct {
 	cfg  Config
 	log  *slog.Logger
-	pool chan detector
-	all  []detector
+	pool chan *worker
+	all  []*worker
 }
 
 // New loads cfg.Workers detectors. Each worker is one core: OpenCV's own thread pool is set to a
@@ -118,15 +133,16 @@ func New(cfg Config, log *slog.Logger) (*Engine, error) {
 		cfg.Workers = cores
 	}
 	setOpenCVThreads(1)
-	e := &Engine{cfg: cfg, log: log, pool: make(chan detector, cfg.Workers)}
+	e := &Engine{cfg: cfg, log: log, pool: make(chan *worker, cfg.Workers)}
 	for range cfg.Workers {
 		d, err := e.load()
 		if err != nil {
 			_ = e.Close()
 			return nil, err
 		}
-		e.all = append(e.all, d)
-		e.pool <- d
+		w := &worker{det: d, bufs: newDecodeBuffers(keepImageBytes(cfg.DetectionSize))}
+		e.all = append(e.all, w)
+		e.pool <- w
 	}
 	log.Debug("detectors loaded", "detector", cfg.Detector, "workers", cfg.Workers, "opencv_threads", openCVThreads())
 	return e, nil
@@ -136,14 +152,21 @@ func (e *Engine) load() (detector, error) {
 	if e.cfg.Detector == "yunet" {
 		return newYuNet(e.cfg.Model, e.cfg.ScoreThreshold, e.cfg.NMSThreshold, e.cfg.DetectionSize)
 	}
-	return newCascade(e.cfg.Detector, filepath.Join(e.cfg.CascadeDir, cascadeFiles[e.cfg.Detector]))
+	return newCascade(e.cfg.Detector, filepath.Join(e.cfg.CascadeDir, cascadeFiles[e.cfg.Detector]), keepImageBytes(e.cfg.DetectionSize)/3)
 }
+
+// keepImageBytes bounds each of a worker's image buffers: a BGR image of twice the detection
+// size on each side, which holds every JPEG the detect path decodes (reduced decoding keeps the
+// long side under 1.5× the detection size) and photos up to about 6 MP at the default.
+// Larger images (full-size renders of big photos, huge PNGs) get memory of their own, freed after
+// the request, so that RSS after a burst of them returns to idle.
+func keepImageBytes(detectionSize int) int { return 3 * (2 * detectionSize) * (2 * detectionSize) }
 
 // Close releases the detectors. It must not be called while detections are running.
 func (e *Engine) Close() error {
 	var errs []error
-	for _, d := range e.all {
-		errs = append(errs, d.close())
+	for _, w := range e.all {
+		errs = append(errs, w.close())
 	}
 	e.all = nil
 	return errors.Join(errs...)
@@ -199,27 +222,36 @@ func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(go
 	if err != nil {
 		return err
 	}
-	var d detector
+	var wk *worker
 	select {
-	case d = <-e.pool:
+	case wk = <-e.pool:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { e.pool <- d }()
+	defer func() { e.pool <- wk }()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	start := time.Now()
-	minSide := 0
-	if !fullSize && e.cfg.Detector == "yunet" {
-		minSide = e.cfg.DetectionSize
+	factor := 1
+	if e.cfg.Detector == "yunet" {
+		factor = reducedFactor(info, e.cfg.DetectionSize)
 	}
-	dec, err := decode(data, info, minSide)
+	// A full-size image is still detected at the size the detect path decodes it to: the same
+	// network input, so the same faces, and no reshaping of the network when detect and render
+	// requests for the same photos alternate.
+	netSide := 0
+	decodeFactor := factor
+	if fullSize {
+		netSide = (max(info.Width, info.Height) + factor - 1) / factor
+		decodeFactor = 1
+	}
+	dec, err := decode(data, info, decodeFactor, wk.bufs)
 	if err != nil {
 		return err
 	}
 	defer dec.img.Close()
-	cands, err := d.detect(dec.img)
+	cands, err := wk.det.detect(dec.img, netSide)
 	if err != nil {
 		return fmt.Errorf("detecting faces: %w", err)
 	}
@@ -227,7 +259,7 @@ func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(go
 	det := face.Detection{
 		Width:    w,
 		Height:   h,
-		Detector: d.name(),
+		Detector: wk.det.name(),
 		Faces:    toFaces(cands, dec.scale, w, h, e.cfg.Detector == "yunet"),
 		Elapsed:  time.Since(start),
 	}

@@ -27,7 +27,17 @@ func TestNoMatLeaks(t *testing.T) {
 	probe.Close()
 	for _, kind := range Detectors {
 		func() {
+			buffers := liveBuffers.Load()
 			e := newEngine(t, kind, 2)
+			// The workers' buffers are not gocv Mats: they live until the engine closes.
+			defer func() {
+				if err := e.Close(); err != nil {
+					t.Error(err)
+				}
+				if n := liveBuffers.Load(); n != buffers {
+					t.Errorf("%d worker buffers alive after Close, want %d", n, buffers)
+				}
+			}()
 			ctx := context.Background()
 			for _, p := range testenv.Photos(t) {
 				data := testenv.ReadPhoto(t, p.Name)

@@ -1,9 +1,9 @@
 package vision
 
 import (
+	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"math"
 
 	"gocv.io/x/gocv"
@@ -21,8 +21,6 @@ var yunetOutputs = []string{
 
 var yunetStrides = [3]int{8, 16, 32}
 
-var black = color.RGBA{}
-
 // yunetMinSide is the smallest padded input side the network accepts.
 const yunetMinSide = 64
 
@@ -31,6 +29,11 @@ type yunet struct {
 	net           gocv.Net
 	score, nms    float64
 	detectionSize int
+	// small holds images downscaled to the detection size, planes their split channels, blob
+	// the network input; all are reused across images.
+	small, planes, blob *buffer
+	// input is the size of the last network input, for tests.
+	input image.Point
 }
 
 func newYuNet(model string, score, nms float64, detectionSize int) (*yunet, error) {
@@ -40,38 +43,60 @@ func newYuNet(model string, score, nms float64, detectionSize int) (*yunet, erro
 	}
 	_ = net.SetPreferableBackend(gocv.NetBackendOpenCV)
 	_ = net.SetPreferableTarget(gocv.NetTargetCPU)
-	return &yunet{net: net, score: score, nms: nms, detectionSize: detectionSize}, nil
+	side := padTo32(detectionSize)
+	return &yunet{
+		net: net, score: score, nms: nms, detectionSize: detectionSize,
+		small:  newBuffer(3 * detectionSize * detectionSize),
+		planes: newBuffer(3 * side * side),
+		blob:   newBuffer(4 * 3 * side * side),
+	}, nil
 }
 
 func (y *yunet) name() string { return "yunet" }
 
-func (y *yunet) close() error { return y.net.Close() }
+func (y *yunet) close() error {
+	return errors.Join(y.net.Close(), y.small.close(), y.planes.close(), y.blob.close())
+}
 
-// detect finds faces in a BGR image. Images larger than the detection size are downscaled for the
-// network; every image is zero-padded at the bottom and right to a multiple of 32 (and at least
-// yunetMinSide). Returned candidates are in img's coordinates.
-func (y *yunet) detect(img gocv.Mat) ([]candidate, error) {
+// detect finds faces in a BGR image. Images larger than the detection size (or maxSide) are
+// downscaled for the network; every image is zero-padded at the bottom and right to a multiple of 32 (and at least
+// yunetMinSide). Returned candidates are in img's coordinates. OpenCV keeps the network's
+// intermediate blobs while consecutive inputs have the same shape, and setting an input of the
+// same shape copies it into the existing one.
+func (y *yunet) detect(img gocv.Mat, maxSide int) ([]candidate, error) {
 	src := img
 	scale := 1.0
-	if long := max(img.Cols(), img.Rows()); y.detectionSize > 0 && long > y.detectionSize {
-		scale = float64(y.detectionSize) / float64(long)
-		small := gocv.NewMat()
-		defer small.Close()
+	limit := y.detectionSize
+	if maxSide > 0 && maxSide < limit {
+		limit = maxSide
+	}
+	if long := max(img.Cols(), img.Rows()); long > limit {
+		scale = float64(limit) / float64(long)
 		size := image.Pt(max(1, int(math.Round(float64(img.Cols())*scale))), max(1, int(math.Round(float64(img.Rows())*scale))))
+		small, err := y.small.view(gocv.MatTypeCV8UC3, size.Y, size.X)
+		if err != nil {
+			return nil, err
+		}
+		defer small.Close()
 		gocv.Resize(img, &small, size, 0, 0, gocv.InterpolationArea)
 		src = small
 	}
 	w, h := src.Cols(), src.Rows()
 	pw, ph := padTo32(w), padTo32(h)
-	padded := src
-	if pw != w || ph != h {
-		p := gocv.NewMat()
-		defer p.Close()
-		gocv.CopyMakeBorder(src, &p, 0, ph-h, 0, pw-w, gocv.BorderConstant, black)
-		padded = p
+	planes, err := y.planes.view(gocv.MatTypeCV8U, 3*h, w)
+	if err != nil {
+		return nil, err
 	}
-	blob := gocv.BlobFromImage(padded, 1.0, image.Pt(pw, ph), gocv.NewScalar(0, 0, 0, 0), false, false)
+	defer planes.Close()
+	y.input = image.Pt(pw, ph)
+	blob, err := y.blob.view(gocv.MatTypeCV32F, 1, 3, ph, pw)
+	if err != nil {
+		return nil, err
+	}
 	defer blob.Close()
+	if err := fillBlob(src, planes, blob); err != nil {
+		return nil, err
+	}
 	y.net.SetInput(blob, "")
 	outs := y.net.ForwardLayers(yunetOutputs)
 	defer func() {
