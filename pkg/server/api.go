@@ -168,11 +168,12 @@ func (s *Server) checkRequest(r *http.Request) (multipart bool, err error) {
 // the raw body, within the body and part limits, and checks its magic bytes so that
 // non-images are refused before they take a worker.
 func (s *Server) readImage(w http.ResponseWriter, r *http.Request, body io.ReadCloser, multipart bool) ([]byte, error) {
-	r.Body = http.MaxBytesReader(w, body, s.cfg.MaxBodyBytes)
+	tb := &trackedBody{ReadCloser: body}
+	r.Body = http.MaxBytesReader(w, tb, s.cfg.MaxBodyBytes)
 	var data []byte
 	var err error
 	if multipart {
-		data, err = s.readMultipart(r)
+		data, err = s.readMultipart(r, tb)
 	} else {
 		data, err = readBody(r.Body, r.ContentLength)
 	}
@@ -222,9 +223,24 @@ func readError(err error) error {
 	return &Error{Status: http.StatusBadRequest, Code: "bad_body", Message: "the request body could not be read", Err: err}
 }
 
+// trackedBody tells whether the body ended where the client said it would: a multipart body
+// whose parser hits the end early is then malformed (400), not a client that went away (499).
+type trackedBody struct {
+	io.ReadCloser
+	ended bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.ended = true
+	}
+	return n, err
+}
+
 // readMultipart streams the parts (never spooling to disk as ParseMultipartForm would),
 // counts them against MaxParts and keeps the one named "image".
-func (s *Server) readMultipart(r *http.Request) ([]byte, error) {
+func (s *Server) readMultipart(r *http.Request, body *trackedBody) ([]byte, error) {
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart", Message: "the multipart body is malformed", Err: err}
@@ -260,6 +276,10 @@ func (s *Server) readMultipart(r *http.Request) ([]byte, error) {
 		if err != nil {
 			if he := (*Error)(nil); errors.As(err, &he) {
 				return nil, err
+			}
+			if body.ended && errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart",
+					Message: "the multipart body ends before its closing boundary", Err: err}
 			}
 			return nil, readError(err)
 		}

@@ -267,13 +267,8 @@ func (s *Server) writeErrorResponse(w http.ResponseWriter, r *http.Request, he *
 	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok {
 		rec.code = he.Code
 	}
-	if he.Status == statusClientClosed {
-		// Nobody is listening; record it and write nothing.
-		if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok && rec.status == 0 {
-			rec.status = statusClientClosed
-		}
-		return
-	}
+	// A 499 is written too: usually nobody is listening and the write fails harmlessly, but a
+	// client that is still there must never see an empty 200.
 	h := w.Header()
 	for k, v := range he.Header {
 		h[k] = v
