@@ -20,7 +20,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
 packages=(build-essential pkg-config libopencv-dev opencv-data ca-certificates curl git patchelf)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick)
+  packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick
+    qemu-user-static binfmt-support)
 fi
 
 missing=()
