@@ -18,7 +18,8 @@ log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 
-packages=(build-essential pkg-config libopencv-dev opencv-data ca-certificates curl git patchelf)
+# pkg/codec decodes and encodes with libjpeg-turbo, libpng and libwebp itself (not OpenCV's imgcodecs).
+packages=(build-essential pkg-config libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev opencv-data ca-certificates curl git patchelf)
 if [ "${1:-}" = "--test" ]; then
   packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick
     qemu-user-static binfmt-support)

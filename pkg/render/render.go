@@ -7,11 +7,11 @@ import (
 	"image"
 	"image/color"
 	"math"
-	"slices"
 	"strconv"
 
 	"gocv.io/x/gocv"
 
+	"github.com/facectl/facectl/pkg/codec"
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
 )
@@ -139,28 +139,16 @@ func Crop(img gocv.Mat, f face.Face, margin float64) gocv.Mat {
 	return roi.Clone()
 }
 
-// Encode encodes img as JPEG (quality 0 means 90) or PNG.
+// Encode encodes img as JPEG (quality 0 means 90) or PNG (zlib level 3).
 func Encode(img gocv.Mat, format imageio.Format, quality int) ([]byte, error) {
 	if quality == 0 {
 		quality = 90
 	}
-	var ext gocv.FileExt
-	var params []int
 	switch format {
 	case imageio.JPEG:
-		if quality < 1 || quality > 100 {
-			return nil, fmt.Errorf("JPEG quality %d is not in [1,100]", quality)
-		}
-		ext, params = gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, quality}
+		return codec.EncodeJPEG(img, quality)
 	case imageio.PNG:
-		ext, params = gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 3}
-	default:
-		return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
+		return codec.EncodePNG(img, 3)
 	}
-	buf, err := gocv.IMEncodeWithParams(ext, img, params)
-	if err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", format, err)
-	}
-	defer buf.Close()
-	return slices.Clone(buf.GetBytes()), nil
+	return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)
 }

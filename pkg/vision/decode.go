@@ -1,10 +1,9 @@
 package vision
 
 import (
-	"fmt"
-
 	"gocv.io/x/gocv"
 
+	"github.com/facectl/facectl/pkg/codec"
 	"github.com/facectl/facectl/pkg/imageio"
 )
 
@@ -31,22 +30,9 @@ func decode(data []byte, info imageio.Info, minSide int) (decoded, error) {
 			}
 		}
 	}
-	flags := gocv.IMReadColor
-	switch factor {
-	case 2:
-		flags = gocv.IMReadReducedColor2
-	case 4:
-		flags = gocv.IMReadReducedColor4
-	case 8:
-		flags = gocv.IMReadReducedColor8
-	}
-	img, err := gocv.IMDecode(data, flags|gocv.IMReadIgnoreOrientation)
+	img, err := codec.Decode(data, factor)
 	if err != nil {
-		return decoded{}, fmt.Errorf("%w: %v", imageio.ErrCorrupt, err)
-	}
-	if img.Empty() {
-		img.Close()
-		return decoded{}, fmt.Errorf("%w: the %s data could not be decoded", imageio.ErrCorrupt, info.Format)
+		return decoded{}, err
 	}
 	orient(&img, info.Orientation)
 	dw, _ := info.DisplaySize()
