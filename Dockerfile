@@ -11,9 +11,9 @@
 #
 # The build stage runs on the build machine's platform and cross-compiles for the target with
 # Debian's multiarch packages (libopencv-dev:arm64, crossbuild-essential-arm64), so an arm64 image
-# builds on amd64 without emulating the compiler; only the final check (`facectl version` in the
-# collected root, with every symbol bound) runs the target's code, under QEMU (binfmt) when the
-# architectures differ.
+# builds on amd64 without emulating the compiler; only the checks (`facectl version` after the
+# build, and in the collected root with every symbol bound) run the target's code, under QEMU
+# (binfmt_misc) when the architectures differ.
 #
 # Build arguments (all optional):
 #   GO_IMAGE       build stage base, Go on Debian bookworm          (golang:1.26-bookworm)
@@ -22,12 +22,13 @@
 #   RUNTIME_BASE   what the root is copied onto                      (scratch). The classic
 #                  builder stamps FROM scratch with the host's architecture, so for another
 #                  target scripts/image.sh passes an empty image of that architecture made by
-#                  scripts/base-images.sh
+#                  scripts/docker/scratch-image.sh
 #   VERSION, COMMIT, DATE   stamped into `facectl version`
 #   MODEL_URL      where the YuNet model comes from: its official URL (default), any http(s)
 #                  URL, or a path inside the build context such as
 #                  models/face_detection_yunet_2023mar.onnx; its sha256 is checked either way
-#   MODEL_SHA256   the expected checksum
+#   MODEL_SHA256   the expected checksum (default: pkg/modelfile/yunet.env's, where the model's
+#                  name, URL and checksum are declared)
 #   GOPROXY        Go module proxy for the build stage (default: the Go default)
 #
 # On a machine that cannot pull images or reach the internet (this project's CI), make the
@@ -67,30 +68,27 @@ RUN set -eu; \
         echo "LIB_DIRS='/usr/lib/$triplet /lib/$triplet'"; \
       fi; } | sed 's/^/export /' >/etc/facectl-target.env; \
     cat /etc/facectl-target.env
-# -ffunction-sections + --gc-sections drop the gocv wrappers facectl never calls, so that
-# scripts/docker/prune-needed.sh can drop the OpenCV modules only they needed (highgui, videoio, ...).
-ENV CGO_ENABLED=1 \
-    CGO_CFLAGS="-O2 -g -ffunction-sections -fdata-sections" \
-    CGO_CXXFLAGS="-O2 -g -ffunction-sections -fdata-sections" \
-    CGO_LDFLAGS="-Wl,--gc-sections" \
-    GOFLAGS=-buildvcs=false
+# The build flags are scripts/buildflags/'s, shared with scripts/build.sh (which builds facectl
+# here) and .goreleaser.yaml; /etc/facectl-target.env adds the cross compiler's.
+ENV GOFLAGS=-buildvcs=false
 WORKDIR /src
 ARG GOPROXY
 COPY go.mod go.sum ./
-# Dependencies, and gocv's C++ (the slow part), in layers that only change with go.mod/go.sum.
+COPY scripts/buildflags/ scripts/buildflags/
+# Dependencies, and gocv's C++ (the slow part), in layers that only change with go.mod/go.sum
+# and the flags.
 RUN . /etc/facectl-target.env \
+ && . scripts/buildflags/env.sh \
  && go mod download \
- && go build -trimpath gocv.io/x/gocv
+ && go build $GO_BUILD_FLAGS gocv.io/x/gocv
 COPY . .
 ARG VERSION=dev
 ARG COMMIT=unknown
 ARG DATE=unknown
+# scripts/build.sh runs the binary at its end: for another architecture under QEMU, with the
+# target's libraries that multiarch installed.
 RUN . /etc/facectl-target.env \
- && go build -trimpath -o /out/facectl -ldflags "-s -w \
-      -X github.com/facectl/facectl/pkg/buildinfo.Version=${VERSION} \
-      -X github.com/facectl/facectl/pkg/buildinfo.Commit=${COMMIT} \
-      -X github.com/facectl/facectl/pkg/buildinfo.Date=${DATE}" ./cmd/facectl \
- && sh scripts/docker/prune-needed.sh /out/facectl
+ && VERSION="${VERSION}" COMMIT="${COMMIT}" DATE="${DATE}" scripts/build.sh /out/facectl
 
 # The runtime root: the check runs the target's facectl in it with every symbol bound at start
 # (LD_BIND_NOW), so a library missing from the root fails the build, not the first request.
@@ -101,11 +99,16 @@ RUN . /etc/facectl-target.env \
 
 # ---- model: YuNet, checksum verified ----------------------------------------------------------
 FROM --platform=${BUILD_PLATFORM} ${GO_IMAGE} AS model
+# ADD needs a literal default; pkg/modelfile's tests check it is yunet.env's MODEL_URL.
 ARG MODEL_URL=https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx
-ARG MODEL_SHA256=8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
-ADD ${MODEL_URL} /model/face_detection_yunet_2023mar.onnx
-RUN echo "${MODEL_SHA256}  /model/face_detection_yunet_2023mar.onnx" | sha256sum -c - \
- && chmod 0755 /model && chmod 0644 /model/face_detection_yunet_2023mar.onnx
+ARG MODEL_SHA256=
+COPY pkg/modelfile/yunet.env /tmp/yunet.env
+ADD ${MODEL_URL} /tmp/model.download
+RUN want=${MODEL_SHA256} \
+ && . /tmp/yunet.env \
+ && echo "${want:-$MODEL_SHA256}  /tmp/model.download" | sha256sum -c - \
+ && mkdir -p /model && mv /tmp/model.download "/model/$MODEL_NAME" \
+ && chmod 0755 /model && chmod 0644 "/model/$MODEL_NAME"
 
 # ---- runtime ----------------------------------------------------------------------------------
 FROM ${RUNTIME_BASE}

@@ -22,7 +22,7 @@ export PATH=/usr/local/go/bin:$PATH
 
 tag=${1:-facectl:dev}
 models=${FACECTL_SHARED_MODELS:-../shared/models}
-model=face_detection_yunet_2023mar.onnx
+model=$(. pkg/modelfile/yunet.env && echo "$MODEL_NAME")
 version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 commit=${COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 date=${DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}

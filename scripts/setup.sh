@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GO_VERSION=1.26.8
-MODEL=face_detection_yunet_2023mar.onnx
-MODEL_SHA256=8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4
-MODEL_URL=https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/$MODEL
+# The model's name, checksum and URL are declared once, in pkg/modelfile/yunet.env.
+. pkg/modelfile/yunet.env
+MODEL=$MODEL_NAME
 MODEL_DIR=${FACECTL_MODEL_DIR:-/usr/share/facectl/models}
 SHARED_MODELS=${FACECTL_SHARED_MODELS:-../shared/models}
 

@@ -23,21 +23,17 @@ import (
 // and deploy, say) is checked for unknown keys as a whole.
 type section struct {
 	name     string
+	help     string     // one line above the section in generated files
 	defaults func() any // returns a pointer to the package's default config
 }
 
 // sections is filled by each command's file in init functions (see registerSection).
 var sections = map[string]section{}
 
-// registerSection declares a config file section and its defaults.
-func registerSection(name string, defaults func() any) {
-	sections[name] = section{name: name, defaults: defaults}
-}
-
-// binding ties a flag of a command to a config key ("section.key").
-type binding struct {
-	flag string
-	key  string
+// registerSection declares a config file section, its one-line help and its defaults; the
+// section's settings are the fields of the struct defaults points to (see settings.go).
+func registerSection(name, help string, defaults func() any) {
+	sections[name] = section{name: name, help: help, defaults: defaults}
 }
 
 // configPaths lists the config files tried, in order, when --config is not given.
@@ -51,8 +47,9 @@ func configPaths() []string {
 
 // loadConfig fills each target (section name → pointer to a struct holding its defaults) from, in
 // rising precedence: the defaults, the config file, FACECTL_<SECTION>_<KEY> environment variables,
-// and the flags in binds that the user set. Every problem is reported at once.
-func (a *app) loadConfig(cmd *cobra.Command, binds []binding, targets map[string]any) error {
+// and the flags the user set among those made from declared settings (see addSettingFlags). Every
+// problem is reported at once.
+func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 	file, err := a.configFile()
 	if err != nil {
 		return err
@@ -93,15 +90,13 @@ func (a *app) loadConfig(cmd *cobra.Command, binds []binding, targets map[string
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return &usageError{err: errors.Join(errs...)}
 	}
-	for _, b := range binds {
-		f := cmd.Flags().Lookup(b.flag)
-		if f == nil {
-			return fmt.Errorf("internal: no flag --%s", b.flag)
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		key := flagKey(f)
+		section, _, _ := strings.Cut(key, ".")
+		if _, ok := targets[section]; ok && f.Changed {
+			v.Set(key, flagValue(f))
 		}
-		if f.Changed {
-			v.Set(b.key, flagValue(f))
-		}
-	}
+	})
 	all := v.AllSettings()
 	for name, target := range targets {
 		raw, _ := all[name].(map[string]any)
@@ -186,16 +181,7 @@ func envName(key string) string {
 // checkValue reports whether raw (from a file or an environment variable) decodes into typ, with a
 // short reason saying what is wanted.
 func checkValue(raw any, typ reflect.Type) error {
-	target := reflect.New(typ)
-	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-		Result:           target.Interface(),
-		WeaklyTypedInput: true,
-		DecodeHook:       decodeHooks(),
-	})
-	if err != nil {
-		return err
-	}
-	if err := dec.Decode(raw); err != nil {
+	if err := decodeValue(raw, reflect.New(typ).Interface()); err != nil {
 		return fmt.Errorf("invalid value %s: want %s", shortValue(raw), describeType(typ))
 	}
 	return nil

@@ -178,3 +178,31 @@ log:
 	})
 	_ = os.Remove(file)
 }
+
+// TestLogSource: log.source (--log-source, FACECTL_LOG_SOURCE) adds the logging call's file and
+// line to every record; without it records carry none.
+func TestLogSource(t *testing.T) {
+	isolate(t)
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		name string
+		env  string
+		args []string
+		want bool
+	}{
+		{name: "default", want: false},
+		{name: "flag", args: []string{"--log-source"}, want: true},
+		{name: "env", env: "true", want: true},
+		{name: "flag over env", env: "true", args: []string{"--log-source=false"}, want: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("FACECTL_LOG_SOURCE", tc.env)
+			file := filepath.Join(t.TempDir(), "init.yaml")
+			r := run(t, nil, append(tc.args, "deploy", "init", "--file", file)...)
+			wantCode(t, r, ExitOK)
+			if got := strings.Contains(r.stderr, "source=") && strings.Contains(r.stderr, "deploy.go:"); got != tc.want {
+				t.Errorf("source in the log = %v, want %v:\n%s", got, tc.want, r.stderr)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +15,7 @@ import (
 
 func init() {
 	commands = append(commands, newDeployCmd)
-	registerSection("deploy", func() any { d := deploy.DefaultConfig(); return &d })
+	registerSection("deploy", "The deployment to Amazon ECS on Fargate, `facectl deploy` (`facectl deploy init` writes this section).", func() any { d := deploy.DefaultConfig(); return &d })
 }
 
 // deployOptions are the deploy flags that are not configuration.
@@ -25,7 +26,6 @@ type deployOptions struct {
 
 func newDeployCmd(a *app) *cobra.Command {
 	o := &deployOptions{}
-	var binds []binding
 	cmd := &cobra.Command{
 		Use:   "deploy [flags]",
 		Short: "Build the image, push it to ECR and roll it out on ECS Fargate",
@@ -53,73 +53,26 @@ elsewhere (LocalStack, moto).`,
   FACECTL_DEPLOY_TASK_CPU=2048 FACECTL_DEPLOY_TASK_MEMORY=4096 facectl deploy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDeploy(cmd, binds, o)
+			return a.runDeploy(cmd, o)
 		},
 	}
-	d := deploy.DefaultConfig()
-	pf := cmd.PersistentFlags()
-	pf.String("region", d.Region, "AWS region (default: AWS_REGION or the profile's)")
-	pf.String("profile", d.Profile, "AWS shared-config profile")
-	pf.String("endpoint-url", d.EndpointURL, "send AWS API calls to this URL (LocalStack, moto; AWS_ENDPOINT_URL works too)")
-	pf.String("cluster", d.Cluster, "ECS cluster (must exist)")
-	pf.String("service", d.Service, "ECS service (created when missing)")
-	pf.Duration("timeout", d.Wait.Timeout, "longest wait for the deployment to complete (0: do not wait)")
-	pf.StringVarP(&o.output, "output", "o", "text", "output: text or json")
-	persistent := []binding{
-		{"region", "deploy.region"}, {"profile", "deploy.profile"}, {"endpoint-url", "deploy.endpoint_url"},
-		{"cluster", "deploy.cluster"}, {"service", "deploy.service"}, {"timeout", "deploy.wait.timeout"},
-	}
-
+	// The persistent settings (region, cluster, service, timeout, ...) are shared by deploy
+	// status, deploy rollback and deploy init.
+	addSettingFlags(cmd.PersistentFlags(), "deploy", true)
+	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output: text or json")
 	f := cmd.Flags()
 	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the task definition and service diffs; change nothing")
-	f.String("image", d.Image.URI, "deploy this prebuilt image instead of building (HOST/REPO:TAG or HOST/REPO@sha256:...)")
-	f.String("repository", d.Image.Repository, "ECR repository (created when missing)")
-	f.String("registry", d.Image.Registry, "push to this registry HOST[:PORT] instead of the ECR host, logging in with the ECR token")
-	f.String("tag", d.Image.Tag, "image tag (default: git short SHA, -dirty for a modified tree)")
-	f.String("platform", d.Image.Platform, "image and task platform: linux/amd64 or linux/arm64")
-	f.String("dockerfile", d.Image.Dockerfile, "Dockerfile to build")
-	f.String("context", d.Image.Context, "docker build context directory")
-	f.StringArray("build-arg", nil, "docker build argument KEY=VALUE (repeatable)")
-	f.String("family", d.Task.Family, "task definition family")
-	f.Int("cpu", d.Task.CPU, "task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)")
-	f.Int("memory", d.Task.Memory, "task memory in MiB (valid for --cpu on Fargate)")
-	f.Int("container-port", d.Task.ContainerPort, "port facectl serve listens on")
-	f.StringArray("env", nil, "container environment variable NAME=VALUE (repeatable; replaces the config file's list)")
-	f.StringArray("secret", nil, "container secret NAME=ARN of an SSM parameter or Secrets Manager secret (repeatable)")
-	f.String("execution-role-arn", d.Task.ExecutionRoleARN, "task execution role (ECR pull, logs, secrets)")
-	f.String("task-role-arn", d.Task.TaskRoleARN, "task role the application runs as")
-	f.StringSlice("subnets", nil, "subnet IDs of the tasks (comma-separated)")
-	f.StringSlice("security-groups", nil, "security group IDs of the tasks (comma-separated)")
-	f.Bool("assign-public-ip", d.Network.AssignPublicIP, "give tasks a public IP")
-	f.String("target-group-arn", d.LoadBalancer.TargetGroupARN, "target group (type ip) of an NLB or ALB")
-	f.Int("desired-count", d.DesiredCount, "task count (the starting count when auto scaling is on)")
-	f.Bool("autoscaling", d.AutoScaling.Enabled, "manage Service Auto Scaling (min/max and target tracking)")
-	f.Int("min", d.AutoScaling.Min, "auto scaling minimum tasks")
-	f.Int("max", d.AutoScaling.Max, "auto scaling maximum tasks")
-	binds = append(persistent,
-		binding{"image", "deploy.image.uri"}, binding{"repository", "deploy.image.repository"},
-		binding{"registry", "deploy.image.registry"}, binding{"tag", "deploy.image.tag"},
-		binding{"platform", "deploy.image.platform"}, binding{"dockerfile", "deploy.image.dockerfile"},
-		binding{"context", "deploy.image.context"}, binding{"build-arg", "deploy.image.build_args"},
-		binding{"family", "deploy.task.family"}, binding{"cpu", "deploy.task.cpu"}, binding{"memory", "deploy.task.memory"},
-		binding{"container-port", "deploy.task.container_port"}, binding{"env", "deploy.task.environment"},
-		binding{"secret", "deploy.task.secrets"},
-		binding{"execution-role-arn", "deploy.task.execution_role_arn"}, binding{"task-role-arn", "deploy.task.task_role_arn"},
-		binding{"subnets", "deploy.network.subnets"}, binding{"security-groups", "deploy.network.security_groups"},
-		binding{"assign-public-ip", "deploy.network.assign_public_ip"}, binding{"target-group-arn", "deploy.load_balancer.target_group_arn"},
-		binding{"desired-count", "deploy.desired_count"}, binding{"autoscaling", "deploy.autoscaling.enabled"},
-		binding{"min", "deploy.autoscaling.min"}, binding{"max", "deploy.autoscaling.max"},
-	)
-	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o, persistent), newDeployRollbackCmd(a, o, persistent))
+	addSettingFlags(f, "deploy", false)
+	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o), newDeployRollbackCmd(a, o))
 	return cmd
 }
 
 // loadDeploy loads the deploy section and builds the deployer's collaborators. full is true for
 // deploy itself, which builds and creates and so needs every setting valid; status and rollback
 // only read and roll back, and need no network or role settings.
-func (a *app) loadDeploy(cmd *cobra.Command, binds []binding, o *deployOptions, full bool) (deploy.Config, deploy.Deps, error) {
+func (a *app) loadDeploy(cmd *cobra.Command, o *deployOptions, full bool) (deploy.Config, deploy.Deps, error) {
 	cfg := deploy.DefaultConfig()
-	log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
+	log, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text")
 	if err != nil {
 		return cfg, deploy.Deps{}, err
 	}
@@ -146,8 +99,8 @@ func (a *app) loadDeploy(cmd *cobra.Command, binds []binding, o *deployOptions, 
 	return cfg, deps, nil
 }
 
-func (a *app) runDeploy(cmd *cobra.Command, binds []binding, o *deployOptions) error {
-	cfg, deps, err := a.loadDeploy(cmd, binds, o, true)
+func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
+	cfg, deps, err := a.loadDeploy(cmd, o, true)
 	if err != nil {
 		return err
 	}
@@ -190,14 +143,15 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := deploy.DefaultConfig()
-			binds := []binding{{"region", "deploy.region"}, {"profile", "deploy.profile"}, {"endpoint-url", "deploy.endpoint_url"},
-				{"cluster", "deploy.cluster"}, {"service", "deploy.service"}, {"timeout", "deploy.wait.timeout"}}
-			log, err := a.setup(cmd, binds, map[string]any{"deploy": &cfg}, "text")
+			log, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text")
 			if err != nil {
 				return err
 			}
+			var b bytes.Buffer
+			writeInitConfig(&b, cfg)
 			if path == "-" {
-				return deploy.WriteInitConfig(a.streams.Out, cfg)
+				_, err := a.streams.Out.Write(b.Bytes())
+				return err
 			}
 			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
 			if force {
@@ -210,9 +164,9 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 			if err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
 			}
-			if err := deploy.WriteInitConfig(f, cfg); err != nil {
+			if _, err := f.Write(b.Bytes()); err != nil {
 				f.Close()
-				return err
+				return fmt.Errorf("writing %s: %w", path, err)
 			}
 			if err := f.Close(); err != nil {
 				return fmt.Errorf("writing %s: %w", path, err)
@@ -227,8 +181,8 @@ and execution role it marks as required, then run facectl deploy --dry-run.`,
 }
 
 // openDeployer loads the deploy section for status and rollback, which only read and roll back.
-func (a *app) openDeployer(cmd *cobra.Command, binds []binding, o *deployOptions) (*deploy.Deployer, error) {
-	cfg, deps, err := a.loadDeploy(cmd, binds, o, false)
+func (a *app) openDeployer(cmd *cobra.Command, o *deployOptions) (*deploy.Deployer, error) {
+	cfg, deps, err := a.loadDeploy(cmd, o, false)
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +193,7 @@ func (a *app) openDeployer(cmd *cobra.Command, binds []binding, o *deployOptions
 	return d, nil
 }
 
-func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+func newDeployStatusCmd(a *app, o *deployOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status [flags]",
 		Short: "Show the service's deployments, task counts, recent events and scaling settings",
@@ -247,7 +201,7 @@ func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Comman
   facectl deploy status --cluster prod --output json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.openDeployer(cmd, binds, o)
+			d, err := a.openDeployer(cmd, o)
 			if err != nil {
 				return err
 			}
@@ -266,7 +220,7 @@ func newDeployStatusCmd(a *app, o *deployOptions, binds []binding) *cobra.Comman
 	}
 }
 
-func newDeployRollbackCmd(a *app, o *deployOptions, binds []binding) *cobra.Command {
+func newDeployRollbackCmd(a *app, o *deployOptions) *cobra.Command {
 	var revision int
 	cmd := &cobra.Command{
 		Use:   "rollback [flags]",
@@ -277,7 +231,7 @@ leaving the desired count alone, then wait exactly like facectl deploy.`,
   facectl deploy rollback --revision 7 --timeout 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.openDeployer(cmd, binds, o)
+			d, err := a.openDeployer(cmd, o)
 			if err != nil {
 				return err
 			}

@@ -36,7 +36,6 @@ const progressMin = 20
 
 func newDetectCmd(a *app) *cobra.Command {
 	o := &detectOptions{}
-	var binds []binding
 	cmd := &cobra.Command{
 		Use:   "detect [flags] FILE|DIR|GLOB|- ...",
 		Short: "Find faces in image files",
@@ -59,7 +58,7 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runDetect(cmd, o, binds, args)
+			return a.runDetect(cmd, o, args)
 		},
 	}
 	f := cmd.Flags()
@@ -76,7 +75,7 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
 	f.BoolVar(&o.pixel, "pixelate", false, "with --blur: pixelate instead of blurring")
 	f.BoolVar(&o.outputs.Force, "force", false, "overwrite existing output files (inputs are never overwritten)")
 	f.IntVar(&o.outputs.Quality, "quality", 90, "JPEG quality of written images (1..100)")
-	binds = addDetectorFlags(cmd)
+	addDetectorFlags(cmd)
 	return cmd
 }
 
@@ -103,7 +102,7 @@ func (o *detectOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, binds []binding, args []string) error {
+func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) error {
 	if o.format == "" {
 		o.format = "jsonl"
 		if a.streams.OutTTY {
@@ -118,7 +117,7 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, binds []binding, a
 		return &usageError{err: errors.New("- (standard input) may be given only once")}
 	}
 	det := defaultDetectorSection()
-	log, err := a.setup(cmd, binds, map[string]any{"detector": det}, "text")
+	log, err := a.setup(cmd, map[string]any{"detector": det}, "text")
 	if err := errors.Join(err, o.validate()); err != nil {
 		return &usageError{err: err}
 	}

@@ -15,44 +15,32 @@ import (
 type detectorSection struct {
 	vision.Config `mapstructure:",squash"`
 	// ModelSHA256 is the expected sha256 of the model; set it only to use another YuNet build.
-	ModelSHA256 string `mapstructure:"model_sha256"`
+	ModelSHA256 string `mapstructure:"model_sha256" help:"the model's expected sha256; a file that does not match is refused (change only for another YuNet build)"`
 }
 
 func defaultDetectorSection() *detectorSection {
 	return &detectorSection{Config: vision.DefaultConfig(), ModelSHA256: modelfile.SHA256}
 }
 
-// logSection is the config file's `log:` block; the global --log-level/--log-format flags set it.
+// logSection is the config file's `log:` block; its flags are global (persistent on the root).
 type logSection struct {
-	Level  string `mapstructure:"level"`
-	Format string `mapstructure:"format"`
+	Level  string `mapstructure:"level" flag:"log-level,persistent" help:"log level: debug, info, warn, error (config log.level, env FACECTL_LOG_LEVEL)"`
+	Format string `mapstructure:"format" flag:"log-format,persistent" help:"log format: text or json (default: json for serve, text otherwise; config log.format, env FACECTL_LOG_FORMAT)"`
+	Source bool   `mapstructure:"source" flag:"log-source,persistent" help:"add the source file and line of the logging call to every record"`
 }
+
+func defaultLogSection() *logSection { return &logSection{Level: "info"} }
 
 func init() {
-	registerSection("detector", func() any { return defaultDetectorSection() })
-	registerSection("log", func() any { return &logSection{Level: "info"} })
+	registerSection("detector", "The face detector, for `facectl detect` and `facectl serve`.", func() any { return defaultDetectorSection() })
+	registerSection("log", "Logging (log/slog, on stderr), for every command; the flags are global.", func() any { return defaultLogSection() })
 }
 
-// addDetectorFlags adds the detector flags shared by detect and serve and returns their bindings.
-func addDetectorFlags(cmd *cobra.Command) []binding {
-	d := defaultDetectorSection()
-	f := cmd.Flags()
-	f.String("detector", d.Detector, "face detector: "+strings.Join(vision.Detectors, ", "))
-	f.String("model", "", "YuNet model file (default: search "+strings.Join(modelfile.SearchPath(), ", ")+")")
-	f.Float64("score-threshold", d.ScoreThreshold, "YuNet: minimum face score kept before NMS")
-	f.Float64("nms-threshold", d.NMSThreshold, "YuNet: overlap (IoU) above which boxes are merged")
-	f.Int("detection-size", d.DetectionSize, "YuNet: longest side in pixels fed to the network; larger images are downscaled")
-	f.Int("workers", 0, "images processed in parallel (default: usable cores)")
-	f.Int64("max-bytes", d.Limits.MaxBytes, "largest accepted image file, in bytes")
-	f.Int64("max-pixels", d.Limits.MaxPixels, "largest accepted image, in pixels (width×height), checked before decoding")
-	f.String("cascade-dir", d.CascadeDir, "directory holding OpenCV's lbpcascades/ and haarcascades/")
-	return []binding{
-		{"detector", "detector.name"}, {"model", "detector.model"},
-		{"score-threshold", "detector.score_threshold"}, {"nms-threshold", "detector.nms_threshold"},
-		{"detection-size", "detector.detection_size"}, {"workers", "detector.workers"},
-		{"max-bytes", "detector.max_bytes"}, {"max-pixels", "detector.max_pixels"},
-		{"cascade-dir", "detector.cascade_dir"},
-	}
+// addDetectorFlags adds the detector flags shared by detect and serve.
+func addDetectorFlags(cmd *cobra.Command) {
+	addSettingFlags(cmd.Flags(), "detector", false)
+	// The search path depends on the user's cache directory and the binary's location.
+	cmd.Flags().Lookup("model").Usage = "YuNet model file (default: search " + strings.Join(modelfile.SearchPath(), ", ") + ")"
 }
 
 // modelSearchPath is modelfile.SearchPath; tests replace it to point at an empty directory.

@@ -16,7 +16,6 @@ func init() { commands = append(commands, newHealthCmd) }
 func newHealthCmd(a *app) *cobra.Command {
 	var url string
 	var timeout time.Duration
-	binds := []binding{{"addr", "server.addr"}}
 	cmd := &cobra.Command{
 		Use:   "health [flags]",
 		Short: "Check that a running facectl server is ready",
@@ -32,7 +31,7 @@ FACECTL_SERVER_ADDR or the config file; default :8080).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := server.DefaultConfig()
-			if _, err := a.setup(cmd, binds, map[string]any{"server": &cfg}, "text"); err != nil {
+			if _, err := a.setup(cmd, map[string]any{"server": &cfg}, "text"); err != nil {
 				return err
 			}
 			target := url
@@ -49,7 +48,7 @@ FACECTL_SERVER_ADDR or the config file; default :8080).`,
 	f := cmd.Flags()
 	f.StringVar(&url, "url", "", "server URL (default: http://127.0.0.1:<port of server.addr>)")
 	f.DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
-	f.String("addr", server.DefaultConfig().Addr, "the server's listen address, used to build the default URL")
+	addSettingFlag(f, "server.addr").Usage = "the server's listen address, used to build the default URL"
 	return cmd
 }
 

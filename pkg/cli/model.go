@@ -57,7 +57,7 @@ file:// URL or a local path), verify its sha256 and install it where facectl loo
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d := defaultDetectorSection()
-			if _, err := a.setup(cmd, nil, map[string]any{"detector": d}, "text"); err != nil {
+			if _, err := a.setup(cmd, map[string]any{"detector": d}, "text"); err != nil {
 				return err
 			}
 			d.Detector = "yunet"

@@ -60,22 +60,20 @@ func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code
 type app struct {
 	streams    IOStreams
 	configPath string
-	logLevel   string
-	logFormat  string
 }
 
-// logger builds the slog handler for a command: text on stderr for commands, JSON for serve
-// unless --log-format says otherwise.
-func (a *app) logger(defaultFormat string) (*slog.Logger, error) {
+// logger builds the slog handler for a command from the log section: text on stderr for
+// commands, JSON for serve unless --log-format says otherwise.
+func (a *app) logger(cfg *logSection, defaultFormat string) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
+		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.Level)}
 	}
-	format := a.logFormat
+	format := cfg.Format
 	if format == "" {
 		format = defaultFormat
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, AddSource: cfg.Source}
 	switch format {
 	case "json":
 		return slog.New(slog.NewJSONHandler(a.streams.Err, opts)), nil
@@ -88,7 +86,11 @@ func (a *app) logger(defaultFormat string) (*slog.Logger, error) {
 
 // NewRootCmd builds the facectl command tree.
 func NewRootCmd(streams IOStreams) *cobra.Command {
-	a := &app{streams: streams}
+	return newRootCmd(&app{streams: streams})
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	streams := a.streams
 	root := &cobra.Command{
 		Use:   "facectl",
 		Short: "Detect faces in photos, serve it as a web service, deploy it to ECS Fargate",
@@ -107,8 +109,7 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 	root.SetErr(streams.Err)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configPath, "config", "", "config file (default: ./facectl.yaml, then $XDG_CONFIG_HOME/facectl/config.yaml, then /etc/facectl/config.yaml)")
-	pf.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error (config log.level, env FACECTL_LOG_LEVEL)")
-	pf.StringVar(&a.logFormat, "log-format", "", "log format: text or json (default: json for serve, text otherwise; config log.format, env FACECTL_LOG_FORMAT)")
+	addSettingFlags(pf, "log", true)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 
 	for _, newCmd := range commands {

@@ -13,11 +13,10 @@ import (
 
 func init() {
 	commands = append(commands, newServeCmd)
-	registerSection("server", func() any { d := server.DefaultConfig(); return &d })
+	registerSection("server", "The HTTP service, `facectl serve`.", func() any { d := server.DefaultConfig(); return &d })
 }
 
 func newServeCmd(a *app) *cobra.Command {
-	var binds []binding
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Serve the upload page and the face-detection API over HTTP",
@@ -41,51 +40,20 @@ which other users of the machine can see.`,
   facectl serve --detector lbp --allowed-detectors yunet --max-body-bytes 20971520`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runServe(cmd, binds)
+			return a.runServe(cmd)
 		},
 	}
-	d := server.DefaultConfig()
-	f := cmd.Flags()
-	f.String("addr", d.Addr, "listen address of the page and the API")
-	f.String("metrics-addr", d.MetricsAddr, "serve /metrics (and health) on this address instead of --addr")
-	f.Int("queue-size", d.QueueSize, "requests that may wait for a worker; more get 429")
-	f.Duration("queue-wait", d.QueueWait, "longest wait for a worker before 503")
-	f.Int64("max-body-bytes", d.MaxBodyBytes, "largest request body in bytes (413 above)")
-	f.Int64("max-buffered-bytes", d.MaxBufferedBytes, "request bodies held in memory at once, over all requests; more uploads wait")
-	f.Int("max-parts", d.MaxParts, "most parts in a multipart upload (400 above)")
-	f.Duration("request-timeout", d.RequestTimeout, "deadline of a detection request from admission: memory wait, upload, queue wait, detection")
-	f.Duration("read-header-timeout", d.ReadHeaderTimeout, "time allowed to send the request headers")
-	f.Duration("read-timeout", d.ReadTimeout, "time allowed to send the whole request")
-	f.Duration("write-timeout", d.WriteTimeout, "time allowed from the request headers to the end of the response")
-	f.Duration("idle-timeout", d.IdleTimeout, "keep-alive idle timeout (keep it above the load balancer's 60s)")
-	f.Duration("drain-period", d.DrainPeriod, "time to keep serving after SIGTERM while readiness fails")
-	f.Duration("grace-period", d.GracePeriod, "time in-flight requests get to finish after the drain period")
-	f.StringSlice("api-keys", nil, "API keys accepted on the API and /upload (comma-separated; prefer FACECTL_SERVER_API_KEYS)")
-	f.StringSlice("cors-origins", nil, "origins allowed to call the API from browsers (comma-separated, * for any)")
-	f.StringSlice("allowed-detectors", nil, "detectors a request may choose with ?detector= besides --detector (loaded at start)")
-	f.Int("jpeg-quality", d.JPEGQuality, "quality of JPEG images the API returns (1..100)")
-	binds = []binding{
-		{"addr", "server.addr"}, {"metrics-addr", "server.metrics_addr"},
-		{"queue-size", "server.queue_size"}, {"queue-wait", "server.queue_wait"},
-		{"max-body-bytes", "server.max_body_bytes"}, {"max-parts", "server.max_parts"},
-		{"max-buffered-bytes", "server.max_buffered_bytes"},
-		{"request-timeout", "server.request_timeout"}, {"read-header-timeout", "server.read_header_timeout"},
-		{"read-timeout", "server.read_timeout"}, {"write-timeout", "server.write_timeout"},
-		{"idle-timeout", "server.idle_timeout"}, {"drain-period", "server.drain_period"},
-		{"grace-period", "server.grace_period"}, {"api-keys", "server.api_keys"},
-		{"cors-origins", "server.cors_origins"}, {"allowed-detectors", "server.allowed_detectors"},
-		{"jpeg-quality", "server.jpeg_quality"},
-	}
+	addSettingFlags(cmd.Flags(), "server", false)
 	// --workers is the detector pool size (detector.workers); server.workers can only lower
 	// the number of detections admitted at once and is left to the config file.
-	binds = append(binds, addDetectorFlags(cmd)...)
+	addDetectorFlags(cmd)
 	return cmd
 }
 
-func (a *app) runServe(cmd *cobra.Command, binds []binding) error {
+func (a *app) runServe(cmd *cobra.Command) error {
 	cfg := server.DefaultConfig()
 	det := defaultDetectorSection()
-	log, err := a.setup(cmd, binds, map[string]any{"server": &cfg, "detector": det}, "json")
+	log, err := a.setup(cmd, map[string]any{"server": &cfg, "detector": det}, "json")
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,11 @@ import (
 
 // setup loads the configuration for a command (targets plus the log section) and builds its
 // logger. defaultLogFormat is "json" for serve and "text" elsewhere.
-func (a *app) setup(cmd *cobra.Command, binds []binding, targets map[string]any, defaultLogFormat string) (*slog.Logger, error) {
-	logCfg := &logSection{Level: "info"}
+func (a *app) setup(cmd *cobra.Command, targets map[string]any, defaultLogFormat string) (*slog.Logger, error) {
+	logCfg := defaultLogSection()
 	targets["log"] = logCfg
-	binds = append(binds, binding{"log-level", "log.level"}, binding{"log-format", "log.format"})
-	if err := a.loadConfig(cmd, binds, targets); err != nil {
+	if err := a.loadConfig(cmd, targets); err != nil {
 		return nil, err
 	}
-	a.logLevel, a.logFormat = logCfg.Level, logCfg.Format
-	return a.logger(defaultLogFormat)
+	return a.logger(logCfg, defaultLogFormat)
 }

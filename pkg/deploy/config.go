@@ -9,100 +9,103 @@ import (
 	"time"
 )
 
-// Config is the `deploy:` section of the facectl config file. The CLI decodes it with
-// mapstructure (keys below), environment variables override it as FACECTL_DEPLOY_<KEY> with
-// nested keys joined by `_` (FACECTL_DEPLOY_TASK_CPU), and flags override both.
+// Config is the `deploy:` section of the facectl config file. Each field declares its setting in
+// tags: mapstructure (the key), flag (the flag, if any; ",persistent" for those deploy status and
+// deploy rollback share) and help (one line, also the comment `facectl deploy init` writes);
+// placeholder is what init writes for a required value left empty. Environment variables
+// override the file as FACECTL_DEPLOY_<KEY> with nested keys joined by `_`
+// (FACECTL_DEPLOY_TASK_CPU), and flags override both.
 //
 // Environment variables and secrets are lists of name/value pairs rather than maps because the
 // config loader lower-cases map keys, and variable names are case-sensitive.
 type Config struct {
 	// Region is the AWS region; empty means the SDK's default chain (AWS_REGION, profile).
-	Region string `mapstructure:"region"`
+	Region string `mapstructure:"region" flag:"region,persistent" help:"AWS region (default: AWS_REGION or the profile's)"`
 	// Profile is the shared-config profile; empty means the SDK's default chain.
-	Profile string `mapstructure:"profile"`
+	Profile string `mapstructure:"profile" flag:"profile,persistent" help:"AWS shared-config profile"`
 	// EndpointURL overrides the AWS API endpoint for every service (LocalStack, moto, a VPC
 	// endpoint proxy). AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured as well.
-	EndpointURL string `mapstructure:"endpoint_url"`
+	EndpointURL string `mapstructure:"endpoint_url" flag:"endpoint-url,persistent" help:"send AWS API calls to this URL (LocalStack, moto; AWS_ENDPOINT_URL works too)"`
 	// MaxAttempts bounds the SDK retryer (throttling and transient errors); 0 keeps its default.
-	MaxAttempts int `mapstructure:"max_attempts"`
+	MaxAttempts int `mapstructure:"max_attempts" help:"attempts of the SDK's retryer for throttled and transient errors; 0 keeps the SDK's default"`
 
 	// Cluster is the ECS cluster name or ARN; it must exist.
-	Cluster string `mapstructure:"cluster"`
+	Cluster string `mapstructure:"cluster" flag:"cluster,persistent" help:"ECS cluster (must exist)"`
 	// Service is the ECS service name; it is created when missing.
-	Service string `mapstructure:"service"`
+	Service string `mapstructure:"service" flag:"service,persistent" help:"ECS service (created when missing)"`
 	// DesiredCount is the task count when auto scaling is off, and the initial count when it is on.
-	DesiredCount int `mapstructure:"desired_count"`
+	DesiredCount int `mapstructure:"desired_count" flag:"desired-count" help:"task count (the starting count when auto scaling is on)"`
 
 	// Image says what to run and how to build it.
-	Image ImageConfig `mapstructure:"image"`
+	Image ImageConfig `mapstructure:"image" help:"what to deploy, and how to build and push it"`
 	// Task is the task definition.
-	Task TaskConfig `mapstructure:"task"`
+	Task TaskConfig `mapstructure:"task" help:"the Fargate task definition"`
 	// Logs is the awslogs configuration of the container.
-	Logs LogsConfig `mapstructure:"logs"`
+	Logs LogsConfig `mapstructure:"logs" help:"the container's CloudWatch Logs (awslogs)"`
 	// Network is the awsvpc configuration of the service.
-	Network NetworkConfig `mapstructure:"network"`
+	Network NetworkConfig `mapstructure:"network" help:"the awsvpc network of the tasks"`
 	// LoadBalancer attaches the service to an existing target group (NLB or ALB).
-	LoadBalancer LoadBalancerConfig `mapstructure:"load_balancer"`
+	LoadBalancer LoadBalancerConfig `mapstructure:"load_balancer" help:"the target group the service registers its tasks in"`
 	// Deployment holds the rolling-update settings.
-	Deployment DeploymentConfig `mapstructure:"deployment"`
+	Deployment DeploymentConfig `mapstructure:"deployment" help:"rolling-update settings of the service"`
 	// AutoScaling holds Service Auto Scaling settings.
-	AutoScaling AutoScalingConfig `mapstructure:"autoscaling"`
+	AutoScaling AutoScalingConfig `mapstructure:"autoscaling" help:"Service Auto Scaling; when enabled, deploys never reset the desired count it manages"`
 	// Wait bounds the wait for a stable service.
-	Wait WaitConfig `mapstructure:"wait"`
+	Wait WaitConfig `mapstructure:"wait" help:"the wait for the new deployment to be the only one, completed and fully running"`
 }
 
 // ImageConfig says which image to deploy and how to build and publish it.
 type ImageConfig struct {
 	// URI deploys a prebuilt image and skips build and push (flag --image).
-	URI string `mapstructure:"uri"`
+	URI string `mapstructure:"uri" flag:"image" help:"deploy this prebuilt image instead of building (HOST/REPO:TAG or HOST/REPO@sha256:...)"`
 	// Repository is the ECR repository name; it is created when missing.
-	Repository string `mapstructure:"repository"`
+	Repository string `mapstructure:"repository" flag:"repository" help:"ECR repository (created when missing)"`
 	// Registry pushes to this host[:port] instead of the ECR registry host returned by
 	// GetAuthorizationToken, still logging in with the ECR token (pull-through caches, mirrors,
 	// a local registry). The task definition references the image on this host.
-	Registry string `mapstructure:"registry"`
+	Registry string `mapstructure:"registry" flag:"registry" help:"push to this registry HOST[:PORT] instead of the ECR host, logging in with the ECR token"`
 	// Tag is the image tag; empty means the git short SHA of the build context, plus -dirty.
-	Tag string `mapstructure:"tag"`
+	Tag string `mapstructure:"tag" flag:"tag" help:"image tag (default: git short SHA, -dirty for a modified tree)"`
 	// Platform is linux/amd64 or linux/arm64; it is also the task's runtime platform.
-	Platform string `mapstructure:"platform"`
+	Platform string `mapstructure:"platform" flag:"platform" help:"image and task platform: linux/amd64 or linux/arm64"`
 	// Dockerfile is the Dockerfile path (relative paths are relative to the working directory).
-	Dockerfile string `mapstructure:"dockerfile"`
+	Dockerfile string `mapstructure:"dockerfile" flag:"dockerfile" help:"Dockerfile to build"`
 	// Context is the docker build context directory.
-	Context string `mapstructure:"context"`
+	Context string `mapstructure:"context" flag:"context" help:"docker build context directory"`
 	// BuildArgs are passed as --build-arg KEY=VALUE.
-	BuildArgs []string `mapstructure:"build_args"`
+	BuildArgs []string `mapstructure:"build_args" flag:"build-arg,array" help:"docker build argument KEY=VALUE (repeatable)"`
 	// KeepImages is the number of images the ECR lifecycle policy keeps.
-	KeepImages int `mapstructure:"keep_images"`
+	KeepImages int `mapstructure:"keep_images" help:"images the ECR lifecycle policy keeps"`
 	// ScanOnPush enables ECR image scanning on push for a repository facectl creates.
-	ScanOnPush bool `mapstructure:"scan_on_push"`
+	ScanOnPush bool `mapstructure:"scan_on_push" help:"scan images on push in a repository facectl creates"`
 }
 
 // TaskConfig is the Fargate task definition.
 type TaskConfig struct {
 	// Family is the task definition family.
-	Family string `mapstructure:"family"`
+	Family string `mapstructure:"family" flag:"family" help:"task definition family"`
 	// CPU is in CPU units (256, 512, 1024, 2048, 4096, 8192, 16384).
-	CPU int `mapstructure:"cpu"`
+	CPU int `mapstructure:"cpu" flag:"cpu" help:"task CPU units (256, 512, 1024, 2048, 4096, 8192, 16384)"`
 	// Memory is in MiB and must be valid for CPU on Fargate.
-	Memory int `mapstructure:"memory"`
+	Memory int `mapstructure:"memory" flag:"memory" help:"task memory in MiB (valid for --cpu on Fargate)"`
 	// ContainerName is the name of the one container.
-	ContainerName string `mapstructure:"container_name"`
+	ContainerName string `mapstructure:"container_name" help:"name of the task's one container"`
 	// ContainerPort is the port facectl serve listens on.
-	ContainerPort int `mapstructure:"container_port"`
+	ContainerPort int `mapstructure:"container_port" flag:"container-port" help:"port facectl serve listens on"`
 	// Command overrides the image's CMD (default: the image's, i.e. serve).
-	Command []string `mapstructure:"command"`
+	Command []string `mapstructure:"command" help:"overrides the image's command (empty: the image's, facectl serve)"`
 	// Environment are plain environment variables.
-	Environment []EnvVar `mapstructure:"environment"`
+	Environment []EnvVar `mapstructure:"environment" flag:"env" help:"container environment variable NAME=VALUE (repeatable; replaces the config file's list)"`
 	// Secrets are environment variables read from SSM parameters or Secrets Manager.
-	Secrets []Secret `mapstructure:"secrets"`
+	Secrets []Secret `mapstructure:"secrets" flag:"secret" help:"container secret NAME=ARN of an SSM parameter or Secrets Manager secret (repeatable)"`
 	// ExecutionRoleARN lets ECS pull from ECR, write logs and read secrets.
-	ExecutionRoleARN string `mapstructure:"execution_role_arn"`
+	ExecutionRoleARN string `mapstructure:"execution_role_arn" flag:"execution-role-arn" help:"task execution role (ECR pull, logs, secrets)" placeholder:"arn:aws:iam::ACCOUNT:role/ecsTaskExecutionRole"`
 	// TaskRoleARN is the role the application runs as (optional).
-	TaskRoleARN string `mapstructure:"task_role_arn"`
+	TaskRoleARN string `mapstructure:"task_role_arn" flag:"task-role-arn" help:"task role the application runs as"`
 	// StopTimeout is how long ECS waits after SIGTERM before SIGKILL (max 120s on Fargate).
-	StopTimeout time.Duration `mapstructure:"stop_timeout"`
+	StopTimeout time.Duration `mapstructure:"stop_timeout" help:"time ECS waits after SIGTERM before SIGKILL (at most 120s on Fargate)"`
 	// HealthCheck is the container health check.
-	HealthCheck HealthCheckConfig `mapstructure:"health_check"`
+	HealthCheck HealthCheckConfig `mapstructure:"health_check" help:"the container health check; ECS replaces unhealthy tasks"`
 }
 
 // EnvVar is one plain environment variable of the container.
@@ -144,82 +147,82 @@ func (s *Secret) UnmarshalText(b []byte) error {
 // HealthCheckConfig is the container health check; ECS replaces unhealthy tasks.
 type HealthCheckConfig struct {
 	// Command is the health check command in ECS form.
-	Command []string `mapstructure:"command"`
+	Command []string `mapstructure:"command" help:"health check command in ECS form (CMD or CMD-SHELL first)"`
 	// Interval is the time between checks (5s-300s).
-	Interval time.Duration `mapstructure:"interval"`
+	Interval time.Duration `mapstructure:"interval" help:"time between checks (5s-300s)"`
 	// Timeout is the time one check may take (2s-60s).
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" help:"time one check may take (2s-60s)"`
 	// Retries is the number of failures before the container is unhealthy (1-10).
-	Retries int `mapstructure:"retries"`
+	Retries int `mapstructure:"retries" help:"failures before the container is unhealthy (1-10)"`
 	// StartPeriod is the grace time after start (0-300s).
-	StartPeriod time.Duration `mapstructure:"start_period"`
+	StartPeriod time.Duration `mapstructure:"start_period" help:"grace time after start (0-300s)"`
 }
 
 // LogsConfig is the awslogs log driver configuration.
 type LogsConfig struct {
 	// Group is the CloudWatch log group; created when missing.
-	Group string `mapstructure:"group"`
+	Group string `mapstructure:"group" help:"CloudWatch Logs group; created when missing (empty: no awslogs)"`
 	// RetentionDays is the retention set on a group facectl creates (0 = never expire).
-	RetentionDays int `mapstructure:"retention_days"`
+	RetentionDays int `mapstructure:"retention_days" help:"retention of a group facectl creates, in days (0: never expire)"`
 	// StreamPrefix is the awslogs-stream-prefix.
-	StreamPrefix string `mapstructure:"stream_prefix"`
+	StreamPrefix string `mapstructure:"stream_prefix" help:"awslogs stream prefix"`
 }
 
 // NetworkConfig is the awsvpc network configuration.
 type NetworkConfig struct {
 	// Subnets are subnet IDs the tasks run in.
-	Subnets []string `mapstructure:"subnets"`
+	Subnets []string `mapstructure:"subnets" flag:"subnets" help:"subnet IDs of the tasks (comma-separated)" placeholder:"subnet-REPLACE_ME"`
 	// SecurityGroups are security group IDs of the tasks.
-	SecurityGroups []string `mapstructure:"security_groups"`
+	SecurityGroups []string `mapstructure:"security_groups" flag:"security-groups" help:"security group IDs of the tasks (comma-separated)" placeholder:"sg-REPLACE_ME"`
 	// AssignPublicIP gives tasks a public IP (needed in public subnets without NAT to pull images).
-	AssignPublicIP bool `mapstructure:"assign_public_ip"`
+	AssignPublicIP bool `mapstructure:"assign_public_ip" flag:"assign-public-ip" help:"give tasks a public IP"`
 }
 
 // LoadBalancerConfig attaches the service to a target group.
 type LoadBalancerConfig struct {
 	// TargetGroupARN is the target group (target type ip) of an NLB or ALB; empty means none.
-	TargetGroupARN string `mapstructure:"target_group_arn"`
+	TargetGroupARN string `mapstructure:"target_group_arn" flag:"target-group-arn" help:"target group (type ip) of an NLB or ALB"`
 	// HealthCheckGracePeriod is how long ECS ignores load balancer health checks after start.
-	HealthCheckGracePeriod time.Duration `mapstructure:"health_check_grace_period"`
+	HealthCheckGracePeriod time.Duration `mapstructure:"health_check_grace_period" help:"time ECS ignores load balancer health checks after a task starts"`
 }
 
 // DeploymentConfig holds the rolling-update settings of the service.
 type DeploymentConfig struct {
 	// CircuitBreaker stops a deployment whose tasks keep failing.
-	CircuitBreaker bool `mapstructure:"circuit_breaker"`
+	CircuitBreaker bool `mapstructure:"circuit_breaker" help:"stop a deployment whose tasks keep failing"`
 	// Rollback returns to the last completed deployment when the circuit breaker trips.
-	Rollback bool `mapstructure:"rollback"`
+	Rollback bool `mapstructure:"rollback" help:"roll back to the last completed deployment when the circuit breaker trips"`
 	// MinimumHealthyPercent is the lower bound of running tasks during a deployment.
-	MinimumHealthyPercent int `mapstructure:"minimum_healthy_percent"`
+	MinimumHealthyPercent int `mapstructure:"minimum_healthy_percent" help:"lower bound of running tasks during a deployment, in percent of the desired count"`
 	// MaximumPercent is the upper bound of running tasks during a deployment.
-	MaximumPercent int `mapstructure:"maximum_percent"`
+	MaximumPercent int `mapstructure:"maximum_percent" help:"upper bound of running tasks during a deployment, in percent of the desired count"`
 }
 
 // AutoScalingConfig holds Service Auto Scaling settings. When enabled, deploys never change
 // the service's desired count after creation.
 type AutoScalingConfig struct {
 	// Enabled registers the scalable target and policies.
-	Enabled bool `mapstructure:"enabled"`
+	Enabled bool `mapstructure:"enabled" flag:"autoscaling" help:"manage Service Auto Scaling (min/max and target tracking)"`
 	// Min is the minimum task count.
-	Min int `mapstructure:"min"`
+	Min int `mapstructure:"min" flag:"min" help:"auto scaling minimum tasks"`
 	// Max is the maximum task count.
-	Max int `mapstructure:"max"`
+	Max int `mapstructure:"max" flag:"max" help:"auto scaling maximum tasks"`
 	// CPUTarget is the average CPU utilisation target in percent (0 = no CPU policy).
-	CPUTarget float64 `mapstructure:"cpu_target"`
+	CPUTarget float64 `mapstructure:"cpu_target" help:"average CPU utilisation target in percent (0: no CPU policy)"`
 	// RequestsPerTarget is the ALB request count per target (0 = no policy; ALB only).
-	RequestsPerTarget float64 `mapstructure:"requests_per_target"`
+	RequestsPerTarget float64 `mapstructure:"requests_per_target" help:"requests per target per minute (Application Load Balancer only; 0: no policy)"`
 	// ScaleInCooldown is the cooldown after a scale-in activity.
-	ScaleInCooldown time.Duration `mapstructure:"scale_in_cooldown"`
+	ScaleInCooldown time.Duration `mapstructure:"scale_in_cooldown" help:"cooldown after a scale-in activity"`
 	// ScaleOutCooldown is the cooldown after a scale-out activity.
-	ScaleOutCooldown time.Duration `mapstructure:"scale_out_cooldown"`
+	ScaleOutCooldown time.Duration `mapstructure:"scale_out_cooldown" help:"cooldown after a scale-out activity"`
 }
 
 // WaitConfig bounds the wait for the service to become stable.
 type WaitConfig struct {
 	// Timeout is the longest wait for a stable service (flag --timeout); 0 means do not wait.
-	Timeout time.Duration `mapstructure:"timeout"`
+	Timeout time.Duration `mapstructure:"timeout" flag:"timeout,persistent" help:"longest wait for the deployment to complete (0: do not wait)"`
 	// PollInterval is the time between DescribeServices calls.
-	PollInterval time.Duration `mapstructure:"poll_interval"`
+	PollInterval time.Duration `mapstructure:"poll_interval" help:"time between DescribeServices calls"`
 }
 
 // DefaultConfig returns the configuration used for every key the config file leaves unset.

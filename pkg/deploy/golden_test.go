@@ -103,11 +103,3 @@ func TestDryRunGolden(t *testing.T) {
 	}
 	golden(t, "dry_run.golden.txt", out.String())
 }
-
-func TestWriteInitConfigGolden(t *testing.T) {
-	var sb strings.Builder
-	if err := WriteInitConfig(&sb, DefaultConfig()); err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "init.golden.yaml", sb.String())
-}

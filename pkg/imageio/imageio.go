@@ -45,9 +45,9 @@ const mib = 1 << 20
 // Limits bounds what Inspect accepts. A zero field means no limit.
 type Limits struct {
 	// MaxBytes is the largest accepted input, in bytes.
-	MaxBytes int64 `mapstructure:"max_bytes"`
+	MaxBytes int64 `mapstructure:"max_bytes" flag:"max-bytes" help:"largest accepted image file, in bytes"`
 	// MaxPixels is the largest accepted width*height, as stored in the file.
-	MaxPixels int64 `mapstructure:"max_pixels"`
+	MaxPixels int64 `mapstructure:"max_pixels" flag:"max-pixels" help:"largest accepted image, in pixels (width×height), checked before decoding"`
 }
 
 // DefaultLimits returns the limits facectl uses unless configured otherwise: 50 MiB and

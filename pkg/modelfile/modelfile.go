@@ -4,6 +4,7 @@ package modelfile
 import (
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -14,17 +15,32 @@ import (
 	"strings"
 )
 
-// The model facectl is built and tested with.
-const (
+// The model facectl is built and tested with, read from yunet.env (which scripts and the
+// Dockerfile read too).
+var (
 	// FileName is YuNet 2023mar's file name.
-	FileName = "face_detection_yunet_2023mar.onnx"
+	FileName = modelEnv("MODEL_NAME")
 	// SHA256 is its checksum (the same blob as opencv_zoo's Git LFS object).
-	SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+	SHA256 = modelEnv("MODEL_SHA256")
 	// URL is its official download location.
-	URL = "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
-	// maxSize bounds a download; the model is 232,589 bytes.
-	maxSize = 64 << 20
+	URL = modelEnv("MODEL_URL")
 )
+
+// maxSize bounds a download; the model is 232,589 bytes.
+const maxSize = 64 << 20
+
+//go:embed yunet.env
+var yunetEnv string
+
+// modelEnv is the value of key in yunet.env; a missing key is a build mistake.
+func modelEnv(key string) string {
+	for _, line := range strings.Split(yunetEnv, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && k == key {
+			return v
+		}
+	}
+	panic("modelfile: yunet.env has no " + key)
+}
 
 // ErrNotFound means no model file was found on the search path.
 var ErrNotFound = errors.New("model not found")

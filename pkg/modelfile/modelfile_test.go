@@ -75,3 +75,18 @@ func TestLocateErrors(t *testing.T) {
 		t.Fatal("missing explicit model accepted")
 	}
 }
+
+// TestModelDeclaredOnce checks that yunet.env is read in full, and that the Dockerfile's default
+// MODEL_URL (a build argument needs a literal default for ADD) is the URL declared there.
+func TestModelDeclaredOnce(t *testing.T) {
+	if FileName != "face_detection_yunet_2023mar.onnx" || len(SHA256) != 64 || !strings.HasSuffix(URL, "/"+FileName) {
+		t.Fatalf("yunet.env read as name %q, sha256 %q, URL %q", FileName, SHA256, URL)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(dockerfile), "\nARG MODEL_URL="+URL+"\n") {
+		t.Errorf("the Dockerfile's ARG MODEL_URL default is not %s (pkg/modelfile/yunet.env)", URL)
+	}
+}

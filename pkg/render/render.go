@@ -16,27 +16,21 @@ import (
 	"github.com/facectl/facectl/pkg/imageio"
 )
 
-// Mode is what Apply does to the faces.
-type Mode string
+// Mode is what Apply does to the faces (declared in pkg/face, which builds without cgo).
+type Mode = face.RenderMode
 
 // Modes.
 const (
-	Annotate Mode = "annotate"
-	Blur     Mode = "blur"
-	Pixelate Mode = "pixelate"
+	Annotate = face.Annotate
+	Blur     = face.Blur
+	Pixelate = face.Pixelate
 )
 
 // Modes lists every Mode.
-var Modes = []Mode{Annotate, Blur, Pixelate}
+var Modes = face.RenderModes
 
-// Options says how to render and encode.
-type Options struct {
-	Mode Mode
-	// Format is imageio.JPEG or imageio.PNG (WebP and BMP inputs are written as JPEG by callers).
-	Format imageio.Format
-	// Quality is the JPEG quality, 1..100; 0 means 90.
-	Quality int
-}
+// Options says how to render and encode (declared in pkg/face, which builds without cgo).
+type Options = face.RenderOptions
 
 // Apply modifies img as o.Mode says and returns it encoded as o.Format.
 func Apply(img gocv.Mat, faces []face.Face, o Options) ([]byte, error) {

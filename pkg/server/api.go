@@ -13,7 +13,6 @@ import (
 
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 // routes registers every endpoint. Detection routes need an API key when keys are set;
@@ -59,16 +58,16 @@ type options struct {
 	filter   face.Filter
 	engine   Engine
 	annotate bool
-	mode     render.Mode
+	mode     face.RenderMode
 }
 
 // parseOptions reads and checks the query parameters; unknown parameters are an error so
 // that typos do not silently change nothing.
 func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
 	q := r.URL.Query()
-	o := options{engine: s.engines[s.detector], mode: render.Annotate}
+	o := options{engine: s.engines[s.detector], mode: face.Annotate}
 	if blur {
-		o.mode = render.Blur
+		o.mode = face.Blur
 	}
 	var errs []string
 	for key, vals := range q {
@@ -109,9 +108,9 @@ func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
 			if !blur {
 				errs = append(errs, "mode applies to /api/v1/blur only")
 			}
-			switch render.Mode(v) {
-			case render.Blur, render.Pixelate:
-				o.mode = render.Mode(v)
+			switch face.RenderMode(v) {
+			case face.Blur, face.Pixelate:
+				o.mode = face.RenderMode(v)
 			default:
 				errs = append(errs, "mode must be blur or pixelate")
 			}
@@ -314,7 +313,7 @@ func (s *Server) retryable(err error) error {
 }
 
 // run does the engine work for one admitted request and records its metrics.
-func (s *Server) run(ctx context.Context, o options, data []byte, ro *render.Options) ([]byte, face.Detection, error) {
+func (s *Server) run(ctx context.Context, o options, data []byte, ro *face.RenderOptions) ([]byte, face.Detection, error) {
 	start := time.Now()
 	var (
 		img []byte
@@ -381,9 +380,9 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer j.end()
-	var ro *render.Options
+	var ro *face.RenderOptions
 	if wantImage || o.annotate {
-		ro = &render.Options{Mode: render.Annotate, Format: format, Quality: s.cfg.JPEGQuality}
+		ro = &face.RenderOptions{Mode: face.Annotate, Format: format, Quality: s.cfg.JPEGQuality}
 	}
 	img, det, err := s.run(j.ctx, o, j.data, ro)
 	if err != nil {
@@ -416,7 +415,7 @@ func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer j.end()
-	img, det, err := s.run(j.ctx, o, j.data, &render.Options{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
+	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
 	if err != nil {
 		return err
 	}

@@ -10,77 +10,78 @@ import (
 	"time"
 )
 
-// Config is the `server:` section of the facectl configuration. The CLI layer decodes it
-// from the config file (keys as in the mapstructure tags), the environment
-// (FACECTL_SERVER_<KEY>) and flags; the defaults are those of DefaultConfig.
+// Config is the `server:` section of the facectl configuration. Each field declares its setting
+// in tags: mapstructure (the key), flag (the flag, if any) and help (one line); the CLI derives
+// from them the flags, FACECTL_SERVER_<KEY> variables, the example config and the docs. The
+// defaults are those of DefaultConfig.
 type Config struct {
 	// Addr is the listen address of the page and the API. Default ":8080".
-	Addr string `mapstructure:"addr"`
+	Addr string `mapstructure:"addr" flag:"addr" help:"listen address of the page and the API"`
 	// MetricsAddr, when set, serves /metrics (and /healthz, /readyz) on a second listener so
 	// that metrics can stay private; empty serves /metrics on Addr. Default "".
-	MetricsAddr string `mapstructure:"metrics_addr"`
+	MetricsAddr string `mapstructure:"metrics_addr" flag:"metrics-addr" help:"serve /metrics (and health) on this address instead of --addr"`
 
 	// Workers is the number of detections that run at once. 0 uses the default engine's
 	// pool size (which defaults to the usable cores). Default 0.
-	Workers int `mapstructure:"workers"`
+	Workers int `mapstructure:"workers" help:"detections admitted at once; 0 means detector.workers (can only lower it)"`
 	// QueueSize is how many requests may wait for a worker; when it is full further requests
 	// get 429 with Retry-After. 0 means no waiting at all. Default 64.
-	QueueSize int `mapstructure:"queue_size"`
+	QueueSize int `mapstructure:"queue_size" flag:"queue-size" help:"requests that may wait for a worker; more get 429"`
 	// QueueWait is the longest a request waits for a worker before it gets 503. Default 10s.
-	QueueWait time.Duration `mapstructure:"queue_wait"`
+	QueueWait time.Duration `mapstructure:"queue_wait" flag:"queue-wait" help:"longest wait for a worker before 503"`
 
 	// MaxBodyBytes limits the request body (413 above it). Default 10 MiB. The pixel limit
 	// is the engine's (imageio limits), checked from the image header before decoding.
-	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes" flag:"max-body-bytes" help:"largest request body in bytes (413 above)"`
 	// MaxBufferedBytes bounds the request bodies held in memory at once, over all requests;
 	// an upload that does not fit waits (its body still in the socket) within QueueWait.
 	// It must be at least MaxBodyBytes. Default 24 MiB, which with 2 workers keeps the
 	// peak RSS under 400 MB while 64 clients upload 12 MP photos.
-	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes"`
+	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes" flag:"max-buffered-bytes" help:"request bodies held in memory at once, over all requests; more uploads wait"`
 	// MaxParts limits the parts of a multipart body, files and fields together (400 above
 	// it). Default 8.
-	MaxParts int `mapstructure:"max_parts"`
+	MaxParts int `mapstructure:"max_parts" flag:"max-parts" help:"most parts in a multipart upload (400 above)"`
 
 	// RequestTimeout is the deadline of one detection request from its admission: waiting
 	// for memory, reading the body, waiting for a worker and detecting (503 when it runs out
 	// while waiting). Default 30s.
-	RequestTimeout time.Duration `mapstructure:"request_timeout"`
+	RequestTimeout time.Duration `mapstructure:"request_timeout" flag:"request-timeout" help:"deadline of a detection request from admission: memory wait, upload, queue wait, detection"`
 	// ReadHeaderTimeout bounds reading the request headers (slowloris). Default 5s.
-	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout" flag:"read-header-timeout" help:"time allowed to send the request headers"`
 	// ReadTimeout bounds reading a whole request, body included. Default 30s.
-	ReadTimeout time.Duration `mapstructure:"read_timeout"`
+	ReadTimeout time.Duration `mapstructure:"read_timeout" flag:"read-timeout" help:"time allowed to send the whole request"`
 	// WriteTimeout bounds the time from the end of the request headers to the end of the
 	// response; it must exceed ReadTimeout plus RequestTimeout. Default 75s.
-	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	WriteTimeout time.Duration `mapstructure:"write_timeout" flag:"write-timeout" help:"time allowed from the request headers to the end of the response"`
 	// IdleTimeout closes idle keep-alive connections. It must be longer than the load
 	// balancer's idle timeout (60 s on an AWS ALB) so that the balancer, not the server,
 	// closes them. Default 75s.
-	IdleTimeout time.Duration `mapstructure:"idle_timeout"`
+	IdleTimeout time.Duration `mapstructure:"idle_timeout" flag:"idle-timeout" help:"keep-alive idle timeout (keep it above the load balancer's 60s)"`
 
 	// DrainPeriod is how long the server keeps serving after a stop signal while readiness
 	// already answers 503, so the load balancer can deregister it. Default 5s.
-	DrainPeriod time.Duration `mapstructure:"drain_period"`
+	DrainPeriod time.Duration `mapstructure:"drain_period" flag:"drain-period" help:"time to keep serving after SIGTERM while readiness fails"`
 	// GracePeriod bounds waiting for in-flight requests after the drain period; keep
 	// DrainPeriod + GracePeriod below the ECS stop timeout (30 s by default). Default 20s.
-	GracePeriod time.Duration `mapstructure:"grace_period"`
+	GracePeriod time.Duration `mapstructure:"grace_period" flag:"grace-period" help:"time in-flight requests get to finish after the drain period"`
 
 	// APIKeys, when not empty, are required on the API and /upload as `Authorization: Bearer
 	// KEY` or `X-API-Key: KEY`. Several keys allow rotation. Health, readiness, metrics and
 	// the page itself are exempt. Default none.
-	APIKeys []string `mapstructure:"api_keys"`
+	APIKeys []string `mapstructure:"api_keys" flag:"api-keys" help:"API keys accepted on the API and /upload (comma-separated; prefer FACECTL_SERVER_API_KEYS)"`
 	// CORSOrigins lists the origins allowed to call the API from a browser ("*" = any).
 	// Default none (same origin only).
-	CORSOrigins []string `mapstructure:"cors_origins"`
+	CORSOrigins []string `mapstructure:"cors_origins" flag:"cors-origins" help:"origins allowed to call the API from browsers (comma-separated, * for any)"`
 
 	// Detector is the engine used when a request names none; empty means the only engine
 	// given to New. It is not a config key: the CLI sets it to the detector section's name.
 	Detector string `mapstructure:"-"`
 	// AllowedDetectors are the engines a request may choose with ?detector=NAME, besides the
 	// default one. Default none.
-	AllowedDetectors []string `mapstructure:"allowed_detectors"`
+	AllowedDetectors []string `mapstructure:"allowed_detectors" flag:"allowed-detectors" help:"detectors a request may choose with ?detector= besides --detector (loaded at start)"`
 
 	// JPEGQuality is the quality of JPEG images the API returns (1..100). Default 90.
-	JPEGQuality int `mapstructure:"jpeg_quality"`
+	JPEGQuality int `mapstructure:"jpeg_quality" flag:"jpeg-quality" help:"quality of JPEG images the API returns (1..100)"`
 }
 
 // MiB is 1 << 20 bytes.

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 // testLogger sends the server's logs to the test log, so a failing test shows them.
@@ -188,7 +187,7 @@ func (g *gateEngine) Detect(ctx context.Context, data []byte, f face.Filter) (fa
 	}
 }
 
-func (g *gateEngine) Render(ctx context.Context, data []byte, f face.Filter, o render.Options) ([]byte, face.Detection, error) {
+func (g *gateEngine) Render(ctx context.Context, data []byte, f face.Filter, o face.RenderOptions) ([]byte, face.Detection, error) {
 	d, err := g.Detect(ctx, data, f)
 	if err != nil {
 		return nil, d, err

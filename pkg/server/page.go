@@ -12,8 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 // web holds the page, its script and styles, the server-rendered result and error pages
@@ -137,7 +137,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer j.end()
-	img, det, err := s.run(j.ctx, o, j.data, &render.Options{Mode: render.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
+	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: face.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 // Engine is what the server needs from a detection engine (*vision.Engine implements it).
@@ -31,7 +30,7 @@ type Engine interface {
 	Name() string
 	Workers() int
 	Detect(ctx context.Context, data []byte, f face.Filter) (face.Detection, error)
-	Render(ctx context.Context, data []byte, f face.Filter, o render.Options) ([]byte, face.Detection, error)
+	Render(ctx context.Context, data []byte, f face.Filter, o face.RenderOptions) ([]byte, face.Detection, error)
 }
 
 // Server serves the page and the API. Create it with New, then call Run (or mount Handler).

@@ -26,21 +26,21 @@ var Detectors = []string{"yunet", "lbp", "haar"}
 // Config configures an Engine.
 type Config struct {
 	// Detector is "yunet" (default), "lbp" or "haar".
-	Detector string `mapstructure:"name"`
+	Detector string `mapstructure:"name" flag:"detector" help:"face detector: yunet, lbp, haar"`
 	// Model is the path of the YuNet ONNX file; the CLI resolves it (flag, config, search path).
-	Model string `mapstructure:"model"`
+	Model string `mapstructure:"model" flag:"model" help:"YuNet model file (default: search the model directories, see facectl model)"`
 	// CascadeDir holds lbpcascades/ and haarcascades/ (Debian's opencv-data).
-	CascadeDir string `mapstructure:"cascade_dir"`
+	CascadeDir string `mapstructure:"cascade_dir" flag:"cascade-dir" help:"directory holding OpenCV's lbpcascades/ and haarcascades/"`
 	// ScoreThreshold is YuNet's minimum face score before NMS.
-	ScoreThreshold float64 `mapstructure:"score_threshold"`
+	ScoreThreshold float64 `mapstructure:"score_threshold" flag:"score-threshold" help:"YuNet: minimum face score kept before NMS"`
 	// NMSThreshold is the IoU above which overlapping YuNet boxes are merged.
-	NMSThreshold float64 `mapstructure:"nms_threshold"`
+	NMSThreshold float64 `mapstructure:"nms_threshold" flag:"nms-threshold" help:"YuNet: overlap (IoU) above which boxes are merged"`
 	// DetectionSize is the longest side, in pixels, of the image fed to YuNet: larger images are
 	// downscaled, boxes are mapped back. Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale when that
 	// keeps at least 3/4 of this size.
-	DetectionSize int `mapstructure:"detection_size"`
+	DetectionSize int `mapstructure:"detection_size" flag:"detection-size" help:"YuNet: longest side in pixels fed to the network; larger images are downscaled"`
 	// Workers is the number of detectors kept loaded; 0 means the number of usable cores.
-	Workers int `mapstructure:"workers"`
+	Workers int `mapstructure:"workers" flag:"workers" help:"images processed in parallel (default: usable cores)"`
 	// Limits guard decoding: bytes and pixels, checked from the header before decoding.
 	Limits imageio.Limits `mapstructure:",squash"`
 }

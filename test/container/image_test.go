@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/facectl/facectl/internal/testenv"
+	"github.com/facectl/facectl/pkg/modelfile"
 )
 
 // maxImageBytes is the size budget for the uncompressed image.
@@ -194,9 +195,9 @@ func checkImageFiles(t *testing.T, files map[string]imageFile, arch string) {
 	}
 	t.Logf("%d files, %d shared libraries (%.1f MB)", len(files), libs, float64(libBytes)/1e6)
 
-	model := files["/usr/share/facectl/models/face_detection_yunet_2023mar.onnx"]
-	if model.Sha256 != "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4" {
-		t.Errorf("model checksum %q, want the YuNet 2023mar one", model.Sha256)
+	model := files["/usr/share/facectl/models/"+modelfile.FileName]
+	if model.Sha256 != modelfile.SHA256 {
+		t.Errorf("model checksum %q, want %s", model.Sha256, modelfile.SHA256)
 	}
 	for _, f := range []string{"/usr/share/opencv4/lbpcascades/lbpcascade_frontalface.xml", "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml",
 		"/etc/ssl/certs/ca-certificates.crt", "/usr/local/bin/facectl"} {

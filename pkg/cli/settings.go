@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"encoding"
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// Settings are declared once, on the typed config struct of the package that owns them, with
+// struct tags:
+//
+//	Addr string `mapstructure:"addr" flag:"addr" help:"listen address of the page and the API"`
+//
+//   - mapstructure: the config key inside its section (nested structs add a level, ",squash"
+//     flattens); the environment variable is FACECTL_<SECTION>_<KEY> (see envName).
+//   - flag: the flag's name, when the setting has one, optionally followed by modifiers:
+//     ",persistent" (a persistent flag of the command that adds the section's flags, shared by
+//     its subcommands), ",short=X" (a one-letter shorthand) and ",array" (a []string taken one
+//     item per use of the flag, not split at commas: --build-arg A=1,2 --build-arg B=3).
+//   - help: one line, used as the flag's usage, the comment in configs/facectl.yaml and the
+//     `deploy init` file, and the description in the README's tables.
+//   - placeholder (optional): YAML written instead of an empty value in generated files, for
+//     settings the user must fill in (subnets, roles).
+//
+// The default is the value in the package's DefaultConfig. Everything else (flags, bindings,
+// environment names, strict decoding, generated files) is derived here.
+
+// flagKeyAnnotation marks a flag made from a declared setting with its config key; loadConfig
+// binds exactly the flags that carry it.
+const flagKeyAnnotation = "facectl/config-key"
+
+// A setting is one declared config key.
+type setting struct {
+	key         string // section.key, nested keys joined by dots: deploy.wait.timeout
+	index       []int  // field index path from the section struct, for FieldByIndex
+	typ         reflect.Type
+	flag        string // "" when the setting has no flag
+	shorthand   string
+	persistent  bool
+	array       bool // a []string flag taken one item per use, without splitting at commas
+	help        string
+	placeholder string
+}
+
+// settingsOf lists a registered section's settings in declaration order.
+func settingsOf(section string) []setting {
+	sec, ok := sections[section]
+	if !ok {
+		panic(fmt.Sprintf("config section %q is not registered", section))
+	}
+	var out []setting
+	walkSettings(reflect.TypeOf(sec.defaults()).Elem(), section, nil, func(s setting) { out = append(out, s) })
+	return out
+}
+
+// allSettings lists the settings of every section, sections sorted by name.
+func allSettings() []setting {
+	var out []setting
+	for _, name := range sectionNames() {
+		out = append(out, settingsOf(name)...)
+	}
+	return out
+}
+
+// sectionNames are the registered sections, sorted.
+func sectionNames() []string {
+	names := make([]string, 0, len(sections))
+	for name := range sections {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// fieldKey reads a struct field's mapstructure tag: its key name, whether it is squashed into its
+// parent, and whether it is no config key at all.
+func fieldKey(f reflect.StructField) (name string, squash, skip bool) {
+	if !f.IsExported() {
+		return "", false, true
+	}
+	name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+	if name == "-" {
+		return "", false, true
+	}
+	if strings.Contains(opts, "squash") {
+		return "", true, false
+	}
+	if name == "" {
+		name = strings.ToLower(f.Name)
+	}
+	return name, false, false
+}
+
+// isGroup reports whether a field of type t is a nested block of keys rather than one key.
+func isGroup(t reflect.Type) bool {
+	return t.Kind() == reflect.Struct && t != durationType
+}
+
+func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting)) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, squash, skip := fieldKey(f)
+		if skip {
+			continue
+		}
+		idx := append(append([]int(nil), index...), i)
+		if squash {
+			walkSettings(f.Type, prefix, idx, visit)
+			continue
+		}
+		key := prefix + "." + name
+		if isGroup(f.Type) {
+			walkSettings(f.Type, key, idx, visit)
+			continue
+		}
+		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help"), placeholder: f.Tag.Get("placeholder")}
+		if tag := f.Tag.Get("flag"); tag != "" {
+			parts := strings.Split(tag, ",")
+			s.flag = parts[0]
+			for _, m := range parts[1:] {
+				switch {
+				case m == "persistent":
+					s.persistent = true
+				case m == "array":
+					s.array = true
+				case strings.HasPrefix(m, "short="):
+					s.shorthand = strings.TrimPrefix(m, "short=")
+				default:
+					panic(fmt.Sprintf("setting %s: unknown flag modifier %q", key, m))
+				}
+			}
+		}
+		visit(s)
+	}
+}
+
+// sectionDefault is the value of one setting in its section's DefaultConfig.
+func (s setting) sectionDefault() reflect.Value {
+	section, _, _ := strings.Cut(s.key, ".")
+	return reflect.ValueOf(sections[section].defaults()).Elem().FieldByIndex(s.index)
+}
+
+// envVar is the setting's environment variable.
+func (s setting) envVar() string { return envName(s.key) }
+
+var textUnmarshalerType = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+// addSettingFlags adds to fs a flag for every setting of section that has one and whose
+// persistence matches persistent (deploy's --region is persistent, shared by deploy status and
+// deploy rollback; everything else is not).
+func addSettingFlags(fs *pflag.FlagSet, section string, persistent bool) {
+	for _, s := range settingsOf(section) {
+		if s.flag != "" && s.persistent == persistent {
+			addFlag(fs, s)
+		}
+	}
+}
+
+// addSettingFlag adds the flag of the one setting key (for a command that takes a single
+// setting of another command's section, like health's --addr) and returns it so the caller can
+// adjust its usage.
+func addSettingFlag(fs *pflag.FlagSet, key string) *pflag.Flag {
+	section, _, _ := strings.Cut(key, ".")
+	for _, s := range settingsOf(section) {
+		if s.key == key {
+			if s.flag == "" {
+				panic(fmt.Sprintf("setting %s has no flag", key))
+			}
+			addFlag(fs, s)
+			return fs.Lookup(s.flag)
+		}
+	}
+	panic(fmt.Sprintf("no setting %s is declared", key))
+}
+
+// addFlag adds s's flag with the pflag type that matches its Go type and its default.
+func addFlag(fs *pflag.FlagSet, s setting) {
+	def := s.sectionDefault()
+	name, short, help := s.flag, s.shorthand, s.help
+	switch {
+	case s.typ == durationType:
+		fs.DurationP(name, short, time.Duration(def.Int()), help)
+	case s.typ.Kind() == reflect.String:
+		fs.StringP(name, short, def.String(), help)
+	case s.typ.Kind() == reflect.Bool:
+		fs.BoolP(name, short, def.Bool(), help)
+	case s.typ.Kind() == reflect.Int:
+		fs.IntP(name, short, int(def.Int()), help)
+	case s.typ.Kind() == reflect.Int64:
+		fs.Int64P(name, short, def.Int(), help)
+	case s.typ.Kind() == reflect.Float64:
+		fs.Float64P(name, short, def.Float(), help)
+	case s.typ.Kind() == reflect.Slice && s.typ.Elem().Kind() == reflect.String && s.array:
+		fs.StringArrayP(name, short, def.Interface().([]string), help)
+	case s.typ.Kind() == reflect.Slice && s.typ.Elem().Kind() == reflect.String:
+		fs.StringSliceP(name, short, def.Interface().([]string), help)
+	case s.typ.Kind() == reflect.Slice && reflect.PointerTo(s.typ.Elem()).Implements(textUnmarshalerType):
+		// NAME=VALUE items may contain commas, so each flag is one item (--env A=1 --env B=2).
+		if def.Len() > 0 {
+			panic(fmt.Sprintf("setting %s: a repeatable flag cannot show a non-empty default", s.key))
+		}
+		fs.StringArrayP(name, short, nil, help)
+	default:
+		panic(fmt.Sprintf("setting %s: no flag type for %s", s.key, s.typ))
+	}
+	if err := fs.SetAnnotation(name, flagKeyAnnotation, []string{s.key}); err != nil {
+		panic(err)
+	}
+}
+
+// flagKey is the config key a flag sets, or "" for a flag that is no setting.
+func flagKey(f *pflag.Flag) string {
+	if k := f.Annotations[flagKeyAnnotation]; len(k) == 1 {
+		return k[0]
+	}
+	return ""
+}

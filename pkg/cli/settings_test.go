@@ -1,0 +1,281 @@
+package cli
+
+import (
+	"bytes"
+	"encoding"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// commandsOf are the commands that load a section's settings and carry their flags, for the
+// round trip. Deploy's persistent settings are also checked through deploy status, which only
+// inherits them.
+func commandsOf(s setting) [][]string {
+	section, _, _ := strings.Cut(s.key, ".")
+	switch section {
+	case "server":
+		if s.key == "server.addr" {
+			return [][]string{{"serve"}, {"health"}}
+		}
+		return [][]string{{"serve"}}
+	case "detector":
+		return [][]string{{"serve"}, {"detect"}}
+	case "deploy":
+		if s.persistent {
+			return [][]string{{"deploy"}, {"deploy", "status"}, {"deploy", "init"}}
+		}
+		return [][]string{{"deploy"}}
+	case "log":
+		return [][]string{{"serve"}, {"deploy", "status"}}
+	}
+	return nil
+}
+
+// sample is a test value of a setting, in every form a user can give it.
+type sample struct {
+	value any      // the Go value the field must hold
+	flags []string // command-line arguments setting it
+	env   string   // FACECTL_* variable value
+	// envValue is the value env gives the field, when it differs from value.
+	envValue any
+}
+
+// fromEnv is the value the field holds when the sample comes from the environment.
+func (s sample) fromEnv() any {
+	if s.envValue != nil {
+		return s.envValue
+	}
+	return s.value
+}
+
+// sampleOf makes the n-th test value (n = 1, 2, 3) of s: each differs from the default and from
+// the others, except for booleans, where 1 and 3 are the opposite of the default and 2 is the
+// default (enough to tell each layer from the one below it).
+func sampleOf(t *testing.T, s setting, n int) sample {
+	t.Helper()
+	def := s.sectionDefault()
+	flag := "--" + s.flag
+	scalar := func(v any, text string) sample {
+		return sample{value: v, flags: []string{flag + "=" + text}, env: text}
+	}
+	switch {
+	case s.typ == durationType:
+		d := time.Duration(n)*time.Minute + 7*time.Second
+		return scalar(d, d.String())
+	case s.typ.Kind() == reflect.String:
+		v := fmt.Sprintf("v%d,%s", n, s.key) // the comma shows that strings are not split
+		return scalar(v, v)
+	case s.typ.Kind() == reflect.Bool:
+		v := def.Bool() != (n%2 == 1)
+		return scalar(v, strconv.FormatBool(v))
+	case s.typ.Kind() == reflect.Int:
+		return scalar(1000+n, strconv.Itoa(1000+n))
+	case s.typ.Kind() == reflect.Int64:
+		return scalar(int64(1<<33+n), strconv.Itoa(1<<33+n))
+	case s.typ.Kind() == reflect.Float64:
+		v := 0.5 + 0.125*float64(n)
+		return scalar(v, strconv.FormatFloat(v, 'g', -1, 64))
+	case s.typ.Kind() == reflect.Slice:
+		// Two items in their text form; the value is built with the element type's own
+		// UnmarshalText for NAME=VALUE types.
+		texts := []string{fmt.Sprintf("A%d=x%d", n, n), fmt.Sprintf("B%d=y%d", n, n)}
+		v := reflect.MakeSlice(s.typ, len(texts), len(texts))
+		for i, text := range texts {
+			if u, ok := v.Index(i).Addr().Interface().(encoding.TextUnmarshaler); ok {
+				if err := u.UnmarshalText([]byte(text)); err != nil {
+					t.Fatal(err)
+				}
+			} else if v.Index(i).Kind() == reflect.String {
+				v.Index(i).SetString(text)
+			} else {
+				t.Fatalf("%s: no test value for %s", s.key, s.typ)
+			}
+		}
+		smp := sample{value: v.Interface(), env: strings.Join(texts, ",")}
+		if v.Index(0).Kind() != reflect.String {
+			// NAME=VALUE items are not split at commas in the environment (a value may hold
+			// them): the variable sets one item.
+			one := reflect.MakeSlice(s.typ, 1, 1)
+			if err := one.Index(0).Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(smp.env)); err != nil {
+				t.Fatal(err)
+			}
+			smp.envValue = one.Interface()
+		}
+		if f := s.flag; f != "" && (s.array || v.Index(0).Kind() != reflect.String) {
+			for _, text := range texts {
+				smp.flags = append(smp.flags, flag, text)
+			}
+		} else {
+			smp.flags = []string{flag, strings.Join(texts, ",")}
+		}
+		return smp
+	}
+	t.Fatalf("%s: no test value for %s: teach sampleOf the type", s.key, s.typ)
+	return sample{}
+}
+
+// fileWith is a config file setting only s to value, written by the generator of the example
+// config.
+func fileWith(s setting, value any) string {
+	parts := strings.Split(s.key, ".")
+	var b strings.Builder
+	indent := ""
+	for _, p := range parts[:len(parts)-1] {
+		fmt.Fprintf(&b, "%s%s:\n", indent, p)
+		indent += "  "
+	}
+	fmt.Fprintf(&b, "%s%s:%s\n", indent, parts[len(parts)-1], yamlValue(reflect.ValueOf(value), indent))
+	return b.String()
+}
+
+// loadSetting loads the configuration the way the command at path does, with args on its
+// command line, and returns s's field.
+func loadSetting(t *testing.T, path []string, s setting, args []string) any {
+	t.Helper()
+	a := &app{streams: IOStreams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}}
+	root := newRootCmd(a)
+	cmd, _, err := root.Find(path)
+	if err != nil || cmd.Name() != path[len(path)-1] {
+		t.Fatalf("no command %v: %v", path, err)
+	}
+	var found *cobra.Command
+	if path[0] == "detect" {
+		args = append(slices.Clone(args), "photo.jpg") // detect needs an input; the run is stopped before it
+	}
+	root.SetArgs(append(path, args...))
+	// Stop right after flag parsing: record the command instead of running it.
+	cmd.RunE = func(c *cobra.Command, _ []string) error { found = c; return nil }
+	if err := root.Execute(); err != nil {
+		t.Fatalf("facectl %s %s: %v", strings.Join(path, " "), strings.Join(args, " "), err)
+	}
+	section, _, _ := strings.Cut(s.key, ".")
+	target := sections[section].defaults()
+	if err := a.loadConfig(found, map[string]any{section: target}); err != nil {
+		t.Fatalf("loading %s: %v", s.key, err)
+	}
+	return reflect.ValueOf(target).Elem().FieldByIndex(s.index).Interface()
+}
+
+// TestEverySettingRoundTrips sets every declared setting by flag, environment variable and
+// config file, on every command that takes it, and checks that each reaches the setting's field
+// with the precedence flag > environment > file > default.
+func TestEverySettingRoundTrips(t *testing.T) {
+	settings := allSettings()
+	if len(settings) < 70 {
+		t.Fatalf("only %d settings declared", len(settings))
+	}
+	for _, s := range settings {
+		if len(commandsOf(s)) == 0 {
+			t.Errorf("%s: no command known to load it; add its section to commandsOf", s.key)
+		}
+		for _, path := range commandsOf(s) {
+			t.Run(s.key+"/"+strings.Join(path, "_"), func(t *testing.T) {
+				v1, v2, v3 := sampleOf(t, s, 1), sampleOf(t, s, 2), sampleOf(t, s, 3)
+				def := s.sectionDefault().Interface()
+				if reflect.DeepEqual(v1.value, def) || reflect.DeepEqual(v3.value, def) {
+					t.Fatalf("test values equal the default %v", def)
+				}
+				type layers struct {
+					file, env *sample
+					flag      *sample
+				}
+				check := func(name string, l layers, want any) {
+					t.Helper()
+					isolate(t)
+					t.Chdir(t.TempDir())
+					if l.file != nil {
+						writeFile(t, "facectl.yaml", []byte(fileWith(s, l.file.value)))
+					}
+					if l.env != nil {
+						t.Setenv(s.envVar(), l.env.env)
+					}
+					var args []string
+					if l.flag != nil {
+						args = l.flag.flags
+					}
+					if got := loadSetting(t, path, s, args); !reflect.DeepEqual(got, want) {
+						t.Errorf("%s: %s = %#v, want %#v", name, s.key, got, want)
+					}
+				}
+				check("default", layers{}, def)
+				check("file", layers{file: &v1}, v1.value)
+				check("env", layers{env: &v1}, v1.fromEnv())
+				check("env over file", layers{file: &v1, env: &v2}, v2.fromEnv())
+				if s.flag == "" {
+					return
+				}
+				check("flag", layers{flag: &v1}, v1.value)
+				check("flag over file", layers{file: &v1, flag: &v3}, v3.value)
+				check("flag over env over file", layers{file: &v1, env: &v2, flag: &v3}, v3.value)
+			})
+		}
+	}
+}
+
+// TestSettingsAreDeclared checks each declaration: help on every key, no flag declared twice in a
+// command, and every flag made from a setting bound to the key it was declared on.
+func TestSettingsAreDeclared(t *testing.T) {
+	flags := map[string]string{}
+	for _, s := range allSettings() {
+		if s.help == "" {
+			t.Errorf("%s: no help tag", s.key)
+		}
+		if s.flag != "" {
+			if other, ok := flags[s.flag]; ok {
+				t.Errorf("flag --%s declared on %s and %s", s.flag, other, s.key)
+			}
+			flags[s.flag] = s.key
+		}
+	}
+	root := NewRootCmd(IOStreams{})
+	seen := map[string]bool{}
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if key := flagKey(f); key != "" {
+				seen[key] = true
+				if flags[f.Name] != key {
+					t.Errorf("%s --%s is bound to %s, declared on %s", c.CommandPath(), f.Name, key, flags[f.Name])
+				}
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	for name, key := range flags {
+		if !seen[key] {
+			t.Errorf("--%s (%s) is declared but no command has it", name, key)
+		}
+	}
+}
+
+// TestGeneratedFiles fails while configs/facectl.yaml or README.md's settings tables differ from
+// what the declared settings generate.
+func TestGeneratedFiles(t *testing.T) {
+	root := filepath.Join("..", "..")
+	files, err := GeneratedFiles(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range files {
+		got, err := os.ReadFile(filepath.Join(root, path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s is stale: run go generate ./pkg/cli\n%s", path, lineDiff(string(got), string(want)))
+		}
+	}
+}
