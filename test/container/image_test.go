@@ -23,8 +23,8 @@ import (
 	"github.com/facectl/facectl/pkg/modelfile"
 )
 
-// maxImageBytes is the issue's size budget for the uncompressed image.
-const maxImageBytes = 450 << 20
+// maxImageBytes is issue 11's size budget for the uncompressed image (327 MB before it).
+const maxImageBytes = 120_000_000
 
 // imageConfig is the part of `docker image inspect` the tests check.
 type imageConfig struct {
@@ -147,9 +147,6 @@ func imageFiles(t testing.TB, image string) map[string]imageFile {
 	return files
 }
 
-// dockerAdded are the files Docker itself puts into every container.
-var dockerAdded = map[string]bool{"/.dockerenv": true, "/etc/hosts": true, "/etc/hostname": true, "/etc/resolv.conf": true, "/etc/mtab": true}
-
 // sharedLibrary matches shared-object file names (libc.so.6, ld-linux-x86-64.so.2, libfoo.so).
 var sharedLibrary = regexp.MustCompile(`\.so(\.[0-9]+)*$`)
 
@@ -181,6 +178,9 @@ func checkImageFiles(t *testing.T, files map[string]imageFile, arch string) {
 	var libs, libBytes int64
 	for name, f := range files {
 		base := path.Base(name)
+		if f.Type == tar.TypeDir {
+			continue
+		}
 		switch {
 		case base == "sh" || base == "bash" || base == "dash" || base == "busybox":
 			t.Errorf("shell in the image: %s", name)
