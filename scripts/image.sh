@@ -49,8 +49,10 @@ if [[ ${FACECTL_IMAGE_ONLINE:-0} != 1 ]]; then
 	scripts/base-images.sh
 	# Every module the build needs must be in the local cache.
 	go mod download
-	srvargs=()
-	[[ -f $models/$model ]] && srvargs=(-models "$(cd "$models" && pwd)")
+	# A fixed address when it is free: the build arguments that carry it (GOPROXY, MODEL_URL) are
+	# part of Docker's cache key for every later RUN, so a random port would rebuild everything.
+	srvargs=(-prefer "${FACECTL_BUILDSERVE_ADDR:-127.0.0.1:39217}")
+	[[ -f $models/$model ]] && srvargs+=(-models "$(cd "$models" && pwd)")
 	coproc BUILDSERVE { exec go run ./scripts/buildserve "${srvargs[@]}"; }
 	trap 'kill "$BUILDSERVE_PID" 2>/dev/null || true' EXIT
 	read -r url <&"${BUILDSERVE[0]}" || { echo "image.sh: buildserve did not start" >&2; exit 1; }
