@@ -21,7 +21,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 # pkg/codec decodes and encodes with libjpeg-turbo, libpng and libwebp itself (not OpenCV's imgcodecs).
 packages=(build-essential pkg-config libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev opencv-data ca-certificates curl git patchelf)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick)
+  packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick
+    qemu-user-static binfmt-support)
 fi
 
 missing=()

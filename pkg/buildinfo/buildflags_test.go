@@ -46,8 +46,8 @@ func TestBuildFlagsInOnePlace(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Builds) != 1 {
-		t.Fatalf("%d builds in .goreleaser.yaml, want 1", len(cfg.Builds))
+	if len(cfg.Builds) != 2 {
+		t.Fatalf("%d builds in .goreleaser.yaml, want 2 (linux/amd64, linux/arm64)", len(cfg.Builds))
 	}
 	render := func(text string) string {
 		t.Helper()
@@ -68,24 +68,26 @@ func TestBuildFlagsInOnePlace(t *testing.T) {
 		}
 		return sb.String()
 	}
-	b := cfg.Builds[0]
-	env := map[string]string{}
-	for _, e := range b.Env {
-		k, v, _ := strings.Cut(render(e), "=")
-		env[k] = v
-	}
-	var ld []string
-	for _, l := range b.LDFlags {
-		ld = append(ld, render(l))
-	}
-	var flags []string
-	for _, f := range b.Flags {
-		flags = append(flags, render(f))
-	}
-	goreleaser := []string{env["CGO_ENABLED"], env["CGO_CFLAGS"], env["CGO_CXXFLAGS"], env["CGO_LDFLAGS"], strings.Join(flags, " "), strings.Join(ld, " ")}
-	for i, name := range []string{"CGO_ENABLED", "CGO_CFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS", "go build flags", "ldflags"} {
-		if goreleaser[i] != shell[i] {
-			t.Errorf("%s: .goreleaser.yaml gives %q, env.sh %q", name, goreleaser[i], shell[i])
+	// Each architecture's build (the cross one adds only its compiler and pkg-config).
+	for _, b := range cfg.Builds {
+		env := map[string]string{}
+		for _, e := range b.Env {
+			k, v, _ := strings.Cut(render(e), "=")
+			env[k] = v
+		}
+		var ld []string
+		for _, l := range b.LDFlags {
+			ld = append(ld, render(l))
+		}
+		var flags []string
+		for _, f := range b.Flags {
+			flags = append(flags, render(f))
+		}
+		goreleaser := []string{env["CGO_ENABLED"], env["CGO_CFLAGS"], env["CGO_CXXFLAGS"], env["CGO_LDFLAGS"], strings.Join(flags, " "), strings.Join(ld, " ")}
+		for i, name := range []string{"CGO_ENABLED", "CGO_CFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS", "go build flags", "ldflags"} {
+			if goreleaser[i] != shell[i] {
+				t.Errorf("%s: .goreleaser.yaml gives %q, env.sh %q", name, goreleaser[i], shell[i])
+			}
 		}
 	}
 

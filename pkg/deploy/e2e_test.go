@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -172,7 +173,10 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 
 // buildContext writes testdata/app's Dockerfile and a static stand-in facectl binary to a
 // fresh build context.
-func buildContext(t *testing.T) string {
+func buildContext(t *testing.T) string { return buildContextFor(t, "amd64") }
+
+// buildContextFor is buildContext with the stand-in binary built for goarch.
+func buildContextFor(t *testing.T, goarch string) string {
 	t.Helper()
 	dir := t.TempDir()
 	df, err := os.ReadFile(filepath.Join("testdata", "app", "Dockerfile"))
@@ -183,7 +187,7 @@ func buildContext(t *testing.T) string {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "facectl"), "./testdata/app")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building the stand-in binary: %v\n%s", err, out)
 	}
@@ -394,6 +398,75 @@ func TestDeployEndToEnd(t *testing.T) {
 	// facectl deploy policy grants every action the run called.
 	if missing := e.calls.uncovered(cfg); len(missing) > 0 {
 		t.Errorf("facectl deploy policy lacks actions the deploy, status and rollback called: %v", missing)
+	}
+}
+
+// TestDeployEndToEndArm64 deploys with deploy.image.platform linux/arm64 (--platform): the image is
+// built for arm64 and passes the architecture check, the registry holds an arm64 manifest, and
+// the task definition asks Fargate for ARM64.
+func TestDeployEndToEndArm64(t *testing.T) {
+	e := setupE2E(t, "e2e-arm64", "network")
+	ctx := ctxT(t, 4*time.Minute)
+	cfg := e.cfg
+	cfg.Image.Context = buildContextFor(t, "arm64")
+	cfg.Image.Dockerfile = filepath.Join(cfg.Image.Context, "Dockerfile")
+	cfg.Image.Tag = "e2e-arm64"
+	cfg.Image.Platform = "linux/arm64"
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "image", "rm", "-f", e.registry+"/"+cfg.Image.Repository+":"+cfg.Image.Tag).Run()
+	})
+	var out lockedBuffer
+	res, err := Run(ctx, cfg, e.deps(t, &out), Options{})
+	if err != nil {
+		t.Fatalf("deploy for linux/arm64: %v\n%s", err, out.String())
+	}
+	if res.Outcome != OutcomeDeployed || !res.Registered {
+		t.Fatalf("result = %+v", res)
+	}
+
+	// The registry's manifest and image config, read over the registry API.
+	digest := registryDigest(t, e.registry, cfg.Image.Repository, cfg.Image.Tag)
+	if res.ImageDigest != digest {
+		t.Errorf("result digest %s, registry has %s", res.ImageDigest, digest)
+	}
+	var manifest struct {
+		Config struct{ Digest string } `json:"config"`
+	}
+	registryJSON(t, fmt.Sprintf("http://%s/v2/%s/manifests/%s", e.registry, cfg.Image.Repository, digest), &manifest)
+	var imageCfg struct{ Architecture, OS string }
+	registryJSON(t, fmt.Sprintf("http://%s/v2/%s/blobs/%s", e.registry, cfg.Image.Repository, manifest.Config.Digest), &imageCfg)
+	if imageCfg.OS != "linux" || imageCfg.Architecture != "arm64" {
+		t.Errorf("pushed image is %s/%s, want linux/arm64", imageCfg.OS, imageCfg.Architecture)
+	}
+
+	td, err := e.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(res.TaskDefinitionARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rp := td.TaskDefinition.RuntimePlatform; rp == nil || rp.CpuArchitecture != ecstypes.CPUArchitectureArm64 || rp.OperatingSystemFamily != ecstypes.OSFamilyLinux {
+		t.Errorf("task definition runtime platform = %+v, want ARM64 LINUX", rp)
+	}
+	if img := aws.ToString(td.TaskDefinition.ContainerDefinitions[0].Image); img != e.registry+"/"+cfg.Image.Repository+"@"+digest {
+		t.Errorf("task image = %s, want the pushed arm64 image by digest", img)
+	}
+}
+
+// registryJSON GETs url from the registry with the manifest types docker pushes and decodes it.
+func registryJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, body)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v: %s", url, err, body)
 	}
 }
 

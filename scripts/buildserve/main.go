@@ -38,6 +38,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	models := fs.String("models", "", "directory served under /models/ (optional)")
 	modcache := fs.String("modcache", "", "Go module cache (default: go env GOMODCACHE)")
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (keep it on loopback)")
+	prefer := fs.String("prefer", "", "listen address to try first, falling back to -addr when it is taken "+
+		"(a fixed one keeps the build's GOPROXY and MODEL_URL arguments, and so Docker's layer cache, the same between builds)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,7 +55,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 	if *models != "" {
 		mux.Handle("/models/", http.StripPrefix("/models/", http.FileServer(http.Dir(*models))))
 	}
-	ln, err := net.Listen("tcp", *addr)
+	var ln net.Listener
+	var err error
+	if *prefer != "" {
+		ln, err = net.Listen("tcp", *prefer)
+	}
+	if ln == nil {
+		ln, err = net.Listen("tcp", *addr)
+	}
 	if err != nil {
 		return fmt.Errorf("listening: %w", err)
 	}

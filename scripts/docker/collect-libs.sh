@@ -1,62 +1,161 @@
 #!/bin/sh
-# collect-libs.sh BINARY ROOT: runs in a throw-away stage FROM the runtime base. It installs the
-# Debian runtime packages that own BINARY's OpenCV libraries (and opencv-data for the cascades),
-# then copies into ROOT only what BINARY loads: every library of its `ldd` closure that the
-# runtime base does not already have, OpenCV's LBP and Haar cascades, the owning packages'
-# copyright files, and their dpkg status entries under /var/lib/dpkg/status.d/ (the layout
-# distroless uses, which image scanners read). The final stage copies ROOT over a clean runtime
-# base, so the packages' other dependencies (Mesa and LLVM behind libGLX, GDAL's data, ...) that
-# BINARY never loads stay out of the image.
+# collect-libs.sh BINARY ROOT TRIPLET: makes ROOT a distroless-style root file system for BINARY,
+# built for the multiarch TRIPLET (x86_64-linux-gnu, aarch64-linux-gnu). It runs in the
+# Dockerfile's build stage, on the build machine's architecture, where the target's Debian
+# packages are installed through multiarch (libopencv-dev:arm64 brings libopencv-core406:arm64 ...),
+# so nothing of the target architecture has to run.
+#
+# ROOT gets:
+#   - BINARY's shared-library closure, resolved from the ELF DT_NEEDED entries against the
+#     target's library directories (not with the host's ldd), and its program interpreter:
+#     whatever BINARY needs, and nothing else;
+#   - the two OpenCV cascades facectl can load (from opencv-data);
+#   - CA certificates, /etc/os-release, /etc/passwd and /etc/group (root and the user 10001), /tmp;
+#   - for every Debian package with a file in ROOT, its dpkg status entry under
+#     /var/lib/dpkg/status.d/ (the layout distroless uses, which image scanners read) and its
+#     copyright file, so that what the image holds is what it lists.
+# The target's base-files package (for os-release) is read from its .deb in DEBS (default
+# /var/cache/facectl-debs), since it is not co-installable across architectures.
+# Needs: readelf (binutils), dpkg-query, dpkg-deb.
 set -eu
 bin=$1
 root=$2
-export DEBIAN_FRONTEND=noninteractive
+triplet=$3
+debs=${DEBS:-/var/cache/facectl-debs}
+libdirs="/usr/lib/$triplet /lib/$triplet /usr/lib /lib"
 
-# The libraries the base already has, with their contents, to tell them apart afterwards.
-libsums() {
-	find /usr/lib /usr/local/lib -xdev \( -name '*.so' -o -name '*.so.*' \) \( -type f -o -type l \) 2>/dev/null |
-		while read -r f; do readlink -f "$f"; done | sort -u | xargs -r sha256sum
+die() {
+	echo "collect-libs: $*" >&2
+	exit 1
 }
-libsums >/tmp/base-libs.txt
 
-# Package names for the OpenCV libraries the binary needs (libopencv-core406, ...), from the
-# library names: each libopencv_<module>.so.406 ships in libopencv-<module>406.
-pkgs=$(ldd "$bin" | awk '$1 ~ /^libopencv_/ { print $1 }' |
-	sed -E 's/^libopencv_([a-z0-9_]+)\.so\.([0-9]+).*/libopencv-\1\2/; s/_/-/g' | sort -u | tr '\n' ' ')
-echo "collect-libs: installing $pkgs opencv-data"
-apt-get update -qq
-# shellcheck disable=SC2086
-apt-get install -y -qq --no-install-recommends $pkgs opencv-data >/dev/null
+machine() { readelf -h "$1" | sed -n 's/^ *Machine: *//p'; }
+want_machine=$(machine "$bin")
 
-mkdir -p "$root/usr/lib/x86_64-linux-gnu" "$root/var/lib/dpkg/status.d" "$root/usr/share/doc"
-if ldd "$bin" | grep 'not found'; then
-	echo "collect-libs: $bin has unresolved libraries after installing $pkgs" >&2
+# needed ELF: the DT_NEEDED names of ELF, one a line.
+needed() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]$/\1/p'; }
+
+# find_lib NAME: the path the target's loader would find NAME at (same ELF machine).
+find_lib() {
+	for d in $libdirs; do
+		if [ -e "$d/$1" ] && [ "$(machine "$d/$1")" = "$want_machine" ]; then
+			echo "$d/$1"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# wants: "FILE<TAB>PATH" lines: FILE (in ROOT) is the file dpkg may know as PATH. Debian bookworm
+# registers some files under /lib although they live in /usr/lib (merged /usr), and a library
+# reached through a symlink is registered under its real name, so each FILE gets several PATHs.
+wants=$(mktemp)
+want() {
+	f=$1
+	shift
+	for p in "$@"; do
+		printf '%s\t%s\n' "$f" "$p"
+		printf '%s\t%s\n' "$f" "$(echo "$p" | sed 's|^/usr/lib/|/lib/|')"
+	done >>"$wants"
+}
+
+rm -rf "$root"
+mkdir -p "$root/usr/lib/$triplet" "$root/usr/local/bin" "$root/etc/ssl/certs" \
+	"$root/var/lib/dpkg/status.d" "$root/usr/share/doc" "$root/tmp"
+chmod 1777 "$root/tmp"
+# Merged /usr, as in Debian bookworm: the program interpreter's path goes through /lib or /lib64.
+ln -s usr/lib "$root/lib"
+cp "$bin" "$root/usr/local/bin/facectl"
+
+# The closure, breadth first.
+todo=$(needed "$bin")
+seen=" "
+while [ -n "$todo" ]; do
+	next=""
+	for name in $todo; do
+		case $seen in *" $name "*) continue ;; esac
+		seen="$seen$name "
+		path=$(find_lib "$name") || die "$name (needed by the closure of $bin) not found in $libdirs for $want_machine"
+		real=$(readlink -f "$path")
+		# Under the name the loader asks for (liblapack.so.3 is an alternatives symlink).
+		cp -L "$path" "$root/usr/lib/$triplet/$name"
+		want "$name" "$real" "$path"
+		next="$next $(needed "$real")"
+	done
+	todo=$next
+done
+
+# The program interpreter (/lib64/ld-linux-x86-64.so.2, /lib/ld-linux-aarch64.so.1), as a symlink
+# into the library directory like Debian's.
+interp=$(readelf -l "$bin" | sed -n 's/.*Requesting program interpreter: \(.*\)\]$/\1/p')
+[ -n "$interp" ] || die "$bin has no program interpreter"
+ireal=$(readlink -f "$interp")
+ibase=$(basename "$ireal")
+if [ ! -e "$root/usr/lib/$triplet/$ibase" ]; then
+	cp "$ireal" "$root/usr/lib/$triplet/$ibase"
+	want "$ibase" "$ireal"
+fi
+case $interp in
+/lib64/*) ln -s usr/lib64 "$root/lib64" ;;
+esac
+idir=$root/usr$(dirname "$interp")
+mkdir -p "$idir"
+[ -e "$idir/$(basename "$interp")" ] || ln -s "/usr/lib/$triplet/$ibase" "$idir/$(basename "$interp")"
+
+# The cascades facectl loads (pkg/vision/cascade.go), not all of opencv-data's.
+for f in lbpcascades/lbpcascade_frontalface.xml haarcascades/haarcascade_frontalface_alt2.xml; do
+	mkdir -p "$root/usr/share/opencv4/$(dirname "$f")"
+	cp "/usr/share/opencv4/$f" "$root/usr/share/opencv4/$f"
+	want "$f" "/usr/share/opencv4/$f"
+done
+
+# CA certificates for HTTPS clients (the bundle update-ca-certificates makes from the package).
+cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+want ca-certificates.crt /usr/share/ca-certificates
+
+# os-release and debian_version from the target's base-files, so scanners know the distribution.
+bf=$(ls "$debs"/base-files_*.deb 2>/dev/null | head -1)
+[ -n "$bf" ] || die "no base-files .deb in $debs"
+x=$(mktemp -d)
+dpkg-deb -x "$bf" "$x"
+mkdir -p "$root/usr/lib"
+cp "$x/usr/lib/os-release" "$root/usr/lib/os-release"
+ln -s ../usr/lib/os-release "$root/etc/os-release"
+cp "$x/etc/debian_version" "$root/etc/debian_version"
+mkdir -p "$root/usr/share/doc/base-files"
+cp "$x/usr/share/doc/base-files/copyright" "$root/usr/share/doc/base-files/copyright"
+# dpkg-deb -f prints the control fields; dpkg's status adds Status after Package.
+dpkg-deb -f "$bf" | awk '{ print } /^Package:/ { print "Status: install ok installed" }' \
+	>"$root/var/lib/dpkg/status.d/base-files"
+rm -rf "$x"
+
+cat >"$root/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/usr/sbin/nologin
+facectl:x:10001:10001:facectl:/nonexistent:/usr/sbin/nologin
+EOF
+cat >"$root/etc/group" <<'EOF'
+root:x:0:
+facectl:x:10001:
+EOF
+
+# The owners, from dpkg's file lists in one pass: every FILE must have one.
+owners=$(mktemp)
+awk -F'\t' 'NR == FNR { if (!($2 in want)) want[$2] = $1; else want[$2] = want[$2] "\t" $1; all[$1] = 1; next }
+	($0 in want) { n = split(want[$0], fs, "\t"); pkg = FILENAME; sub(/.*\//, "", pkg); sub(/\.list$/, "", pkg)
+		for (i = 1; i <= n; i++) if (!(fs[i] in owner)) owner[fs[i]] = pkg }
+	END { for (f in all) print f "\t" (f in owner ? owner[f] : "") }' "$wants" /var/lib/dpkg/info/*.list >"$owners"
+if awk -F'\t' '$2 == "" { print "collect-libs: no Debian package owns " $1; bad = 1 } END { exit !bad }' "$owners" >&2; then
 	exit 1
 fi
-owners=""
-for p in $(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }'); do
-	real=$(readlink -f "$p")
-	sum=$(sha256sum "$real" | awk '{print $1}')
-	if grep -qx "$sum  $real" /tmp/base-libs.txt; then
-		continue # the runtime base has this very file
-	fi
-	# Install under the name the loader asked for (liblapack.so.3 is an alternatives symlink).
-	dest=$root/usr/lib/x86_64-linux-gnu/$(basename "$p")
-	cp -L "$p" "$dest"
-	owner=$(dpkg-query -S "$real" 2>/dev/null || dpkg-query -S "$(echo "$real" | sed 's|^/usr||')" 2>/dev/null ||
-		dpkg-query -S "$p" 2>/dev/null || true)
-	owners="$owners ${owner%%:*}"
+# Package metadata: a status entry and the copyright file of every owner.
+for pkg in $(cut -f2 "$owners" | sort -u); do
+	name=${pkg%%:*}
+	dpkg-query -s "$pkg" >"$root/var/lib/dpkg/status.d/$name"
+	[ -e "/usr/share/doc/$name/copyright" ] || die "$pkg has no /usr/share/doc/$name/copyright"
+	mkdir -p "$root/usr/share/doc/$name"
+	cp -L "/usr/share/doc/$name/copyright" "$root/usr/share/doc/$name/copyright"
 done
-for d in lbpcascades haarcascades; do
-	mkdir -p "$root/usr/share/opencv4"
-	cp -a "/usr/share/opencv4/$d" "$root/usr/share/opencv4/$d"
-done
-owners="$owners opencv-data"
-for pkg in $(echo "$owners" | tr ' ' '\n' | sed '/^$/d' | sort -u); do
-	dpkg-query -s "$pkg" >"$root/var/lib/dpkg/status.d/$pkg"
-	if [ -f "/usr/share/doc/$pkg/copyright" ]; then
-		mkdir -p "$root/usr/share/doc/$pkg"
-		cp "/usr/share/doc/$pkg/copyright" "$root/usr/share/doc/$pkg/copyright"
-	fi
-done
-echo "collect-libs: $(find "$root/usr/lib" -type f | wc -l) libraries ($(du -sh "$root/usr/lib" | cut -f1)) from $(ls "$root/var/lib/dpkg/status.d" | wc -l) packages"
+rm -f "$owners" "$wants"
+echo "collect-libs: $(find "$root/usr/lib/$triplet" -type f | wc -l) libraries" \
+	"($(du -sh "$root/usr/lib/$triplet" | cut -f1)) for $want_machine from" \
+	"$(ls "$root/var/lib/dpkg/status.d" | wc -l) packages: $(ls "$root/var/lib/dpkg/status.d" | tr '\n' ' ')"

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -96,39 +97,78 @@ func dockerErr(args ...string) (string, error) {
 	return strings.TrimSpace(stdout.String()), nil
 }
 
+// hostPlatform is the platform of this machine's images, linux/amd64 on this project's machines.
+var hostPlatform = "linux/" + runtime.GOARCH
+
+// imageBuild is one platform's image, built once per test binary.
+type imageBuild struct {
+	once sync.Once
+	err  error
+	took time.Duration
+}
+
 var (
-	buildOnce sync.Once
-	buildErr  error
-	buildTime time.Duration
+	buildsMu sync.Mutex
+	builds   = map[string]*imageBuild{}
 )
 
-// buildImage builds testImage once per test binary (or returns FACECTL_TEST_IMAGE when set) with scripts/image.sh (base images, the
-// local module cache and model served on 127.0.0.1). Fixed version arguments keep Docker's
-// layer cache valid between runs on the same machine.
-func buildImage(t testing.TB) string {
+// imageTag is the tag the tests build for platform: testImage for this machine's, a suffixed
+// one for another (facectl:container-test-arm64).
+func imageTag(platform string) string {
+	if platform == hostPlatform {
+		return testImage
+	}
+	return testImage + "-" + strings.TrimPrefix(platform, "linux/")
+}
+
+// imageEnv is the variable that names a prebuilt image for platform: FACECTL_TEST_IMAGE for
+// this machine's, FACECTL_TEST_IMAGE_ARM64 for linux/arm64.
+func imageEnv(platform string) string {
+	if platform == hostPlatform {
+		return "FACECTL_TEST_IMAGE"
+	}
+	return "FACECTL_TEST_IMAGE_" + strings.ToUpper(strings.TrimPrefix(platform, "linux/"))
+}
+
+// buildImage builds the image for this machine's platform; see buildImageFor.
+func buildImage(t testing.TB) string { return buildImageFor(t, hostPlatform) }
+
+// buildImageFor builds the image for platform once per test binary (or returns the image named
+// by imageEnv(platform) when set) with scripts/image.sh (base images, the local module cache and
+// model served on 127.0.0.1; another architecture cross-compiled and checked under QEMU). Fixed
+// version arguments keep Docker's layer cache valid between runs on the same machine.
+func buildImageFor(t testing.TB, platform string) string {
 	t.Helper()
 	requireDocker(t)
-	if img := os.Getenv("FACECTL_TEST_IMAGE"); img != "" {
+	if img := os.Getenv(imageEnv(platform)); img != "" {
 		// For iterating on the tests: an image built before, e.g. by scripts/image.sh.
 		return img
 	}
-	buildOnce.Do(func() {
+	buildsMu.Lock()
+	b := builds[platform]
+	if b == nil {
+		b = &imageBuild{}
+		builds[platform] = b
+	}
+	buildsMu.Unlock()
+	tag := imageTag(platform)
+	b.once.Do(func() {
 		root := testenv.RepoRoot(t)
-		logPath := filepath.Join(artifactsDir(t), "image-build.log")
+		logPath := filepath.Join(artifactsDir(t), "image-build-"+strings.ReplaceAll(platform, "/", "-")+".log")
 		logFile, err := os.Create(logPath)
 		if err != nil {
-			buildErr = err
+			b.err = err
 			return
 		}
 		defer logFile.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "image.sh"), testImage)
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "scripts", "image.sh"), tag)
 		cmd.Dir = root
 		cmd.Stdin = nil
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		cmd.Env = append(os.Environ(),
-			"FACECTL_SHARED_MODELS="+modelsDir(t),
+			"FACECTL_SHARED_MODELS="+modelsDir(t), "PLATFORM="+platform,
 			"VERSION=container-test", "COMMIT=test", "DATE=2000-01-01T00:00:00Z")
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
@@ -136,15 +176,25 @@ func buildImage(t testing.TB) string {
 			if len(tail) > 4000 {
 				tail = tail[len(tail)-4000:]
 			}
-			buildErr = fmt.Errorf("scripts/image.sh %s: %w (log %s):\n%s", testImage, err, logPath, tail)
+			b.err = fmt.Errorf("scripts/image.sh %s for %s: %w (log %s):\n%s", tag, platform, err, logPath, tail)
 			return
 		}
-		buildTime = time.Since(start)
+		b.took = time.Since(start)
 	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return testImage
+	return tag
+}
+
+// buildTime is how long this test binary's build of platform's image took (0 when reused).
+func buildTime(platform string) time.Duration {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	if b := builds[platform]; b != nil {
+		return b.took
+	}
+	return 0
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -219,4 +269,33 @@ func waitReady(t testing.TB, url string, limit time.Duration) time.Duration {
 	}
 	t.Fatalf("%s not ready after %s", url, limit)
 	return 0
+}
+
+// procFile reads /proc/PID/file of container's process 1 from this machine's /proc (the image
+// has no shell to read it from inside). The tests run on the Docker engine's machine.
+func procFile(t testing.TB, container, file string) string {
+	t.Helper()
+	pid := docker(t, "inspect", "-f", "{{.State.Pid}}", container)
+	data, err := os.ReadFile(filepath.Join("/proc", pid, file))
+	if err != nil {
+		t.Fatalf("reading /proc/%s/%s of container %s (the tests must run on the Docker engine's machine, as root): %v", pid, file, container, err)
+	}
+	return string(data)
+}
+
+// requireQEMU fails the test unless this machine runs arm64 binaries, through QEMU registered
+// with binfmt_misc (scripts/test.sh sets it up), or FACECTL_TEST_SKIP_ARM64=1 is set explicitly.
+func requireQEMU(t testing.TB) {
+	t.Helper()
+	if os.Getenv("FACECTL_TEST_SKIP_ARM64") == "1" {
+		t.Skip("FACECTL_TEST_SKIP_ARM64=1: skipping the arm64 image")
+	}
+	if runtime.GOARCH == "arm64" {
+		return
+	}
+	status, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+	if err != nil || !strings.HasPrefix(string(status), "enabled") {
+		t.Fatalf("arm64 binaries do not run here (binfmt_misc qemu-aarch64: %v %q): apt-get install -y qemu-user-static binfmt-support; "+
+			"mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64 (scripts/test.sh does this), or set FACECTL_TEST_SKIP_ARM64=1", err, status)
+	}
 }

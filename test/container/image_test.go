@@ -1,11 +1,19 @@
 package container_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"os/exec"
+	"path"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,8 +23,8 @@ import (
 	"github.com/facectl/facectl/pkg/modelfile"
 )
 
-// maxImageBytes is the issue's size budget for the uncompressed image.
-const maxImageBytes = 450 << 20
+// maxImageBytes is issue 11's size budget for the uncompressed image (327 MB before it).
+const maxImageBytes = 120_000_000
 
 // imageConfig is the part of `docker image inspect` the tests check.
 type imageConfig struct {
@@ -39,7 +47,7 @@ func TestImageConfig(t *testing.T) {
 		t.Fatalf("docker image inspect %s: %v", image, err)
 	}
 	c := cfgs[0]
-	t.Logf("image %s: %d bytes (%.0f MB) uncompressed; built in %s", image, c.Size, float64(c.Size)/1e6, buildTime.Round(time.Second))
+	t.Logf("image %s: %d bytes (%.0f MB) uncompressed; built in %s", image, c.Size, float64(c.Size)/1e6, buildTime(hostPlatform).Round(time.Second))
 	if c.Size > maxImageBytes {
 		t.Errorf("image is %d bytes, over the %d budget", c.Size, maxImageBytes)
 	}
@@ -81,50 +89,178 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// TestImageContents looks inside the image: no compiler, no Go toolchain, no -dev package, no
-// headers; the model and the cascades in place; `facectl version` runs.
+// imageFile is one entry of an image's file system.
+type imageFile struct {
+	Type     byte
+	Mode     int64
+	Size     int64
+	Linkname string
+	Sha256   string
+	Data     []byte // contents of regular files up to 64 KiB
+}
+
+// imageFiles returns the file system of image, by absolute path, read with `docker export` of a
+// created (never started) container, so it needs nothing inside the image: no shell, no ls.
+func imageFiles(t testing.TB, image string) map[string]imageFile {
+	t.Helper()
+	id := docker(t, "create", image)
+	defer func() { _, _ = dockerErr("rm", "-f", id) }()
+	cmd := exec.Command("docker", "export", id)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]imageFile{}
+	tr := tar.NewReader(out)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("reading docker export %s: %v", image, err)
+		}
+		f := imageFile{Type: h.Typeflag, Mode: h.Mode, Size: h.Size, Linkname: h.Linkname}
+		if h.Typeflag == tar.TypeReg {
+			sum := sha256.New()
+			var small bytes.Buffer
+			w := io.Writer(sum)
+			if h.Size <= 64<<10 {
+				w = io.MultiWriter(sum, &small)
+			}
+			if _, err := io.Copy(w, tr); err != nil {
+				t.Fatal(err)
+			}
+			f.Sha256 = hex.EncodeToString(sum.Sum(nil))
+			if h.Size <= 64<<10 {
+				f.Data = small.Bytes()
+			}
+		}
+		files["/"+strings.TrimPrefix(path.Clean(h.Name), "./")] = f
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("docker export %s: %v", image, err)
+	}
+	return files
+}
+
+// sharedLibrary matches shared-object file names (libc.so.6, ld-linux-x86-64.so.2, libfoo.so).
+var sharedLibrary = regexp.MustCompile(`\.so(\.[0-9]+)*$`)
+
+// TestImageContents looks inside the images of both architectures: no shell, no compiler, no Go
+// toolchain, no -dev package, no headers; the model and the cascades in place; a package entry
+// for the target architecture, with its copyright file, for every Debian package in the image;
+// the user 10001; `facectl version` runs and names the platform.
 func TestImageContents(t *testing.T) {
-	image := buildImage(t)
-	version := docker(t, "run", "--rm", image, "version")
-	t.Logf("facectl version in the image:\n%s", version)
-	for _, want := range []string{"facectl container-test", "commit:  test", "opencv:  4.6.0"} {
-		if !strings.Contains(version, want) {
-			t.Errorf("`facectl version` lacks %q", want)
+	for _, platform := range []string{hostPlatform, "linux/arm64"} {
+		t.Run(platform, func(t *testing.T) {
+			if platform == "linux/arm64" {
+				requireQEMU(t)
+			}
+			image := buildImageFor(t, platform)
+			arch := strings.TrimPrefix(platform, "linux/")
+			version := docker(t, "run", "--rm", image, "version")
+			t.Logf("facectl version in the image:\n%s", version)
+			for _, want := range []string{"facectl container-test", "commit:  test", "opencv:  4.6.0", " " + platform} {
+				if !strings.Contains(version, want) {
+					t.Errorf("`facectl version` lacks %q", want)
+				}
+			}
+			checkImageFiles(t, imageFiles(t, image), arch)
+		})
+	}
+}
+
+func checkImageFiles(t *testing.T, files map[string]imageFile, arch string) {
+	var libs, libBytes int64
+	for name, f := range files {
+		base := path.Base(name)
+		if f.Type == tar.TypeDir {
+			continue
 		}
+		switch {
+		case base == "sh" || base == "bash" || base == "dash" || base == "busybox":
+			t.Errorf("shell in the image: %s", name)
+		case contains([]string{"cc", "gcc", "g++", "c++", "ld", "as", "go", "make", "pkg-config", "apt", "dpkg", "ldd"}, base):
+			t.Errorf("tool in the image: %s", name)
+		case strings.HasPrefix(name, "/usr/include/") || strings.HasPrefix(name, "/usr/local/go/"):
+			t.Errorf("headers or toolchain in the image: %s", name)
+		case f.Type == tar.TypeReg && sharedLibrary.MatchString(base):
+			libs++
+			libBytes += f.Size
+		}
+	}
+	t.Logf("%d files, %d shared libraries (%.1f MB)", len(files), libs, float64(libBytes)/1e6)
+
+	model := files["/usr/share/facectl/models/"+modelfile.FileName]
+	if model.Sha256 != modelfile.SHA256 {
+		t.Errorf("model checksum %q, want %s", model.Sha256, modelfile.SHA256)
+	}
+	for _, f := range []string{"/usr/share/opencv4/lbpcascades/lbpcascade_frontalface.xml", "/usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml",
+		"/etc/ssl/certs/ca-certificates.crt", "/usr/local/bin/facectl"} {
+		if files[f].Type != tar.TypeReg || files[f].Size == 0 {
+			t.Errorf("missing: %s", f)
+		}
+	}
+	if tmp := files["/tmp"]; tmp.Type != tar.TypeDir || tmp.Mode&0o1777 != 0o1777 {
+		t.Errorf("/tmp: type %c mode %o, want a sticky world-writable directory", tmp.Type, tmp.Mode)
+	}
+	if !strings.Contains(string(files["/etc/passwd"].Data), "facectl:x:10001:10001:") ||
+		!strings.Contains(string(files["/etc/group"].Data), "facectl:x:10001:") {
+		t.Errorf("no user and group 10001:\n%s%s", files["/etc/passwd"].Data, files["/etc/group"].Data)
+	}
+	osRelease := files["/usr/lib/os-release"].Data
+	if !strings.Contains(string(osRelease), `VERSION_CODENAME=bookworm`) || files["/etc/os-release"].Type != tar.TypeSymlink {
+		t.Errorf("os-release is not Debian bookworm's:\n%s", osRelease)
 	}
 
-	// Installed packages, from dpkg's database and from the status.d entries the image adds.
-	pkgs := docker(t, "run", "--rm", "--entrypoint", "sh", image, "-c",
-		`dpkg-query -W -f '${Package}\n'; cat /var/lib/dpkg/status.d/* | sed -n 's/^Package: //p'`)
-	for _, p := range strings.Fields(pkgs) {
-		if strings.HasSuffix(p, "-dev") || toolchainPackage.MatchString(p) {
-			t.Errorf("package %s is in the runtime image", p)
+	// The package metadata: one status entry per package, for this architecture (or all), each
+	// with its copyright file, and no copyright file without an entry.
+	pkgs := map[string]bool{}
+	for name, f := range files {
+		dir, pkg := path.Split(name)
+		if dir != "/var/lib/dpkg/status.d/" || f.Type != tar.TypeReg {
+			continue
+		}
+		pkgs[pkg] = true
+		fields := map[string]string{}
+		for _, line := range strings.Split(string(f.Data), "\n") {
+			if k, v, ok := strings.Cut(line, ": "); ok && !strings.HasPrefix(k, " ") {
+				fields[k] = v
+			}
+		}
+		if fields["Package"] != pkg || fields["Version"] == "" || fields["Status"] != "install ok installed" {
+			t.Errorf("status.d/%s: Package %q Version %q Status %q", pkg, fields["Package"], fields["Version"], fields["Status"])
+		}
+		if a := fields["Architecture"]; a != arch && a != "all" {
+			t.Errorf("status.d/%s: Architecture %s in the %s image", pkg, a, arch)
+		}
+		if strings.HasSuffix(pkg, "-dev") || toolchainPackage.MatchString(pkg) {
+			t.Errorf("package %s is in the runtime image", pkg)
+		}
+		if files["/usr/share/doc/"+pkg+"/copyright"].Size == 0 {
+			t.Errorf("package %s has no /usr/share/doc/%s/copyright", pkg, pkg)
 		}
 	}
-	if !strings.Contains(pkgs, "libopencv-core406") {
-		t.Errorf("libopencv-core406 is not recorded in the image's package database:\n%s", pkgs)
-	}
-
-	// Files: no compiler or toolchain on PATH, no OpenCV headers; model and cascades present;
-	// every library facectl needs resolves.
-	script := `set -e
-for c in cc gcc g++ c++ ld as go make pkg-config; do if command -v $c >/dev/null; then echo "found: $c"; fi; done
-test ! -e /usr/include/opencv4 || echo "found: /usr/include/opencv4"
-test ! -e /usr/local/go || echo "found: /usr/local/go"
-test -r /usr/share/facectl/models/face_detection_yunet_2023mar.onnx || echo "missing: model"
-test -r /usr/share/opencv4/lbpcascades/lbpcascade_frontalface.xml || echo "missing: lbp cascade"
-test -r /usr/share/opencv4/haarcascades/haarcascade_frontalface_alt2.xml || echo "missing: haar cascade"
-if ldd /usr/local/bin/facectl | grep 'not found'; then echo "missing: libraries"; fi
-sha256sum /usr/share/facectl/models/face_detection_yunet_2023mar.onnx`
-	out := docker(t, "run", "--rm", "--entrypoint", "sh", image, "-c", script)
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "found:") || strings.HasPrefix(line, "missing:") || strings.Contains(line, "not found") {
-			t.Error(line)
+	for name := range files {
+		if dir, file := path.Split(name); file == "copyright" && strings.HasPrefix(dir, "/usr/share/doc/") && !pkgs[path.Base(dir)] {
+			t.Errorf("%s has no package entry", name)
 		}
 	}
-	if !strings.Contains(out, modelfile.SHA256) {
-		t.Errorf("model checksum not as expected:\n%s", out)
+	for _, want := range []string{"libc6", "libopencv-core406", "libopencv-dnn406", "opencv-data", "ca-certificates", "base-files"} {
+		if !pkgs[want] {
+			t.Errorf("package %s is not recorded in /var/lib/dpkg/status.d", want)
+		}
 	}
+	names := make([]string, 0, len(pkgs))
+	for p := range pkgs {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	t.Logf("%d packages: %s", len(names), strings.Join(names, " "))
 }
 
 // TestImageServes runs the image as a user would (`docker run -p 127.0.0.1:PORT:8080 IMAGE`),
@@ -148,8 +284,10 @@ func TestImageServes(t *testing.T) {
 	waitReady(t, base+"/readyz", 60*time.Second)
 	t.Logf("docker run to ready: %s", time.Since(start).Round(time.Millisecond))
 
-	status := docker(t, "exec", name, "sh", "-c", "grep -E '^(Uid|Gid):' /proc/1/status; cat /proc/1/cmdline | tr '\\0' ' '")
-	t.Logf("process 1:\n%s", status)
+	// No shell in the image: read the server's process status from this machine's /proc.
+	status := procFile(t, name, "status")
+	t.Logf("process 1: %s", regexp.MustCompile(`(?m)^(Uid|Gid):.*$`).FindAllString(status, -1))
+	status = strings.TrimSpace(status[strings.Index(status, "\nUid:")+1:])
 	uid := strings.Fields(strings.SplitN(status, "\n", 2)[0])
 	if len(uid) < 2 || uid[1] == "0" {
 		t.Errorf("the server runs as uid %v, want non-root", uid)
