@@ -274,12 +274,12 @@ func (s *Server) readMultipart(r *http.Request, body *trackedBody) ([]byte, erro
 		}
 		p.Close()
 		if err != nil {
-			if he := (*Error)(nil); errors.As(err, &he) {
-				return nil, err
-			}
 			if body.ended && errors.Is(err, io.ErrUnexpectedEOF) {
 				return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart",
 					Message: "the multipart body ends before its closing boundary", Err: err}
+			}
+			if he := (*Error)(nil); errors.As(err, &he) {
+				return nil, err
 			}
 			return nil, readError(err)
 		}
