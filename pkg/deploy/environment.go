@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -357,15 +358,15 @@ func templateJSON(v any) string {
 	return string(b) + "\n"
 }
 
-// sameTemplate compares two templates as JSON values, ignoring formatting.
-func sameTemplate(a, b string) bool {
+// sameJSON compares two JSON documents (stack templates, lifecycle policies) by value,
+// ignoring formatting and key order. Text that is not JSON (a template rewritten in YAML, a
+// policy someone mangled) is the same only when it is identical.
+func sameJSON(a, b string) bool {
 	var x, y any
 	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
 		return a == b
 	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return string(xb) == string(yb)
+	return reflect.DeepEqual(x, y)
 }
 
 // planEnvironment looks at the managed environment's stacks and decides what to do with each
@@ -591,7 +592,7 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 	if err != nil {
 		return step, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
 	}
-	if sameTemplate(aws.ToString(tmpl.TemplateBody), spec.Body) {
+	if sameJSON(aws.ToString(tmpl.TemplateBody), spec.Body) {
 		step.verb = "none"
 		d.plan.add(spec.What, spec.Name, "none", status)
 		return step, nil

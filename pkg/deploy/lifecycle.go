@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -47,15 +46,6 @@ func lifecycleSummary(c ImageConfig) string {
 
 // ownLifecyclePolicy reports whether a lifecycle policy was written by facectl.
 func ownLifecyclePolicy(text string) bool { return strings.Contains(text, "(facectl deploy)") }
-
-// sameJSON compares two JSON documents by value.
-func sameJSON(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
 
 // protectImage tags the image about to be deployed facectl-deployed-<digest> in facectl's
 // repository, before any task definition uses it, so the lifecycle policy keeps it. Images
