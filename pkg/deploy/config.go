@@ -80,6 +80,9 @@ type ImageConfig struct {
 	BuildArgs []string `mapstructure:"build_args" flag:"build-arg,array" help:"docker build argument KEY=VALUE (repeatable)"`
 	// KeepImages is the number of images the ECR lifecycle policy keeps.
 	KeepImages int `mapstructure:"keep_images" help:"images the ECR lifecycle policy keeps"`
+	// KeepDeployed is the number of deployed images (tagged facectl-deployed-*) the ECR
+	// lifecycle policy keeps; older ones expire. It bounds how far back a rollback can go.
+	KeepDeployed int `mapstructure:"keep_deployed" help:"deployed images (tagged facectl-deployed-*) the ECR lifecycle policy keeps, newest first; older ones expire"`
 	// ScanOnPush enables ECR image scanning on push for a repository facectl creates.
 	ScanOnPush bool `mapstructure:"scan_on_push" help:"scan images on push in a repository facectl creates"`
 }
@@ -272,12 +275,13 @@ func DefaultConfig() Config {
 		Service:      "facectl",
 		DesiredCount: 2,
 		Image: ImageConfig{
-			Repository: "facectl",
-			Platform:   "linux/amd64",
-			Dockerfile: "Dockerfile",
-			Context:    ".",
-			KeepImages: 30,
-			ScanOnPush: true,
+			Repository:   "facectl",
+			Platform:     "linux/amd64",
+			Dockerfile:   "Dockerfile",
+			Context:      ".",
+			KeepImages:   30,
+			KeepDeployed: 20,
+			ScanOnPush:   true,
 		},
 		Task: TaskConfig{
 			CPU:           1024,
@@ -393,6 +397,9 @@ func (c Config) Validate() error {
 		}
 		if c.Image.KeepImages < 1 {
 			bad("image.keep_images", "must be at least 1")
+		}
+		if c.Image.KeepDeployed < 2 {
+			bad("image.keep_deployed", "must be at least 2 (the running image and the one a rollback returns to)")
 		}
 	} else if strings.ContainsAny(c.Image.URI, " \t\n") || !strings.Contains(c.Image.URI, "/") {
 		bad("image.uri", "%q is not an image reference like HOST/REPOSITORY:TAG or HOST/REPOSITORY@sha256:DIGEST", c.Image.URI)

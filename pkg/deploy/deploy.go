@@ -183,10 +183,24 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
 	// build and push (minutes too) do not depend on each other: they run side by side, and
 	// both finish before the task definition, which needs them both.
+	// When the image fails, the deploy stops waiting for the stacks at once (they would hold
+	// the error back for minutes) but never stops a stack operation: CloudFormation finishes
+	// or rolls it back by itself, and the next deploy finds the stack settled.
+	waitCtx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
 	envDone := make(chan error, 1)
-	go func() { envDone <- d.applyEnvironment(ctx, steps) }()
+	go func() { envDone <- d.applyEnvironment(ctx, waitCtx, steps) }()
 	img, imgErr := d.image(ctx)
-	if err := errors.Join(<-envDone, imgErr); err != nil {
+	if imgErr != nil {
+		d.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
+		stopWaiting(errStoppedWaiting)
+	}
+	envErr := <-envDone
+	if imgErr != nil && errors.Is(envErr, errStoppedWaiting) {
+		d.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
+		envErr = nil
+	}
+	if err := errors.Join(envErr, imgErr); err != nil {
 		return res, err
 	}
 	d.plan.URL = d.url

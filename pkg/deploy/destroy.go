@@ -123,11 +123,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	if err != nil {
 		return res, err
 	}
-	var images []string
 	if svc != nil {
-		if opts.PurgeImages {
-			images = []string{aws.ToString(svc.TaskDefinition)}
-		}
 		status := aws.ToString(svc.Status)
 		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
 			return d.deleteService(ctx, status == "DRAINING")
@@ -174,12 +170,18 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	}
 
 	if opts.PurgeImages && d.cfg.Image.URI == "" {
-		digests, shared, err := d.imagesToPurge(ctx, images)
+		// Every revision the service registered, not only the running one: the images of
+		// older deploys (rollback targets) are the service's too.
+		revisions, err := d.ownRevisions(ctx)
 		if err != nil {
 			return res, err
 		}
-		if len(shared) > 0 {
-			res.Kept = append(res.Kept, fmt.Sprintf("%d image(s) in ECR repository %s: still run by %s", len(shared), d.cfg.Image.Repository, strings.Join(shared, ", ")))
+		digests, kept, shared, err := d.imagesToPurge(ctx, revisions)
+		if err != nil {
+			return res, err
+		}
+		if kept > 0 {
+			res.Kept = append(res.Kept, fmt.Sprintf("%d image(s) in ECR repository %s: still run by %s", kept, d.cfg.Image.Repository, strings.Join(shared, ", ")))
 		}
 		if len(digests) > 0 {
 			add(fmt.Sprintf("%d image(s) in ECR repository %s", len(digests), d.cfg.Image.Repository), func(ctx context.Context) error {
@@ -341,10 +343,51 @@ func serviceNames(svcs []ecstypes.Service) []string {
 	return out
 }
 
-// imagesToPurge lists the digests in the repository that the service's current task
-// definition (taskDefs) references and no other service of the cluster runs, and the other
-// services whose images are kept for that reason.
-func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, []string, error) {
+// ownRevisions lists the task definition revisions (active or not) of the service's family
+// that this service registered.
+func (d *Deployer) ownRevisions(ctx context.Context) ([]string, error) {
+	family := d.cfg.TaskFamily()
+	seen := map[string]bool{}
+	for _, status := range []ecstypes.TaskDefinitionStatus{ecstypes.TaskDefinitionStatusActive, ecstypes.TaskDefinitionStatusInactive} {
+		var token *string
+		for {
+			out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(family), Status: status, NextToken: token})
+			if err != nil {
+				return nil, fmt.Errorf("listing revisions of %s: %w", family, explain(err))
+			}
+			for _, arn := range out.TaskDefinitionArns {
+				if f, _ := splitRevision(arn); f == family {
+					seen[arn] = true
+				}
+			}
+			if out.NextToken == nil {
+				break
+			}
+			token = out.NextToken
+		}
+	}
+	var own []string
+	for _, arn := range keys(seen) {
+		out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+			TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+		})
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
+		}
+		if ok, _ := d.ownRevision(family, out.Tags); ok {
+			own = append(own, arn)
+		}
+	}
+	return own, nil
+}
+
+// imagesToPurge lists the digests in the repository that the service's task definitions
+// (taskDefs) reference and no other service of the cluster runs, and the other services
+// whose images are kept for that reason, with the count of those images.
+func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, int, []string, error) {
 	digestsOf := func(arns []string) (map[string]bool, error) {
 		out := map[string]bool{}
 		for _, arn := range arns {
@@ -365,26 +408,28 @@ func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]stri
 	}
 	mine, err := digestsOf(taskDefs)
 	if err != nil || len(mine) == 0 {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
 	others, err := d.otherServices(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, nil, err
 	}
-	var sharedWith []string
+	shared := map[string]bool{}
+	sharedWith := map[string]bool{}
 	for _, s := range others {
 		theirs, err := digestsOf([]string{aws.ToString(s.TaskDefinition)})
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		for dg := range theirs {
-			if mine[dg] {
+			if mine[dg] || shared[dg] {
 				delete(mine, dg)
-				sharedWith = append(sharedWith, aws.ToString(s.ServiceName))
+				shared[dg] = true
+				sharedWith[aws.ToString(s.ServiceName)] = true
 			}
 		}
 	}
-	return keys(mine), sharedWith, nil
+	return keys(mine), len(shared), keys(sharedWith), nil
 }
 
 var imageDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -357,15 +358,15 @@ func templateJSON(v any) string {
 	return string(b) + "\n"
 }
 
-// sameTemplate compares two templates as JSON values, ignoring formatting.
-func sameTemplate(a, b string) bool {
+// sameJSON compares two JSON documents (stack templates, lifecycle policies) by value,
+// ignoring formatting and key order. Text that is not JSON (a template rewritten in YAML, a
+// policy someone mangled) is the same only when it is identical.
+func sameJSON(a, b string) bool {
 	var x, y any
 	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
 		return a == b
 	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return string(xb) == string(yb)
+	return reflect.DeepEqual(x, y)
 }
 
 // planEnvironment looks at the managed environment's stacks and decides what to do with each
@@ -443,14 +444,21 @@ func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
 // applyEnvironment carries out the steps and points the rest of the deploy at what the stacks
 // hold. It runs beside the image build, so it adds nothing to the plan and changes only the
 // settings the build does not read (network, load balancer, execution role).
-func (d *Deployer) applyEnvironment(ctx context.Context, steps []stackStep) error {
+//
+// Stack operations are started with ctx; waiting for them uses waitCtx, which the caller
+// cancels (with cause errStoppedWaiting) to stop waiting without stopping CloudFormation. No
+// further stack is started once waitCtx is done.
+func (d *Deployer) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) error {
 	if !d.managed {
 		return nil
 	}
 	var outputs map[string]string
 	for _, s := range steps {
+		if waitCtx.Err() != nil {
+			return stoppedWaiting(waitCtx, s.spec.Name, "not started")
+		}
 		var err error
-		if outputs, err = d.applyStack(ctx, s); err != nil {
+		if outputs, err = d.applyStack(ctx, waitCtx, s); err != nil {
 			return err
 		}
 	}
@@ -584,7 +592,7 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 	if err != nil {
 		return step, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
 	}
-	if sameTemplate(aws.ToString(tmpl.TemplateBody), spec.Body) {
+	if sameJSON(aws.ToString(tmpl.TemplateBody), spec.Body) {
 		step.verb = "none"
 		d.plan.add(spec.What, spec.Name, "none", status)
 		return step, nil
@@ -605,7 +613,7 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 
 // applyStack carries out the step and returns the stack's outputs (nil in a dry run of a
 // stack still to be created).
-func (d *Deployer) applyStack(ctx context.Context, step stackStep) (map[string]string, error) {
+func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map[string]string, error) {
 	spec, st := step.spec, step.st
 	switch {
 	case step.verb == "none":
@@ -629,11 +637,14 @@ func (d *Deployer) applyStack(ctx context.Context, step stackStep) (map[string]s
 			}
 			return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
 		}
-		return d.waitStack(ctx, aws.ToString(st.StackId), spec.Name, started)
+		return d.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started)
 	case step.verb == "replace":
 		d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
 		if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
 			return nil, err
+		}
+		if waitCtx.Err() != nil {
+			return nil, stoppedWaiting(waitCtx, spec.Name, "deleted, not created again")
 		}
 	}
 	d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
@@ -648,7 +659,7 @@ func (d *Deployer) applyStack(ctx context.Context, step stackStep) (map[string]s
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
-	return d.waitStack(ctx, aws.ToString(out.StackId), spec.Name, started)
+	return d.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started)
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.
@@ -673,8 +684,12 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
+	status := "unknown"
 	for {
 		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
+		if err != nil && errors.Is(context.Cause(ctx), errStoppedWaiting) {
+			return nil, stoppedWaiting(ctx, name, status)
+		}
 		if err != nil && (ctx.Err() != nil || !transient(err)) {
 			return nil, fmt.Errorf("waiting for stack %s (CloudFormation carries on: see its status in the console or with aws cloudformation describe-stacks): %w", name, explain(err))
 		}
@@ -691,7 +706,7 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 			return nil, fmt.Errorf("waiting for stack %s: it disappeared", name)
 		}
 		st := out.Stacks[0]
-		status := string(st.StackStatus)
+		status = string(st.StackStatus)
 		switch {
 		case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
 			d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
@@ -703,10 +718,21 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errStoppedWaiting) {
+				return nil, stoppedWaiting(ctx, name, status)
+			}
 			return nil, fmt.Errorf("waiting for stack %s (last status %s): %w", name, status, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// errStoppedWaiting is the cause with which Run stops waiting for the stacks when the image
+// failed.
+var errStoppedWaiting = errors.New("stopped waiting")
+
+func stoppedWaiting(ctx context.Context, name, status string) error {
+	return fmt.Errorf("stack %s (%s): %w", name, status, context.Cause(ctx))
 }
 
 // stackFailure explains a failed stack operation with its root cause: the earliest failed

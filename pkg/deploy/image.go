@@ -163,7 +163,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 	created := false
 	switch {
 	case errors.As(err, &notFound):
-		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image.KeepImages))
+		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image))
 		if d.dryRun {
 			d.plan.add("ecr repository", name, "create", detail)
 			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
@@ -200,7 +200,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 				"repository", name)
 			d.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
-		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image.KeepImages)):
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image)):
 			d.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
@@ -209,19 +209,19 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
 		if d.dryRun {
-			d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
+			d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image))
 			return uri, nil
 		}
 	}
-	d.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", d.cfg.Image.KeepImages)
+	d.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", d.cfg.Image.KeepImages, "keep_deployed", d.cfg.Image.KeepDeployed)
 	if _, err := d.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
 		RepositoryName:      aws.String(name),
-		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg.Image.KeepImages)),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg.Image)),
 	}); err != nil {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
 	if !created {
-		d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image.KeepImages))
+		d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image))
 	}
 	return uri, nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -15,50 +14,38 @@ import (
 )
 
 // deployedTagPrefix marks the images facectl deployed: it tags each with
-// facectl-deployed-<digest hex>, which never moves to another image, and its lifecycle policy
-// never expires them. A task definition pins its image by digest, so a running service or a
-// rollback target may use an image whose ordinary tag was moved or which is older than the
-// last keep_images pushes.
+// facectl-deployed-<digest hex>, which never moves to another image. A task definition pins its
+// image by digest, so a running service or a rollback target may use an image whose ordinary
+// tag was moved or which is older than the last keep_images pushes: the lifecycle policy keeps
+// the last keep_deployed of these apart from the others.
 const deployedTagPrefix = "facectl-deployed-"
 
-// keepDeployed is the count of deployed images the lifecycle policy keeps: ECR expires only
-// by count or age, so "never" is a count no repository reaches (its image quota is of that order).
-const keepDeployed = 9999
-
-// lifecyclePolicy is facectl's ECR lifecycle policy: deployed images are kept (rule 1 matches
-// them first, and an image matched by a rule is never expired by a later one), untagged
-// images expire after a day, and of the rest the newest n are kept.
-func lifecyclePolicy(n int) string {
+// lifecyclePolicy is facectl's ECR lifecycle policy: of the deployed images the newest
+// keep_deployed are kept and older ones expire (rule 1 matches every deployed image first,
+// and an image a rule matches is never expired by a later one), untagged images expire after
+// a day, and of the rest the newest keep_images are kept.
+func lifecyclePolicy(c ImageConfig) string {
 	rule := func(prio int, desc string, sel map[string]any) map[string]any {
 		return map[string]any{"rulePriority": prio, "description": desc + " (facectl deploy)", "selection": sel, "action": map[string]any{"type": "expire"}}
 	}
 	p := map[string]any{"rules": []any{
-		rule(1, "keep images facectl deployed: task definitions run them by digest",
-			map[string]any{"tagStatus": "tagged", "tagPrefixList": []string{deployedTagPrefix}, "countType": "imageCountMoreThan", "countNumber": keepDeployed}),
+		rule(1, fmt.Sprintf("keep the last %d images facectl deployed: task definitions run them by digest", c.KeepDeployed),
+			map[string]any{"tagStatus": "tagged", "tagPrefixList": []string{deployedTagPrefix}, "countType": "imageCountMoreThan", "countNumber": c.KeepDeployed}),
 		rule(2, "expire untagged images after a day",
 			map[string]any{"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 1}),
-		rule(3, fmt.Sprintf("keep the last %d other images", n),
-			map[string]any{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": n}),
+		rule(3, fmt.Sprintf("keep the last %d other images", c.KeepImages),
+			map[string]any{"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": c.KeepImages}),
 	}}
 	b, _ := json.Marshal(p)
 	return string(b)
 }
 
-func lifecycleSummary(n int) string {
-	return fmt.Sprintf("keep deployed images, expire untagged ones after a day, keep the last %d others", n)
+func lifecycleSummary(c ImageConfig) string {
+	return fmt.Sprintf("keep the last %d deployed images, expire untagged ones after a day, keep the last %d others", c.KeepDeployed, c.KeepImages)
 }
 
 // ownLifecyclePolicy reports whether a lifecycle policy was written by facectl.
 func ownLifecyclePolicy(text string) bool { return strings.Contains(text, "(facectl deploy)") }
-
-// sameJSON compares two JSON documents by value.
-func sameJSON(a, b string) bool {
-	var x, y any
-	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
-		return false
-	}
-	return reflect.DeepEqual(x, y)
-}
 
 // protectImage tags the image about to be deployed facectl-deployed-<digest> in facectl's
 // repository, before any task definition uses it, so the lifecycle policy keeps it. Images

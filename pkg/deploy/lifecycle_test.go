@@ -7,8 +7,9 @@ import (
 	"time"
 )
 
-// The lifecycle policy keeps deployed images first (an image a rule matches is never expired
-// by a later rule), and follows ECR's rules: "any" last, tagged rules with a prefix list.
+// The lifecycle policy keeps the last keep_deployed deployed images first (an image a rule
+// matches is never expired by a later rule), and follows ECR's rules: "any" last, tagged rules
+// with a prefix list.
 func TestLifecyclePolicyKeepsDeployedImages(t *testing.T) {
 	var p struct {
 		Rules []struct {
@@ -22,7 +23,7 @@ func TestLifecyclePolicyKeepsDeployedImages(t *testing.T) {
 			} `json:"selection"`
 		} `json:"rules"`
 	}
-	if err := json.Unmarshal([]byte(lifecyclePolicy(30)), &p); err != nil {
+	if err := json.Unmarshal([]byte(lifecyclePolicy(ImageConfig{KeepImages: 30, KeepDeployed: 12})), &p); err != nil {
 		t.Fatal(err)
 	}
 	if len(p.Rules) != 3 {
@@ -30,8 +31,8 @@ func TestLifecyclePolicyKeepsDeployedImages(t *testing.T) {
 	}
 	first, untagged, rest := p.Rules[0].Selection, p.Rules[1].Selection, p.Rules[2].Selection
 	if p.Rules[0].RulePriority != 1 || first.TagStatus != "tagged" || len(first.TagPrefixList) != 1 || first.TagPrefixList[0] != deployedTagPrefix ||
-		first.CountType != "imageCountMoreThan" || first.CountNumber < 9999 {
-		t.Errorf("deployed images are not kept first: %+v", p.Rules[0])
+		first.CountType != "imageCountMoreThan" || first.CountNumber != 12 {
+		t.Errorf("the last keep_deployed deployed images are not kept first: %+v", p.Rules[0])
 	}
 	if untagged.TagStatus != "untagged" || untagged.CountType != "sinceImagePushed" || untagged.CountUnit != "days" || len(untagged.TagPrefixList) > 0 {
 		t.Errorf("untagged rule = %+v", untagged)
@@ -39,7 +40,7 @@ func TestLifecyclePolicyKeepsDeployedImages(t *testing.T) {
 	if rest.TagStatus != "any" || rest.CountNumber != 30 || p.Rules[2].RulePriority <= p.Rules[1].RulePriority {
 		t.Errorf("the any rule must be last and keep keep_images: %+v", p.Rules[2])
 	}
-	if !ownLifecyclePolicy(lifecyclePolicy(30)) || ownLifecyclePolicy(`{"rules":[]}`) {
+	if !ownLifecyclePolicy(lifecyclePolicy(DefaultConfig().Image)) || ownLifecyclePolicy(`{"rules":[]}`) {
 		t.Error("facectl's policy is not told from the user's")
 	}
 }

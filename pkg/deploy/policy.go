@@ -155,23 +155,17 @@ func Policy(cfg Config) PolicyDocument {
 			"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStackResources",
 			"cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:ExecuteChangeSet",
 			"cloudformation:DeleteChangeSet", "cloudformation:GetTemplate")
-		add("CreateTheEnvironmentThroughCloudFormation", all,
-			"ecs:CreateCluster", "ecs:DeleteCluster",
-			"ec2:DescribeVpcs", "ec2:DescribeAvailabilityZones",
-			"ec2:CreateSecurityGroup", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-			"ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
-			"ec2:CreateTags",
-			"elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:DeleteLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes",
-			"elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:DeleteTargetGroup", "elasticloadbalancing:ModifyTargetGroup",
-			"elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:CreateListener", "elasticloadbalancing:DeleteListener",
-			"elasticloadbalancing:ModifyListener", "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroupAttributes",
-			"elasticloadbalancing:DescribeLoadBalancerAttributes", "elasticloadbalancing:AddTags",
-			"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy", "logs:DescribeLogGroups",
-			"logs:FilterLogEvents", "logs:GetLogEvents", "logs:DescribeLogStreams")
+		// What the resource handlers of the templates' types call (cfnHandlerPermissions): the
+		// stack's tags propagate to every resource, so tagging is part of creating them.
+		add("CreateTheEnvironmentThroughCloudFormation", all, cfnActions("iam", false)...)
 		// The stacks' execution role: CloudFormation names it after the stack (facectl-...).
 		add("ManageTheEnvironmentsExecutionRole", []string{"arn:aws:iam::*:role/facectl-*"},
-			"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:PassRole", "iam:AttachRolePolicy", "iam:DetachRolePolicy",
-			"iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:TagRole")
+			append(cfnActions("iam", true), "iam:PassRole")...)
+		// The first load balancer of an account creates the Elastic Load Balancing
+		// service-linked role (the cluster's ECS role is allowed above).
+		st = append(st, PolicyStatement{Sid: "CreateTheLoadBalancingServiceLinkedRole", Effect: "Allow",
+			Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
+			Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": cfnServiceLinkedRoles["AWS::ElasticLoadBalancingV2::LoadBalancer"]}}})
 	}
 	return PolicyDocument{Version: "2012-10-17", Statement: st}
 }
