@@ -43,7 +43,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 	if render == "" && e.cfg.Detector == "yunet" {
 		minSide = e.cfg.DetectionSize
 	}
-	f := reduction(info, minSide)
+	f := reducedFactor(info, minSide) // the factor the engine decodes at
 	w, h := ceilDiv(info.Width, f), ceilDiv(info.Height, f)
 	px := float64(w) * float64(h)
 	img := 3 * px
@@ -86,21 +86,6 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 		rendering = img + 2*img/6
 	}
 	return int64(max(decoding, detecting, rendering)*1.03) + 8<<20
-}
-
-// reduction is the factor decode uses (1, 2, 4 or 8): a JPEG whose longest side is at
-// least factor*minSide*3/4 is decoded at 1/factor scale. It must stay in step with decode.
-func reduction(info imageio.Info, minSide int) int {
-	if minSide <= 0 || info.Format != imageio.JPEG {
-		return 1
-	}
-	long := max(info.Width, info.Height)
-	for _, f := range []int{8, 4, 2} {
-		if long/f >= minSide*3/4 {
-			return f
-		}
-	}
-	return 1
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
