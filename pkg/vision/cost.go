@@ -22,7 +22,8 @@ const (
 //
 //   - decoding: the BGR image (width x height x 3 at the decode scale), plus, for a
 //     progressive JPEG, libjpeg's coefficient buffer of the whole image at full resolution
-//     (2 bytes a sample, whatever the decode scale), or the rotated copy for EXIF orientations;
+//     (2 bytes a sample, whatever the decode scale), for a lossless WebP libwebp's ARGB image
+//     (4 bytes a pixel), or the rotated copy for EXIF orientations;
 //   - detecting: the image, plus YuNet's input (resized, padded, the float blob and the
 //     network's copy of it: 30 bytes a pixel at the detection size) or the cascades'
 //     pyramids (see above);
@@ -57,6 +58,11 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 		// Whole 8x8 blocks (MCUs round up a little more; 2 % covers it).
 		blocks := math.Ceil(float64(info.Width)/8) * math.Ceil(float64(info.Height)/8) * 64
 		decoding += blocks * planes * 2 * 1.02
+	}
+	if info.Format == imageio.WebP && info.Lossless {
+		// libwebp's VP8L decoder works in a full-image ARGB buffer (4 bytes a pixel, plus a
+		// few cache rows) and converts to BGR after.
+		decoding += 4 * float64(info.Width) * (float64(info.Height) + 32)
 	}
 	if info.Orientation > 1 {
 		decoding = max(decoding, 2*img)
