@@ -511,3 +511,39 @@ func TestEncodeRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestJPEGScanLimit checks that a progressive JPEG of thousands of scans is refused after 500
+// of them, as libjpeg-turbo's TurboJPEG scan limit does, instead of costing a pass over the
+// whole coefficient buffer per scan: the file repeats the last scan of a real progressive
+// JPEG (libjpeg only warns about such a progression, and decodes it).
+func TestJPEGScanLimit(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "progressive.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sos := bytes.LastIndex(data, []byte{0xFF, 0xDA}) // entropy data never holds FF DA
+	eoi := bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	if sos < 0 || eoi < sos {
+		t.Fatal("testdata/progressive.jpg: no last scan")
+	}
+	scans := func(extra int) []byte {
+		b := bytes.Clone(data[:eoi])
+		for range extra {
+			b = append(b, data[sos:eoi]...)
+		}
+		return append(b, 0xFF, 0xD9)
+	}
+	img, err := Decode(scans(100), 1) // within the limit: decodes
+	if err != nil {
+		t.Fatalf("100 extra scans: %v", err)
+	}
+	img.Close()
+	img, err = Decode(scans(2000), 1)
+	if err == nil {
+		img.Close()
+		t.Fatal("2000 extra scans decoded, want the scan limit")
+	}
+	if !strings.Contains(err.Error(), "more than 500 scans") {
+		t.Errorf("error %q, want it to name the scan limit", err)
+	}
+}

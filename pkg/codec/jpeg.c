@@ -46,6 +46,22 @@ static void src_skip(j_decompress_ptr c, long n) {
     c->src->bytes_in_buffer -= (size_t)n;
 }
 
+// FC_JPEG_MAX_SCANS bounds the scans of a progressive JPEG, as libjpeg-turbo's TurboJPEG scan
+// limit (TJPARAM_SCANLIMIT) does: each scan is a pass over the whole coefficient buffer, so a
+// small file of thousands of (repeated or empty) scans costs minutes of CPU. Real encoders write
+// about 10; libjpeg-turbo's own tools use 500.
+#define FC_JPEG_MAX_SCANS 500
+
+// scan_limit is the progress monitor, which libjpeg calls while it reads the scans.
+static void scan_limit(j_common_ptr c) {
+    j_decompress_ptr d = (j_decompress_ptr)c;
+    if (d->input_scan_number > FC_JPEG_MAX_SCANS) {
+        struct fc_jerr *e = (struct fc_jerr *)c->err;
+        snprintf(e->msg, FC_ERRLEN, "progressive JPEG has more than %d scans", FC_JPEG_MAX_SCANS);
+        longjmp(e->jb, 1);
+    }
+}
+
 // OpenCV's CMYK to BGR (icvCvt_CMYK2BGR_8u_C4C3R), for Adobe CMYK and YCCK files.
 static void cmyk_to_bgr(const JSAMPLE *cmyk, unsigned char *bgr, JDIMENSION width) {
     for (JDIMENSION i = 0; i < width; i++, bgr += 3, cmyk += 4) {
@@ -63,9 +79,13 @@ static void cmyk_to_bgr(const JSAMPLE *cmyk, unsigned char *bgr, JDIMENSION widt
 // they are destroyed however decode ends.
 static int decode(struct jpeg_decompress_struct *cinfo, struct fc_jerr *jerr, struct jpeg_source_mgr *src,
                   const unsigned char *data, size_t n, int scale, void *mat, char *err) {
+    struct jpeg_progress_mgr progress;
     if (setjmp(jerr->jb))
         return -1;
     jpeg_create_decompress(cinfo);
+    memset(&progress, 0, sizeof progress);
+    progress.progress_monitor = scan_limit;
+    cinfo->progress = &progress;
     src->init_source = src_init;
     src->fill_input_buffer = src_fill;
     src->skip_input_data = src_skip;

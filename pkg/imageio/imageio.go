@@ -83,6 +83,9 @@ type Info struct {
 	// Planes is, for a JPEG, the number of full-resolution sample planes it stores: 1 for
 	// grey, 3 for 4:4:4 colour, 1.5 for 4:2:0 (chroma at half width and height). 0 otherwise.
 	Planes float64
+	// Lossless is true for a lossless WebP (a VP8L image, alone or in an extended file), which
+	// libwebp decodes through a full-size ARGB buffer (4 bytes a pixel) besides the output.
+	Lossless bool
 }
 
 // DisplaySize returns the size of the image as displayed: width and height are swapped for
@@ -144,7 +147,7 @@ func Inspect(data []byte, lim Limits) (Info, error) {
 	if o < 1 || o > 8 {
 		o = 1
 	}
-	return Info{Format: f, Width: h.width, Height: h.height, Orientation: o, Progressive: h.progressive, Planes: h.planes}, nil
+	return Info{Format: f, Width: h.width, Height: h.height, Orientation: o, Progressive: h.progressive, Planes: h.planes, Lossless: h.lossless}, nil
 }
 
 // header is what a format parser reads. structure runs the (possibly more expensive)
@@ -154,6 +157,7 @@ type header struct {
 	orientation   int
 	progressive   bool
 	planes        float64
+	lossless      bool
 	structure     func() error
 }
 

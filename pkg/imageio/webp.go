@@ -52,6 +52,7 @@ func parseWebP(data []byte) (header, error) {
 		}
 		h.width = int(bits&0x3FFF) + 1
 		h.height = int(bits>>14&0x3FFF) + 1
+		h.lossless = true
 	case "VP8X":
 		// Flags (1 byte), reserved (3), canvas width-1 (24 bits), canvas height-1 (24 bits).
 		if len(payload) < 10 {
@@ -69,7 +70,7 @@ func parseWebP(data []byte) (header, error) {
 		if size%2 == 1 && len(rest) > 0 {
 			rest = rest[1:] // pad byte
 		}
-		if h.orientation, err = webpExtended(rest); err != nil {
+		if h.orientation, h.lossless, err = webpExtended(rest); err != nil {
 			return h, err
 		}
 	default:
@@ -81,19 +82,23 @@ func parseWebP(data []byte) (header, error) {
 	return h, nil
 }
 
-// webpExtended walks the chunks after VP8X, requiring an image chunk and taking the
-// orientation from the first EXIF chunk. Chunks are padded to an even size.
-func webpExtended(chunks []byte) (orientation int, err error) {
+// webpExtended walks the chunks after VP8X, requiring an image chunk (lossless tells whether
+// the first is VP8L) and taking the orientation from the first EXIF chunk. Chunks are padded
+// to an even size.
+func webpExtended(chunks []byte) (orientation int, lossless bool, err error) {
 	orientation = 1
 	sawImage, sawExif := false, false
 	for n := 0; len(chunks) >= 8 && n < maxWebPChunks; n++ {
 		size := int64(binary.LittleEndian.Uint32(chunks[4:]))
 		if size > int64(len(chunks)-8) {
-			return 1, fmt.Errorf("%w: WebP is truncated (chunk %q runs past the end of the file)", ErrCorrupt, printable(chunks[:4]))
+			return 1, false, fmt.Errorf("%w: WebP is truncated (chunk %q runs past the end of the file)", ErrCorrupt, printable(chunks[:4]))
 		}
 		payload := chunks[8 : 8+size]
 		switch string(chunks[:4]) {
 		case "VP8 ", "VP8L":
+			if !sawImage {
+				lossless = string(chunks[:4]) == "VP8L"
+			}
 			sawImage = true
 		case "EXIF":
 			if !sawExif {
@@ -109,9 +114,9 @@ func webpExtended(chunks []byte) (orientation int, err error) {
 		chunks = chunks[next:]
 	}
 	if !sawImage {
-		return 1, fmt.Errorf("%w: WebP has no image data (VP8/VP8L chunk)", ErrCorrupt)
+		return 1, false, fmt.Errorf("%w: WebP has no image data (VP8/VP8L chunk)", ErrCorrupt)
 	}
-	return orientation, nil
+	return orientation, lossless, nil
 }
 
 func le24(b []byte) uint32 { return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 }

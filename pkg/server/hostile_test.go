@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"mime/multipart"
+	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -225,6 +227,59 @@ func TestNetHTTPRejectionsAreLoggedAndCounted(t *testing.T) {
 	if n := testutil.ToFloat64(r.srv.m.requests.WithLabelValues("rejected", "OTHER", "404")); n != 0 {
 		t.Errorf("a handler's 404 counted as rejected")
 	}
+}
+
+// TestRejectionsAreOnlyNetHTTPs checks what counts as a request net/http rejected by itself:
+// not a handler's answer whose header net/http flushes in two writes (the first without
+// X-Request-Id), and yes a rejection after an answered request on the same connection, or
+// of an HTTP/1.0 request.
+func TestRejectionsAreOnlyNetHTTPs(t *testing.T) {
+	g := newGateEngine(1)
+	s, err := New(testConfig(), map[string]Engine{"gate": g}, testLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A header over net/http's 4 KiB write buffer, sorted before X-Request-Id.
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("A-Big", strings.Repeat("b", 6<<10))
+		w.Header().Set("X-Request-Id", "r1")
+		w.WriteHeader(http.StatusNotFound)
+	})
+	r := start(t, s)
+	rejected := func(code int) float64 {
+		return testutil.ToFloat64(s.m.requests.WithLabelValues("rejected", "OTHER", strconv.Itoa(code)))
+	}
+	for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
+		conn := openConn(t, r.url)
+		fmt.Fprintf(conn, "GET /x %s\r\nHost: x\r\n\r\n", proto)
+		resp, err := http.ReadResponse(bufioReader(conn), nil)
+		if err != nil || resp.StatusCode != 404 || resp.Header.Get("X-Request-Id") != "r1" {
+			t.Fatalf("%s: %v %v, want the handler's 404", proto, resp, err)
+		}
+	}
+	if n := rejected(404); n != 0 {
+		t.Errorf("a handler's 404 with a split header counted as rejected %v times", n)
+	}
+	// On a kept-alive connection, after an answered request.
+	conn := openConn(t, r.url)
+	br := bufioReader(conn)
+	io.WriteString(conn, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nX-Bad\x01: y\r\n\r\n")
+	if resp, err = http.ReadResponse(br, nil); err != nil || resp.StatusCode != 400 {
+		t.Fatalf("second request: %v %v", resp, err)
+	}
+	eventually(t, "the 400 after an answered request to be counted", func() bool { return rejected(400) == 1 })
+	conn = openConn(t, r.url)
+	io.WriteString(conn, "GET / HTTP/1.0\r\nX-Bad\x01: y\r\n\r\n")
+	if st := statusOf(t, conn); st != 400 {
+		t.Fatalf("HTTP/1.0 with bad header bytes: status %d, want 400", st)
+	}
+	eventually(t, "the HTTP/1.0 rejection to be counted", func() bool { return rejected(400) == 2 })
 }
 
 // Finding 7: when the grace period runs out, queued requests get a 503, not a reset.

@@ -2,8 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"net"
+	"net/http"
 	"strconv"
+	"sync/atomic"
 )
 
 // rejectListener wraps a listener so that the answers net/http writes by itself, without ever
@@ -26,21 +29,48 @@ func (l rejectListener) Accept() (net.Conn, error) {
 type rejectConn struct {
 	net.Conn
 	s *Server
+	// handling is set when a request on the connection reaches the handler and cleared when
+	// the connection goes idle, after the response is flushed: every write in between is the
+	// handler's answer, however net/http splits it into writes.
+	handling atomic.Bool
 }
 
-// Write spots net/http's own error answers: a status line that is not 1xx, written without
-// the X-Request-Id header every answer through the middleware carries.
+// Write spots net/http's own error answers: a status line that is not 1xx, written while no
+// request of the connection is with the handler. net/http writes them in one piece, always
+// as HTTP/1.1 (whatever the request's version); both versions are matched all the same.
 func (c *rejectConn) Write(p []byte) (int, error) {
-	if len(p) > 12 && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) && p[9] != '1' {
-		head := p
-		if i := bytes.Index(p, []byte("\r\n\r\n")); i >= 0 {
-			head = p[:i]
-		}
-		if !bytes.Contains(head, []byte("\r\nX-Request-Id: ")) {
-			c.s.rejected(c.RemoteAddr(), p)
-		}
+	if !c.handling.Load() && len(p) > 12 && (bytes.HasPrefix(p, []byte("HTTP/1.1 ")) || bytes.HasPrefix(p, []byte("HTTP/1.0 "))) && p[9] != '1' {
+		c.s.rejected(c.RemoteAddr(), p)
 	}
 	return c.Conn.Write(p)
+}
+
+type rejectConnKey struct{}
+
+// trackConn is the http.Server's ConnContext: it lets markHandling find the connection.
+func trackConn(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*rejectConn); ok {
+		return context.WithValue(ctx, rejectConnKey{}, rc)
+	}
+	return ctx
+}
+
+// connIdle is the http.Server's ConnState: the response before an idle state is complete.
+func connIdle(c net.Conn, state http.ConnState) {
+	if rc, ok := c.(*rejectConn); ok && state == http.StateIdle {
+		rc.handling.Store(false)
+	}
+}
+
+// markHandling wraps the server's whole handler: from here on the connection's writes are
+// the handler's answer, not net/http's own.
+func markHandling(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rc, ok := r.Context().Value(rejectConnKey{}).(*rejectConn); ok {
+			rc.handling.Store(true)
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // rejected logs and counts an answer net/http wrote by itself.

@@ -308,7 +308,9 @@ func (s *Server) setDraining() {
 
 func (s *Server) httpServer(h http.Handler, base context.Context) *http.Server {
 	return &http.Server{
-		Handler:           h,
+		Handler:           markHandling(h),
+		ConnContext:       trackConn,
+		ConnState:         connIdle,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,

@@ -22,7 +22,8 @@ const (
 //
 //   - decoding: the BGR image (width x height x 3 at the decode scale), plus, for a
 //     progressive JPEG, libjpeg's coefficient buffer of the whole image at full resolution
-//     (2 bytes a sample, whatever the decode scale), or the rotated copy for EXIF orientations;
+//     (2 bytes a sample, whatever the decode scale), for a lossless WebP libwebp's ARGB image
+//     (4 bytes a pixel), or the rotated copy for EXIF orientations;
 //   - detecting: the image, plus YuNet's input (resized, padded, the float blob and the
 //     network's copy of it: 30 bytes a pixel at the detection size) or the cascades'
 //     pyramids (see above);
@@ -43,7 +44,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 	if render == "" && e.cfg.Detector == "yunet" {
 		minSide = e.cfg.DetectionSize
 	}
-	f := reduction(info, minSide)
+	f := reducedFactor(info, minSide) // the factor the engine decodes at
 	w, h := ceilDiv(info.Width, f), ceilDiv(info.Height, f)
 	px := float64(w) * float64(h)
 	img := 3 * px
@@ -57,6 +58,11 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 		// Whole 8x8 blocks (MCUs round up a little more; 2 % covers it).
 		blocks := math.Ceil(float64(info.Width)/8) * math.Ceil(float64(info.Height)/8) * 64
 		decoding += blocks * planes * 2 * 1.02
+	}
+	if info.Format == imageio.WebP && info.Lossless {
+		// libwebp's VP8L decoder works in a full-image ARGB buffer (4 bytes a pixel, plus a
+		// few cache rows) and converts to BGR after.
+		decoding += 4 * float64(info.Width) * (float64(info.Height) + 32)
 	}
 	if info.Orientation > 1 {
 		decoding = max(decoding, 2*img)
@@ -86,21 +92,6 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 		rendering = img + 2*img/6
 	}
 	return int64(max(decoding, detecting, rendering)*1.03) + 8<<20
-}
-
-// reduction is the factor decode uses (1, 2, 4 or 8): a JPEG whose longest side is at
-// least factor*minSide*3/4 is decoded at 1/factor scale. It must stay in step with decode.
-func reduction(info imageio.Info, minSide int) int {
-	if minSide <= 0 || info.Format != imageio.JPEG {
-		return 1
-	}
-	long := max(info.Width, info.Height)
-	for _, f := range []int{8, 4, 2} {
-		if long/f >= minSide*3/4 {
-			return f
-		}
-	}
-	return 1
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }

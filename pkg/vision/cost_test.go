@@ -61,6 +61,7 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 	baseline := enc(gocv.JPEGFileExt, gocv.IMWriteJpegQuality, 80)
 	progressive := enc(gocv.JPEGFileExt, gocv.IMWriteJpegQuality, 80, gocv.IMWriteJpegProgressive, 1)
 	png := enc(gocv.PNGFileExt, gocv.IMWritePngCompression, 9)
+	lossless := enc(".webp", gocv.IMWriteWebpQuality, 101) // above 100: lossless (VP8L)
 	// The network's working memory at the full detection size stays with the worker; have it
 	// before measuring, as a server does after its first large image.
 	if _, err := e.Detect(context.Background(), baseline, face.Filter{}); err != nil {
@@ -77,6 +78,7 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 		{"progressive JPEG blur", progressive, imageio.JPEG},
 		{"PNG detect", png, ""},
 		{"PNG blur to PNG", png, imageio.PNG},
+		{"lossless WebP detect", lossless, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			info, err := imageio.Inspect(tc.data, imageio.Limits{})

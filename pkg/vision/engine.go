@@ -155,12 +155,20 @@ func (e *Engine) load() (detector, error) {
 	return newCascade(e.cfg.Detector, filepath.Join(e.cfg.CascadeDir, cascadeFiles[e.cfg.Detector]), keepImageBytes(e.cfg.DetectionSize)/3)
 }
 
+// maxKeepImageBytes caps what each of a worker's image buffers keeps, whatever the detection
+// size: what the default 1280 gives (about 20 MB). Kept buffers are outside every memory
+// budget, so a detection size of 8192 must not make them 805 MB each.
+const maxKeepImageBytes = 3 * 2560 * 2560
+
 // keepImageBytes bounds each of a worker's image buffers: a BGR image of twice the detection
 // size on each side, which holds every JPEG the detect path decodes (reduced decoding keeps the
-// long side under 1.5× the detection size) and photos up to about 6 MP at the default.
-// Larger images (full-size renders of big photos, huge PNGs) get memory of their own, freed after
-// the request, so that RSS after a burst of them returns to idle.
-func keepImageBytes(detectionSize int) int { return 3 * (2 * detectionSize) * (2 * detectionSize) }
+// long side under 1.5× the detection size) and photos up to about 6 MP at the default, but
+// never more than maxKeepImageBytes. Larger images (full-size renders of big photos, huge PNGs,
+// anything beyond the cap at large detection sizes) get memory of their own, freed after the
+// request (and counted by DecodeCost), so that RSS after a burst of them returns to idle.
+func keepImageBytes(detectionSize int) int {
+	return min(3*(2*detectionSize)*(2*detectionSize), maxKeepImageBytes)
+}
 
 // Close releases the detectors. It must not be called while detections are running.
 func (e *Engine) Close() error {

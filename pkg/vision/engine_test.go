@@ -50,6 +50,34 @@ func newEngine(t testing.TB, detector string, workers int) *Engine {
 	return e
 }
 
+// TestKeptBuffersAreCapped checks that what a worker keeps between requests (outside every
+// memory budget) does not grow with the detection size: at 8192 it used to be two buffers of
+// 805 MB each per worker.
+func TestKeptBuffersAreCapped(t *testing.T) {
+	for _, size := range []int{yunetMinSide, 1280, 4096, 8192} {
+		cfg := DefaultConfig()
+		cfg.Model = testenv.Model(t)
+		cfg.Workers = 1
+		cfg.DetectionSize = size
+		e, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := e.all[0]
+		kept := w.bufs.image.keep + w.bufs.turned.keep
+		t.Logf("detection size %d: the worker keeps up to %d MB", size, kept/1e6)
+		if kept > 2*3*2560*2560 {
+			t.Errorf("detection size %d: the worker keeps up to %d MB, more than at the default 1280 (%d MB)", size, kept/1e6, 2*3*2560*2560/1000000)
+		}
+		if size <= 1280 && w.bufs.image.keep != 3*(2*size)*(2*size) {
+			t.Errorf("detection size %d: keeps %d bytes an image, want a BGR image of twice the size", size, w.bufs.image.keep)
+		}
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
 // TestYuNetCountsAndGolden checks every shared photo yields its true face count with the default
 // detector, and that boxes stay within 2 px of the golden file.
 func TestYuNetCountsAndGolden(t *testing.T) {
