@@ -10,7 +10,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/face"
@@ -203,15 +202,11 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 		return report.Result{File: name, Detection: d, Err: err}
 	}
 	format, _ := imageio.Sniff(data)
-	var d face.Detection
-	err = eng.Process(ctx, data, o.filter, func(img gocv.Mat, det face.Detection) error {
-		d = det
-		src := in.Path
-		if src == batch.Stdin {
-			src = ""
-		}
-		return o.outputs.Write(img, det.Faces, in.Rel, src, format)
-	})
+	src := in.Path
+	if src == batch.Stdin {
+		src = ""
+	}
+	d, err := eng.WriteFiles(ctx, data, o.filter, o.outputs, in.Rel, src, format)
 	return report.Result{File: name, Detection: d, Err: err}
 }
 

@@ -215,6 +215,21 @@ func (e *Engine) Render(ctx context.Context, data []byte, f face.Filter, o rende
 	return out, det, err
 }
 
+// WriteFiles detects faces in data at full resolution, applies f, and writes the outputs o asks
+// for (annotated image, crops, obscured copy), named after rel; input is the input's path ("" for
+// standard input) and format its image format.
+func (e *Engine) WriteFiles(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, rel, input string, format imageio.Format) (face.Detection, error) {
+	var det face.Detection
+	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {
+		det = d
+		return o.Write(img, d.Faces, rel, input, format)
+	})
+	return det, err
+}
+
+// Versions returns the OpenCV and gocv versions facectl runs on.
+func Versions() (opencv, gocvVersion string) { return gocv.OpenCVVersion(), gocv.Version() }
+
 // Process detects faces in data at full resolution, applies f, and calls fn with the decoded image
 // (BGR, as displayed) while it is alive. fn must not keep img; it may modify it.
 func (e *Engine) Process(ctx context.Context, data []byte, f face.Filter, fn func(img gocv.Mat, det face.Detection) error) error {
