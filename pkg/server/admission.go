@@ -66,20 +66,16 @@ func (a *admission) enter() (*ticket, error) {
 	}
 }
 
-// reserve waits until n more body bytes fit in memory. A request never holds more than the
-// whole budget (its body is limited to less).
+// reserve waits until n more body bytes fit in memory.
 func (t *ticket) reserve(ctx context.Context, n int64) error {
-	n = min(max(n, 1), t.a.maxBytes-t.bytes)
-	if n <= 0 {
-		return nil
-	}
+	n = min(max(n, 1), t.a.maxBytes)
 	if !t.a.bytes.TryAcquire(n) {
 		err := t.wait(ctx, errMemoryTimeout, func(ctx context.Context) error { return t.a.bytes.Acquire(ctx, n) })
 		if err != nil {
 			return err
 		}
 	}
-	t.bytes += n
+	t.bytes = n
 	return nil
 }
 

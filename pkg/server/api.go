@@ -186,13 +186,11 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request, body io.ReadC
 	return data, nil
 }
 
-// readBody reads a whole body. The buffer grows as the body arrives (sized up front only up
-// to uploadStep), so a client that declares a large body and trickles it holds no more
-// memory than it has sent.
+// readBody reads a whole body, sized up front when the length is known.
 func readBody(body io.Reader, length int64) ([]byte, error) {
 	var buf []byte
 	if length > 0 {
-		buf = make([]byte, 0, min(length+1, uploadStep))
+		buf = make([]byte, 0, length+1)
 	}
 	for {
 		if len(buf) == cap(buf) {
@@ -256,8 +254,7 @@ func (s *Server) readMultipart(r *http.Request, body *trackedBody) ([]byte, erro
 		}
 		if err != nil {
 			var mbe *http.MaxBytesError
-			var he *Error
-			if errors.As(err, &mbe) || errors.As(err, &he) || isTimeout(err) {
+			if errors.As(err, &mbe) || isTimeout(err) {
 				return nil, readError(err)
 			}
 			return nil, &Error{Status: http.StatusBadRequest, Code: "bad_multipart", Message: "the multipart body is malformed", Err: err}
@@ -309,9 +306,9 @@ func (j *job) end() {
 // begin admits a detection request and reads its image. Refusals that cost nothing come
 // first (declared size, content type). Then the first bytes of the body must arrive: until
 // they have, the request holds nothing but a small buffer, so slow clients cannot use up the
-// queue or the memory. Then it takes its place (429 when the queue is full) and reads the rest
-// under the upload rate limits, reserving upload memory as the body arrives (waiting, with
-// the body still in the socket, when the next step does not fit; see uploadReader), reserves decode memory as the image header
+// queue or the memory. Then it takes its place (429 when the queue is full), reserves upload
+// memory for the body (waiting, with the body still in the socket, when it does not fit),
+// reads the rest under the upload rate limits, reserves decode memory as the image header
 // says for engine e (render is the format of the rendered result, "" for detection only),
 // and finally waits for a worker. On success the caller must call end.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render imageio.Format) (*job, error) {
@@ -333,20 +330,19 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render 
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 	j := &job{ctx: ctx, cancel: cancel, t: t}
+	size := r.ContentLength
+	switch {
+	case done:
+		size = int64(len(head))
+	case size < 0:
+		size = s.cfg.MaxBodyBytes
+	}
 	before := t.waited
-	err = t.reserve(ctx, int64(len(head)))
+	err = t.reserve(ctx, size)
 	up.pause(t.waited - before)
 	if err != nil {
 		j.end()
 		return nil, s.retryable(err)
-	}
-	up.held = int64(len(head))
-	up.grow = func(n int64) (time.Duration, error) {
-		before := t.waited
-		if err := t.reserve(ctx, n); err != nil {
-			return t.waited - before, s.retryable(err)
-		}
-		return t.waited - before, nil
 	}
 	if j.data, err = s.readImage(w, r, up.rest(head, done), multipart); err != nil {
 		j.end()

@@ -14,16 +14,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// TestUploadsAboveMinRateHoldOnlyWhatTheySent is the stronger form of the slow-upload attack:
-// send the first 16 KiB at once, then keep just above min_upload_rate. Upload memory used to
-// be reserved for the whole declared 8 MiB after the head, so three of them held the 24 MiB
-// budget until read_timeout and every other upload waited for the queue wait and got 503.
-// Now a request holds upload memory only for what has arrived (in 256 KiB steps), so an
-// ordinary upload beside them is answered at once.
-func TestUploadsAboveMinRateHoldOnlyWhatTheySent(t *testing.T) {
+// TestFastHeadThenTrickle is the stronger form of the slow-upload attack: send the first
+// 16 KiB at once, so that the request reserves upload memory for its declared 8 MiB, then
+// trickle. Three of them hold the whole 24 MiB budget; the rate clock restarts after the
+// head with a grace of one second, so they are cut after about a second (before, they held
+// it for upload_idle_timeout + 1 s, about 6 s), and an ordinary upload gets through.
+func TestFastHeadThenTrickle(t *testing.T) {
 	r, g := newGateServer(t, 2, 64, 10*time.Second)
 	close(g.release)
-	rate := r.srv.cfg.MinUploadRate * 5 / 4
 	for range 3 {
 		c := openConn(t, r.url)
 		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
@@ -31,96 +29,35 @@ func TestUploadsAboveMinRateHoldOnlyWhatTheySent(t *testing.T) {
 		stop := make(chan struct{})
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			tick := time.NewTicker(100 * time.Millisecond)
+			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for {
 				select {
 				case <-stop:
 					return
 				case <-tick.C:
-					if _, err := c.Write(make([]byte, rate/10)); err != nil {
-						return
-					}
+					c.Write([]byte{0})
 				}
 			}
 		})
 		t.Cleanup(func() { close(stop); wg.Wait() })
 	}
-	// Admitted: past the head, where the whole declared length used to be reserved.
-	eventually(t, "the three uploads to be admitted", func() bool { return len(r.srv.adm.tickets) == 3 })
-	begin := time.Now()
-	resp, body := post(t, &http.Client{Timeout: 15 * time.Second}, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
-	took := time.Since(begin)
-	t.Logf("ordinary upload beside three above the minimum rate: %d in %s", resp.StatusCode, took.Round(time.Millisecond))
-	if resp.StatusCode != 200 {
-		t.Fatalf("status %d %s", resp.StatusCode, body)
-	}
-	// Nothing makes it wait: generous for a loaded CI machine, far below the 10 s queue wait
-	// it used to spend before its 503.
-	if took > 3*time.Second {
-		t.Errorf("answered after %s, want at once", took)
-	}
-	if len(r.srv.adm.tickets) != 3 {
-		t.Errorf("%d requests admitted, want the three slow uploads still in progress", len(r.srv.adm.tickets))
-	}
-}
-
-// TestUploadMemoryDeadlockEnds checks that uploads which each hold part of the upload memory
-// and all wait for more do not wait for one another for ever: after the queue wait they get
-// 503 upload_memory_full and release what they hold, and the next upload gets through.
-func TestUploadMemoryDeadlockEnds(t *testing.T) {
-	const body = 1 << 20
-	r, g := newGateServer(t, 2, 8, 500*time.Millisecond, func(c *Config) {
-		c.MaxBodyBytes = body
-		c.MaxBufferedBytes = body + body/2
-	})
-	close(g.release)
-	results := make(chan *http.Response, 2)
-	conns := make([]net.Conn, 2)
-	for i := range conns {
-		c := openConn(t, r.url)
-		conns[i] = c
-		// First 600 KiB of a 1 MiB body each: they hold 768 KiB each, the whole budget.
-		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", body)
-		c.Write(make([]byte, 600<<10))
-	}
-	eventually(t, "the two uploads to hold all the upload memory", func() bool {
+	eventually(t, "the three uploads to hold the upload memory", func() bool {
 		if r.srv.adm.bytes.TryAcquire(1) {
 			r.srv.adm.bytes.Release(1)
 			return false
 		}
 		return true
 	})
-	for _, c := range conns {
-		go func() {
-			c.Write(make([]byte, body-3-600<<10)) // the rest: both need more memory now
-			resp, err := http.ReadResponse(bufioReader(c), nil)
-			if err != nil {
-				t.Errorf("no response: %v", err)
-			}
-			results <- resp
-		}()
-	}
-	for range 2 {
-		resp := <-results
-		if resp == nil {
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		// One may get all it needs once the other gives up; the gate engine answers it.
-		if resp.StatusCode != 503 && resp.StatusCode != 200 && resp.StatusCode != 400 {
-			t.Errorf("status %d %s", resp.StatusCode, b)
-		}
-		if resp.StatusCode == 503 && errorCode(t, b) != "upload_memory_full" {
-			t.Errorf("503 %s, want upload_memory_full", b)
-		}
-	}
-	if got := testutil.ToFloat64(r.srv.m.rejections.WithLabelValues("upload_memory_timeout")); got < 1 {
-		t.Errorf("rejections{reason=upload_memory_timeout} = %v, want at least 1", got)
-	}
-	resp, b := post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
+	begin := time.Now()
+	resp, body := post(t, nil, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
+	took := time.Since(begin)
+	t.Logf("ordinary upload beside three that hold the memory: %d in %s", resp.StatusCode, took.Round(time.Millisecond))
 	if resp.StatusCode != 200 {
-		t.Errorf("the next upload: %d %s", resp.StatusCode, b)
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	if took > 2500*time.Millisecond {
+		t.Errorf("answered after %s, want within about the one-second grace", took)
 	}
 }
 

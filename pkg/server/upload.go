@@ -26,14 +26,6 @@ const headBytes = 16 << 10
 //     set here would otherwise replace).
 //
 // Time the server makes the body wait (for memory) is not counted against the client.
-//
-// Once the request is admitted (grow is set), the reader reserves upload memory as the body
-// arrives, uploadStep at a time, never reading beyond what it holds: a client that trickles
-// holds only what it has sent, so a slow upload cannot hold the budget for its declared
-// length. When the budget is full, the next step waits (the body stays in the socket) at most
-// for what is left of the request's wait; a reader that cannot get it then fails with 503
-// upload_memory_full and the request releases all it holds, so uploads that each hold part of
-// the budget cannot wait for one another for ever.
 type uploadReader struct {
 	r     io.Reader
 	rc    *http.ResponseController
@@ -44,16 +36,7 @@ type uploadReader struct {
 	n0    int64         // bytes read when the rate clock started
 	limit time.Time
 	n     int64
-
-	// grow reserves n more bytes of upload memory and says how long it waited; nil before
-	// the request is admitted (the head is read into its own small buffer).
-	grow     func(n int64) (time.Duration, error)
-	held     int64 // bytes of the body the request holds memory for
-	declared int64 // Content-Length, or -1
 }
-
-// uploadStep is how much upload memory a reader reserves at a time.
-const uploadStep = 256 << 10
 
 // restGrace is the grace of the rate clock for the body after its head.
 const restGrace = time.Second
@@ -65,28 +48,10 @@ func (s *Server) newUploadReader(w http.ResponseWriter, r *http.Request) *upload
 		limit = rec.start.Add(s.cfg.ReadTimeout)
 	}
 	return &uploadReader{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout,
-		rate: s.cfg.MinUploadRate, start: now, grace: s.cfg.UploadIdleTimeout, limit: limit,
-		declared: r.ContentLength}
+		rate: s.cfg.MinUploadRate, start: now, grace: s.cfg.UploadIdleTimeout, limit: limit}
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
-	if u.grow != nil && (u.declared < 0 || u.n < u.declared) {
-		if u.n >= u.held {
-			step := int64(uploadStep)
-			if u.declared >= 0 {
-				step = min(step, u.declared-u.n)
-			}
-			waited, err := u.grow(step)
-			u.pause(waited)
-			if err != nil {
-				return 0, err
-			}
-			u.held += step
-		}
-		if int64(len(p)) > u.held-u.n {
-			p = p[:u.held-u.n]
-		}
-	}
 	now := time.Now()
 	deadline, why := now.Add(u.idle), "idle"
 	if u.rate > 0 {
