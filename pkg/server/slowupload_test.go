@@ -169,3 +169,69 @@ func TestOverloadNamesTheResource(t *testing.T) {
 		t.Errorf("the running request: %d %v", res.status, res.err)
 	}
 }
+
+// TestUploadsJustAboveMinRateAreCut is the stronger form of the slow-upload attack: send the
+// first 16 KiB at once, then keep just above min_upload_rate. The whole declared 8 MiB is
+// reserved after the head, so three of them used to hold the 24 MiB budget until read_timeout
+// while every other upload waited and got 503. At that rate 8 MiB cannot arrive within the
+// read timeout, so they are now cut within about a second, and an ordinary upload beside them
+// is answered.
+func TestUploadsJustAboveMinRateAreCut(t *testing.T) {
+	r, g := newGateServer(t, 2, 64, 10*time.Second)
+	close(g.release)
+	rate := r.srv.cfg.MinUploadRate * 5 / 4
+	answers := make(chan string, 3)
+	for range 3 {
+		c := openConn(t, r.url)
+		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
+		c.Write(make([]byte, 20<<10))
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					if _, err := c.Write(make([]byte, rate/10)); err != nil {
+						return
+					}
+				}
+			}
+		})
+		go func() {
+			resp, err := http.ReadResponse(bufioReader(c), nil)
+			if err != nil {
+				answers <- "no response: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			answers <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}()
+		t.Cleanup(func() { close(stop); wg.Wait() })
+	}
+	begin := time.Now()
+	resp, body := post(t, &http.Client{Timeout: 15 * time.Second}, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
+	took := time.Since(begin)
+	t.Logf("ordinary upload beside three just above the minimum rate: %d in %s", resp.StatusCode, took.Round(time.Millisecond))
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d %s", resp.StatusCode, body)
+	}
+	// Generous for a loaded CI machine, far below the 10 s queue wait it used to spend
+	// before its 503.
+	if took > 5*time.Second {
+		t.Errorf("answered after %s", took)
+	}
+	for range 3 {
+		select {
+		case a := <-answers:
+			if !strings.HasPrefix(a, "408 ") || !strings.Contains(a, "too slow to finish within the read timeout") {
+				t.Errorf("slow upload answered %q, want 408 saying it cannot finish in time", a)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a slow upload just above the minimum rate was not cut")
+		}
+	}
+}

@@ -36,6 +36,7 @@ type uploadReader struct {
 	n0    int64         // bytes read when the rate clock started
 	limit time.Time
 	n     int64
+	sized bool // rate raised so that the declared length can finish within ReadTimeout
 }
 
 // restGrace is the grace of the rate clock for the body after its head.
@@ -75,9 +76,18 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 // pause moves the rate clock forward by the time the server kept the client waiting.
 func (u *uploadReader) pause(d time.Duration) { u.start = u.start.Add(d) }
 
-// restart starts the rate clock afresh for the rest of the body, after the head.
-func (u *uploadReader) restart() {
+// restart starts the rate clock afresh for the rest of the body, after the head. With a declared
+// length (which is then reserved in upload memory) the rest must also come at no less than half
+// the rate that finishes it within ReadTimeout: an upload that cannot finish in time is cut
+// within about a second instead of holding its memory until ReadTimeout, so a few clients
+// just above MinUploadRate cannot keep the upload memory full. (0 keeps the rate check off.)
+func (u *uploadReader) restart(declared int64) {
 	u.start, u.grace, u.n0 = time.Now(), restGrace, u.n
+	if left := u.limit.Sub(u.start); u.rate > 0 && declared > u.n && left > 0 {
+		if need := int64(float64(declared-u.n) / left.Seconds() / 2); need > u.rate {
+			u.rate, u.sized = need, true
+		}
+	}
 }
 
 func (u *uploadReader) timeoutError(why string, err error) error {
@@ -87,6 +97,9 @@ func (u *uploadReader) timeoutError(why string, err error) error {
 		msg = fmt.Sprintf("the upload paused for more than %s", u.idle)
 	case "rate":
 		msg = fmt.Sprintf("the upload was slower than the minimum of %s/s", rateString(u.rate))
+		if u.sized {
+			msg = fmt.Sprintf("the upload was too slow to finish within the read timeout (it needs at least %s/s)", rateString(u.rate))
+		}
 	}
 	return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout", Message: msg, Err: err}
 }
@@ -113,7 +126,7 @@ func (u *uploadReader) readHead(declared int64) (head []byte, done bool, err err
 	if declared >= 0 && int64(n) == declared {
 		return head, true, nil
 	}
-	u.restart()
+	u.restart(declared)
 	return head, false, nil
 }
 
