@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"errors"
+	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -30,6 +32,11 @@ type admission struct {
 	maxDecode int64
 	maxWait   time.Duration
 	m         *metrics
+	// held counts upload bytes reserved since the server was last idle; when the last request
+	// ends after a burst, the Go heap that held those bodies is handed back to the system at
+	// once (returnMemory) instead of over minutes by the scavenger.
+	held         atomic.Int64
+	returnMemory func()
 }
 
 func newAdmission(workers, queue int, maxBytes, maxDecode int64, maxWait time.Duration, m *metrics) *admission {
@@ -42,8 +49,16 @@ func newAdmission(workers, queue int, maxBytes, maxDecode int64, maxWait time.Du
 		maxDecode: maxDecode,
 		maxWait:   maxWait,
 		m:         m,
+		returnMemory: func() {
+			go debug.FreeOSMemory()
+		},
 	}
 }
+
+// idleReturnBytes is how many upload bytes a burst must have held before the server returns
+// its freed heap to the system when it goes idle: one large photo's worth, so a trickle of small
+// requests does not force a collection after each.
+const idleReturnBytes = 32 << 20
 
 // ticket is one admitted request. Call done exactly once when the request is finished.
 type ticket struct {
@@ -164,6 +179,7 @@ func (t *ticket) done() {
 		<-t.a.slots
 	}
 	if t.bytes > 0 {
+		t.a.held.Add(t.bytes)
 		t.a.bytes.Release(t.bytes)
 	}
 	if t.decode > 0 {
@@ -171,6 +187,9 @@ func (t *ticket) done() {
 		t.a.decode.Release(t.decode)
 	}
 	<-t.a.tickets
+	if len(t.a.tickets) == 0 && t.a.held.Load() >= idleReturnBytes && t.a.held.Swap(0) >= idleReturnBytes {
+		t.a.returnMemory()
+	}
 }
 
 // retryAfter is the hint sent with 429 and 503: by then a full queue has usually moved on.
