@@ -319,17 +319,17 @@ func TestHostileInputs(t *testing.T) {
 	t.Run("lying Content-Length", func(t *testing.T) {
 		// Declares 1000 bytes but sends the whole photo: the server reads exactly 1000 bytes
 		// (a truncated JPEG, 422) and treats the rest as a malformed next request (400).
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 1000\r\n\r\n")
 		conn.Write(group)
-		status := readStatus(t, conn)
+		status := statusOf(t, conn)
 		if status != 422 {
 			t.Errorf("status %d, want 422 for the 1000 declared bytes", status)
 		}
 		// Declares more than the limit: refused before any body byte is read.
-		conn2 := dial(t, r.url)
+		conn2 := openConn(t, r.url)
 		fmt.Fprintf(conn2, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n", 1<<40)
-		if status := readStatus(t, conn2); status != 413 {
+		if status := statusOf(t, conn2); status != 413 {
 			t.Errorf("status %d, want 413 for a 1 TiB Content-Length", status)
 		}
 		if hr, _ := get(t, r.url+"/healthz"); hr.StatusCode != 200 {
@@ -338,37 +338,13 @@ func TestHostileInputs(t *testing.T) {
 	})
 }
 
-// dial opens a raw TCP connection to the server of base URL, closed with the test.
-func dial(t testing.TB, base string) net.Conn {
-	t.Helper()
-	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.SetDeadline(time.Now().Add(20 * time.Second))
-	t.Cleanup(func() { conn.Close() })
-	return conn
-}
-
-// readStatus reads an HTTP/1.1 status line from conn (0 if the server closed it instead).
-func readStatus(t testing.TB, conn net.Conn) int {
-	t.Helper()
-	buf := make([]byte, 64)
-	n, _ := io.ReadAtLeast(conn, buf, 12)
-	var status int
-	if _, err := fmt.Sscanf(string(buf[:n]), "HTTP/1.1 %d", &status); err != nil {
-		return 0
-	}
-	return status
-}
-
 func TestSlowClients(t *testing.T) {
 	r := realServer(t, func(c *Config) {
 		c.ReadHeaderTimeout = 300 * time.Millisecond
 		c.ReadTimeout = 800 * time.Millisecond
 	})
 	t.Run("slow headers", func(t *testing.T) {
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		begin := time.Now()
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\n") // and never the rest
 		_, err := io.ReadAll(conn)
@@ -377,11 +353,11 @@ func TestSlowClients(t *testing.T) {
 		}
 	})
 	t.Run("slow body", func(t *testing.T) {
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		begin := time.Now()
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n\xFF\xD8\xFF")
 		done := make(chan int, 1)
-		go func() { done <- readStatus(t, conn) }()
+		go func() { done <- statusOf(t, conn) }()
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -402,7 +378,7 @@ func TestSlowClients(t *testing.T) {
 	t.Run("client disconnects mid-body", func(t *testing.T) {
 		// The client left: 499 (as nginx logs it), not a 400 the client did nothing wrong for.
 		before := testutil.ToFloat64(r.srv.m.requests.WithLabelValues("POST /api/v1/detect", "POST", "499"))
-		conn := dial(t, r.url)
+		conn := openConn(t, r.url)
 		fmt.Fprintf(conn, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n")
 		conn.Write(testenv.ReadPhoto(t, "group_10.jpg")[:5000])
 		conn.Close()
@@ -413,7 +389,7 @@ func TestSlowClients(t *testing.T) {
 	// Many slow connections at once do not stop others from being served.
 	var conns []net.Conn
 	for range 50 {
-		c := dial(t, r.url)
+		c := openConn(t, r.url)
 		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
 		conns = append(conns, c)
 	}
