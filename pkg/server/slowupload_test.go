@@ -23,24 +23,7 @@ func TestFastHeadThenTrickle(t *testing.T) {
 	r, g := newGateServer(t, 2, 64, 10*time.Second)
 	close(g.release)
 	for range 3 {
-		c := openConn(t, r.url)
-		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
-		c.Write(make([]byte, 20<<10))
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tick := time.NewTicker(time.Second)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					c.Write([]byte{0})
-				}
-			}
-		})
-		t.Cleanup(func() { close(stop); wg.Wait() })
+		trickleAfterHead(t, r.url, time.Second, 1)
 	}
 	eventually(t, "the three uploads to hold the upload memory", func() bool {
 		if r.srv.adm.bytes.TryAcquire(1) {
@@ -182,25 +165,7 @@ func TestUploadsJustAboveMinRateAreCut(t *testing.T) {
 	rate := r.srv.cfg.MinUploadRate * 5 / 4
 	answers := make(chan string, 3)
 	for range 3 {
-		c := openConn(t, r.url)
-		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
-		c.Write(make([]byte, 20<<10))
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tick := time.NewTicker(100 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-					if _, err := c.Write(make([]byte, rate/10)); err != nil {
-						return
-					}
-				}
-			}
-		})
+		c := trickleAfterHead(t, r.url, 100*time.Millisecond, rate/10)
 		go func() {
 			resp, err := http.ReadResponse(bufioReader(c), nil)
 			if err != nil {
@@ -210,7 +175,6 @@ func TestUploadsJustAboveMinRateAreCut(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			answers <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 		}()
-		t.Cleanup(func() { close(stop); wg.Wait() })
 	}
 	begin := time.Now()
 	resp, body := post(t, &http.Client{Timeout: 15 * time.Second}, r.url+"/api/v1/detect", "image/jpeg", bytes.NewReader(tinyJPEG))
@@ -234,4 +198,31 @@ func TestUploadsJustAboveMinRateAreCut(t *testing.T) {
 			t.Fatal("a slow upload just above the minimum rate was not cut")
 		}
 	}
+}
+
+// trickleAfterHead starts an upload declaring 8 MiB on a raw connection: the first 20 KiB at once, then
+// chunk bytes every interval until the test ends or the server closes the connection.
+func trickleAfterHead(t *testing.T, base string, every time.Duration, chunk int64) net.Conn {
+	t.Helper()
+	c := openConn(t, base)
+	fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
+	c.Write(make([]byte, 20<<10))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if _, err := c.Write(make([]byte, chunk)); err != nil {
+					return
+				}
+			}
+		}
+	})
+	t.Cleanup(func() { close(stop); wg.Wait() })
+	return c
 }
