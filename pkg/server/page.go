@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"embed"
 	"encoding/base64"
-	"html/template"
+	"fmt"
+	"html"
 	"io/fs"
 	"mime"
 	"net/http"
@@ -22,41 +23,48 @@ import (
 //go:embed web
 var web embed.FS
 
-var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"pct": func(v, total int) string {
-		if total <= 0 {
-			return "0"
+// pages are web/'s HTML pages (htmlpage.go), parsed at start-up.
+var pages = func() map[string]*htmlPage {
+	m := map[string]*htmlPage{}
+	for _, name := range []string{"index.html", "result.html", "error.html"} {
+		src, err := web.ReadFile("web/" + name)
+		if err != nil {
+			panic(err)
 		}
-		return strconv.FormatFloat(float64(v)*100/float64(total), 'f', 3, 64)
-	},
-	"conf": func(c float64) string { return strconv.FormatFloat(c*100, 'f', 0, 64) },
-	"inc":  func(i int) int { return i + 1 },
-}).ParseFS(web, "web/*.html"))
-
-// pageData is what the page templates see.
-type pageData struct {
-	AuthRequired bool
-	MaxBytes     string
-	MaxBytesN    int64
-	Detectors    []string
-	Default      string
-}
+		p, err := parsePage(name, string(src))
+		if err != nil {
+			panic(err)
+		}
+		m[name] = p
+	}
+	return m
+}()
 
 // index is GET /, the upload page. It works without JavaScript (the form posts to /upload);
 // with it, results are drawn over the photo from the JSON API.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
-	return s.renderPage(w, http.StatusOK, "index.html", pageData{
-		AuthRequired: len(s.keys) > 0,
-		MaxBytes:     humanBytes(s.cfg.MaxBodyBytes),
-		MaxBytesN:    s.cfg.MaxBodyBytes,
-		Detectors:    sortedKeys(s.allowed),
-		Default:      s.detector,
+	detectors := sortedKeys(s.allowed)
+	var options strings.Builder
+	for _, d := range detectors {
+		selected := ""
+		if d == s.detector {
+			selected = " selected"
+		}
+		fmt.Fprintf(&options, `<option value="%s"%s>%[1]s</option>`, html.EscapeString(d), selected)
+	}
+	return s.renderPage(w, http.StatusOK, "index.html", pageValues{
+		Text: map[string]string{
+			"max_bytes": strconv.FormatInt(s.cfg.MaxBodyBytes, 10),
+			"max_human": humanBytes(s.cfg.MaxBodyBytes),
+		},
+		HTML: map[string]string{"detector_options": options.String()},
+		Show: map[string]bool{"auth": len(s.keys) > 0, "detectors": len(detectors) > 1},
 	})
 }
 
-func (s *Server) renderPage(w http.ResponseWriter, status int, name string, data any) error {
+func (s *Server) renderPage(w http.ResponseWriter, status int, name string, v pageValues) error {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := pages[name].render(&buf, v); err != nil {
 		return err
 	}
 	h := w.Header()
@@ -109,22 +117,6 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// resultData is what result.html sees.
-type resultData struct {
-	Image     template.URL
-	Count     int
-	Width     int
-	Height    int
-	Detector  string
-	ElapsedMS float64
-	Faces     []faceView
-}
-
-type faceView struct {
-	X, Y, W, H int
-	Confidence float64
-}
-
 // upload is POST /upload, the original app's form route: the annotated photo and the face
 // count as an HTML page, so old links and forms keep working without JavaScript.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
@@ -141,18 +133,30 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rd := resultData{
-		Image:     template.URL("data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img)),
-		Count:     len(det.Faces),
-		Width:     det.Width,
-		Height:    det.Height,
-		Detector:  det.Detector,
-		ElapsedMS: det.ElapsedMS(),
+	word := "faces"
+	if len(det.Faces) == 1 {
+		word = "face"
 	}
+	var items strings.Builder
 	for _, f := range det.Faces {
-		rd.Faces = append(rd.Faces, faceView{X: f.X, Y: f.Y, W: f.W, H: f.H, Confidence: f.Confidence})
+		fmt.Fprintf(&items, "\n      <li>%s%% confidence, at %d, %d, %d×%d pixels</li>",
+			strconv.FormatFloat(f.Confidence*100, 'f', 0, 64), f.X, f.Y, f.W, f.H)
 	}
-	return s.renderPage(w, http.StatusOK, "result.html", rd)
+	count := strconv.Itoa(len(det.Faces))
+	return s.renderPage(w, http.StatusOK, "result.html", pageValues{
+		Text: map[string]string{
+			"image":       "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img),
+			"count":       count,
+			"faces_word":  word,
+			"count_faces": count + " " + word,
+			"width":       strconv.Itoa(det.Width),
+			"height":      strconv.Itoa(det.Height),
+			"detector":    det.Detector,
+			"elapsed_ms":  strconv.FormatFloat(det.ElapsedMS(), 'f', -1, 64),
+		},
+		HTML: map[string]string{"face_items": items.String()},
+		Show: map[string]bool{"faces": len(det.Faces) > 0},
+	})
 }
 
 // wantsHTML reports whether an error should be an HTML page: only for the form route
@@ -167,9 +171,10 @@ func wantsHTML(r *http.Request) bool {
 
 // writeErrorPage writes err as a readable HTML page (for /upload).
 func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, he *Error) {
-	if err := s.renderPage(w, he.Status, "error.html", map[string]any{
-		"Status": he.Status, "Code": he.Code, "Message": he.Message, "RequestID": requestID(r.Context()),
-		"Title": http.StatusText(he.Status),
+	id := requestID(r.Context())
+	if err := s.renderPage(w, he.Status, "error.html", pageValues{
+		Text: map[string]string{"title": http.StatusText(he.Status), "message": he.Message, "request_id": id},
+		Show: map[string]bool{"request_id": id != ""},
 	}); err != nil {
 		s.logger(r.Context()).Error("rendering error page", "err", err)
 	}
