@@ -109,7 +109,15 @@ func (d *DockerCLI) Build(ctx context.Context, o BuildOptions) error {
 		args = append(args, "--build-arg", a)
 	}
 	args = append(args, o.Context)
-	_, err := d.run(ctx, nil, args...)
+	out, err := d.run(ctx, nil, args...)
+	if err != nil && o.Platform != "" && strings.Contains(out, "does not match the specified platform") {
+		// Docker's classic builder (no buildx) cannot build a Dockerfile whose build stage runs
+		// on the build machine's platform (FROM --platform=$BUILDPLATFORM) for another one: it
+		// refuses COPY --from that stage. facectl's own Dockerfile is such a one.
+		return fmt.Errorf("%w\n\nbuilding for %s with this Dockerfile needs BuildKit: install the docker buildx plugin "+
+			"(Docker Engine's docker-buildx-plugin package; Debian's docker.io has none), or build the image with "+
+			"`PLATFORM=%s scripts/image.sh TAG` from facectl's source, push it and deploy it with --image URI", err, o.Platform, o.Platform)
+	}
 	return err
 }
 
