@@ -115,7 +115,9 @@ func (d *DockerCLI) Build(ctx context.Context, o BuildOptions) error {
 		// on the build machine's platform (FROM --platform=$BUILDPLATFORM) for another one: it
 		// refuses COPY --from that stage. facectl's own Dockerfile is such a one.
 		return fmt.Errorf("%w\n\nbuilding for %s with this Dockerfile needs BuildKit: install the docker buildx plugin "+
-			"(Docker Engine's docker-buildx-plugin package; Debian's docker.io has none), or build the image with "+
+			"(Docker Engine's docker-buildx-plugin package; for Debian's docker.io, which has none: "+
+			"GOBIN=$HOME/.docker/cli-plugins go install github.com/docker/buildx/cmd/buildx@v0.38.2 && "+
+			"mv ~/.docker/cli-plugins/buildx ~/.docker/cli-plugins/docker-buildx), or build the image with "+
 			"`PLATFORM=%s scripts/image.sh TAG` from facectl's source, push it and deploy it with --image URI", err, o.Platform, o.Platform)
 	}
 	return err
