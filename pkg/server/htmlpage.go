@@ -11,7 +11,9 @@ import (
 // htmlPage is one of web/'s HTML files with named places for values: {{name}} is replaced by a
 // value, escaped unless the server built it as HTML itself; {{#name}}…{{/name}} is kept only when
 // the section is shown. Every value goes into text or a double-quoted attribute, where escaping
-// & < > " ' is what keeps it from becoming markup.
+// & < > " ' is what keeps it from becoming markup. Escaping does not make a URL safe: a slot in a
+// src or href attribute must only ever get a URL the server built (the result page's data: URL),
+// never request data.
 //
 // The pages do not use html/template: its reflection (text/template looks methods up by name)
 // makes the linker keep every exported method of every type in the binary, which made facectl
@@ -44,9 +46,18 @@ func parsePage(name, src string) (*htmlPage, error) {
 	p := &htmlPage{name: name}
 	var open []string
 	at := 0
+	literal := func(text string) error {
+		if i := strings.Index(text, "{{"); i >= 0 {
+			return fmt.Errorf("page %s: malformed tag near %q", name, text[i:min(len(text), i+20)])
+		}
+		if text != "" {
+			p.parts = append(p.parts, pagePart{literal: text})
+		}
+		return nil
+	}
 	for _, m := range pageTag.FindAllStringSubmatchIndex(src, -1) {
-		if m[0] > at {
-			p.parts = append(p.parts, pagePart{literal: src[at:m[0]]})
+		if err := literal(src[at:m[0]]); err != nil {
+			return nil, err
 		}
 		at = m[1]
 		kind, tag := src[m[2]:m[3]], src[m[4]:m[5]]
@@ -67,11 +78,8 @@ func parsePage(name, src string) (*htmlPage, error) {
 	if len(open) > 0 {
 		return nil, fmt.Errorf("page %s: section %s is not closed", name, open[len(open)-1])
 	}
-	if rest := src[at:]; rest != "" {
-		if strings.Contains(rest, "{{") {
-			return nil, fmt.Errorf("page %s: malformed tag near %q", name, rest[strings.Index(rest, "{{"):])
-		}
-		p.parts = append(p.parts, pagePart{literal: rest})
+	if err := literal(src[at:]); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

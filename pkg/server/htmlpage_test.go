@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -45,7 +46,7 @@ func TestHTMLPageEscapesValuesAndKeepsSections(t *testing.T) {
 }
 
 func TestHTMLPageRejectsMalformedPages(t *testing.T) {
-	for _, src := range []string{`{{#a}}x`, `x{{/a}}`, `{{#a}}{{#b}}{{/a}}{{/b}}`, `{{ v }}`, `{{V}}`, `{{.Field}}`} {
+	for _, src := range []string{`{{#a}}x`, `x{{/a}}`, `{{#a}}{{#b}}{{/a}}{{/b}}`, `{{ v }}`, `{{V}}`, `{{.Field}}`, `a {{Typo}} b {{ok}}`, `{{#a}}{{x{{/a}}`} {
 		if _, err := parsePage("t", src); err == nil {
 			t.Errorf("parsePage(%q) accepted a malformed page", src)
 		}
@@ -85,5 +86,15 @@ func TestPagesRenderWithEveryValue(t *testing.T) {
 	if rec.Code != http.StatusBadRequest || strings.Contains(page, "<img src=x") ||
 		!strings.Contains(page, "unknown detector &#34;&lt;img src=x onerror=alert(1)&gt;&#34;") || !strings.Contains(page, "<title>Bad Request — facectl</title>") {
 		t.Errorf("error page %d:\n%s", rec.Code, page)
+	}
+	if strings.Contains(page, "Request ID") {
+		t.Errorf("error page outside a request shows a request ID section:\n%s", page)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/upload", nil)
+	req = req.WithContext(context.WithValue(req.Context(), keyRequestID, "req-42"))
+	s.writeErrorPage(rec, req, errorf(http.StatusRequestEntityTooLarge, "too_large", "too large"))
+	if page := rec.Body.String(); !strings.Contains(page, `<p class="hint">Request ID: <code>req-42</code></p>`) {
+		t.Errorf("error page lacks the request ID:\n%s", page)
 	}
 }

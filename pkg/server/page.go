@@ -58,13 +58,19 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 			"max_human": humanBytes(s.cfg.MaxBodyBytes),
 		},
 		HTML: map[string]string{"detector_options": options.String()},
+		// The key field comes before the photo: without JavaScript the server reads the key
+		// from the form's first part.
 		Show: map[string]bool{"auth": len(s.keys) > 0, "detectors": len(detectors) > 1},
 	})
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, status int, name string, v pageValues) error {
 	var buf bytes.Buffer
-	if err := pages[name].render(&buf, v); err != nil {
+	page, ok := pages[name]
+	if !ok {
+		return fmt.Errorf("no page %s", name)
+	}
+	if err := page.render(&buf, v); err != nil {
 		return err
 	}
 	h := w.Header()
