@@ -113,3 +113,22 @@ func Photos(t testing.TB) []Photo {
 	}
 	return out
 }
+
+// FakeAWS points the AWS SDK at made-up credentials in us-east-1 and away from the machine's
+// own configuration (profiles, credential files, session token, endpoint variable), so that a
+// test against moto can neither use nor touch a real account.
+func FakeAWS(t testing.TB) {
+	t.Helper()
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":           "testing",
+		"AWS_SECRET_ACCESS_KEY":       "testing",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_REGION":                  "us-east-1",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             filepath.Join(t.TempDir(), "none"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(t.TempDir(), "none"),
+		"AWS_ENDPOINT_URL":            "",
+	} {
+		t.Setenv(k, v)
+	}
+}

@@ -3,9 +3,10 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/facectl/facectl/internal/testenv"
 
 	"github.com/facectl/facectl/pkg/deploy"
 )
@@ -15,11 +16,7 @@ import (
 // or role settings, status, logs, destroy (refused without --yes off a terminal), destroy again.
 func TestDeployManagedEnvironmentCommand(t *testing.T) {
 	endpoint := startMotoForCLI(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.FakeAWS(t)
 	t.Setenv("FACECTL_DEPLOY_WAIT_POLL_INTERVAL", "20ms")
 	ctx := t.Context()
 	image := "127.0.0.1:5000/facectl@sha256:" + strings.Repeat("cd", 32)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
@@ -68,11 +70,7 @@ func startMotoForCLI(t *testing.T) string {
 // moto, with settings from a config file, an environment variable and flags.
 func TestDeployCommand(t *testing.T) {
 	endpoint := startMotoForCLI(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.FakeAWS(t)
 	ctx := t.Context()
 
 	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithBaseEndpoint(endpoint))

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
@@ -52,14 +54,7 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	endpoint := motoEndpoint(t)
 	registry := startRegistry(t)
 
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	testenv.FakeAWS(t)
 
 	cfg := DefaultConfig()
 	cfg.EndpointURL = endpoint // the documented user option, not a test hook

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
@@ -63,14 +65,7 @@ func setupManaged(t *testing.T) *managedEnv {
 	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
 	endpoint := startOwnMoto(t)
 	registry := startRegistry(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_ENDPOINT_URL", "")
+	testenv.FakeAWS(t)
 	awsCfg, err := LoadAWSConfig(ctxT(t, time.Minute), Config{EndpointURL: endpoint})
 	if err != nil {
 		t.Fatal(err)
@@ -456,11 +451,7 @@ func defaultSubnets(ctx context.Context, t *testing.T, e *managedEnv) []string {
 // written later appear, and cancelling the context ends the follow without an error.
 func TestLogsFollow(t *testing.T) {
 	endpoint := motoEndpoint(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.FakeAWS(t)
 	ctx := ctxT(t, time.Minute)
 	cfg := DefaultConfig()
 	cfg.EndpointURL = endpoint
@@ -550,11 +541,7 @@ func (b *notifyBuffer) Write(p []byte) (int, error) {
 // single zone before creating anything.
 func TestManagedEnvironmentInGivenSubnets(t *testing.T) {
 	endpoint := motoEndpoint(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.FakeAWS(t)
 	ctx := ctxT(t, 2*time.Minute)
 	name := fmt.Sprintf("given-%d", time.Now().UnixNano()%1e9) // moto is shared by the run
 	cfg := DefaultConfig()
@@ -691,11 +678,7 @@ func TestDestroyOwnNetwork(t *testing.T) {
 // port 80 redirects there; the URL is https:// on the configured domain.
 func TestManagedEnvironmentHTTPS(t *testing.T) {
 	endpoint := motoEndpoint(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	testenv.FakeAWS(t)
 	ctx := ctxT(t, 2*time.Minute)
 	cfg := DefaultConfig()
 	cfg.EndpointURL = endpoint
