@@ -28,7 +28,7 @@ var buildFacectl = sync.OnceValues(func() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "facectl")
-	root, err := findRoot()
+	root, err := testenv.FindRepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -39,23 +39,6 @@ var buildFacectl = sync.OnceValues(func() (string, error) {
 	}
 	return bin, nil
 })
-
-func findRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the package directory")
-		}
-		dir = parent
-	}
-}
 
 // serveProcess runs `facectl serve` on an ephemeral port and returns the process and its URL,
 // read from the "server listening" log line (no sleeping until it is up).
