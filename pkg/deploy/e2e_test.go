@@ -189,8 +189,12 @@ func buildContextFor(t *testing.T, goarch string) string {
 	return dir
 }
 
-func (e *e2eEnv) deps(t *testing.T, out *lockedBuffer) Deps {
-	deps := NewDeps(e.deployCfg)
+func (e *e2eEnv) deps(t *testing.T, out *lockedBuffer) Deps { return realDeps(t, e.deployCfg, out) }
+
+// realDeps are the clients of awsCfg and the real docker CLI (with its own config directory),
+// logging to the test and writing the deploy's output and progress to out.
+func realDeps(t *testing.T, awsCfg aws.Config, out *lockedBuffer) Deps {
+	deps := NewDeps(awsCfg)
 	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
 	deps.Log = testLogger(t)
 	deps.Out = out

@@ -92,14 +92,7 @@ func (e *managedEnv) config(service, tag string) Config {
 	return cfg
 }
 
-func (e *managedEnv) deps(t *testing.T, out *lockedBuffer) Deps {
-	deps := NewDeps(e.deployCfg)
-	deps.Docker = &DockerCLI{ConfigDir: t.TempDir(), Progress: testWriter{t}}
-	deps.Log = testLogger(t)
-	deps.Out = out
-	deps.Progress = out
-	return deps
-}
+func (e *managedEnv) deps(t *testing.T, out *lockedBuffer) Deps { return realDeps(t, e.deployCfg, out) }
 
 // writeCalls filters the AWS calls that change something.
 func writeCalls(calls string) []string {
