@@ -83,30 +83,30 @@ func (a *admission) enter() (*ticket, error) {
 
 // reserve waits until n more body bytes fit in memory.
 func (t *ticket) reserve(ctx context.Context, n int64) error {
-	n = min(max(n, 1), t.a.maxBytes)
-	if !t.a.bytes.TryAcquire(n) {
-		err := t.wait(ctx, errMemoryTimeout, func(ctx context.Context) error { return t.a.bytes.Acquire(ctx, n) })
-		if err != nil {
-			return err
-		}
-	}
+	n, err := t.acquire(ctx, t.a.bytes, t.a.maxBytes, n, errMemoryTimeout)
 	t.bytes = n
-	return nil
+	return err
 }
 
 // reserveDecode waits until decoding and processing an image estimated to need n bytes
 // fits (reserveDecode in decode.go refuses images that need more than the whole budget).
 func (t *ticket) reserveDecode(ctx context.Context, n int64) error {
-	n = min(max(n, 1), t.a.maxDecode)
-	if !t.a.decode.TryAcquire(n) {
-		err := t.wait(ctx, errDecodeTimeout, func(ctx context.Context) error { return t.a.decode.Acquire(ctx, n) })
-		if err != nil {
-			return err
-		}
-	}
+	n, err := t.acquire(ctx, t.a.decode, t.a.maxDecode, n, errDecodeTimeout)
 	t.decode = n
 	t.a.m.decodeBytes.Add(float64(n))
-	return nil
+	return err
+}
+
+// acquire takes n of sem (at least 1, at most its whole size, which Acquire would otherwise
+// wait for forever), waiting like every other resource of the ticket. It returns what it took.
+func (t *ticket) acquire(ctx context.Context, sem *semaphore.Weighted, size, n int64, timeout error) (int64, error) {
+	n = min(max(n, 1), size)
+	if !sem.TryAcquire(n) {
+		if err := t.wait(ctx, timeout, func(ctx context.Context) error { return sem.Acquire(ctx, n) }); err != nil {
+			return 0, err
+		}
+	}
+	return n, nil
 }
 
 // work waits for a detection worker.

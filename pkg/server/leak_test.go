@@ -10,8 +10,6 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,24 +18,10 @@ import (
 	"github.com/facectl/facectl/internal/testenv"
 )
 
-// rssMiB reads this process's resident set size (Go heap and OpenCV's native memory).
+// rssMiB is this process's resident set size in MiB (Go heap and OpenCV's native memory).
 func rssMiB(t testing.TB) float64 {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return float64(kb) / 1024
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
+	return procStatusMB(t, os.Getpid(), "VmRSS") * 1e6 / (1 << 20)
 }
 
 // TestNoLeaksOver1000Requests sends 1,000 requests through every path that touches OpenCV

@@ -148,17 +148,15 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 		fmt.Fprintf(&items, "\n      <li>%s%% confidence, at %d, %d, %d×%d pixels</li>",
 			strconv.FormatFloat(f.Confidence*100, 'f', 0, 64), f.X, f.Y, f.W, f.H)
 	}
-	count := strconv.Itoa(len(det.Faces))
 	return s.renderPage(w, http.StatusOK, "result.html", pageValues{
 		Text: map[string]string{
-			"image":       "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img),
-			"count":       count,
-			"faces_word":  word,
-			"count_faces": count + " " + word,
-			"width":       strconv.Itoa(det.Width),
-			"height":      strconv.Itoa(det.Height),
-			"detector":    det.Detector,
-			"elapsed_ms":  strconv.FormatFloat(det.ElapsedMS(), 'f', -1, 64),
+			"image":      "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img),
+			"count":      strconv.Itoa(len(det.Faces)),
+			"faces_word": word,
+			"width":      strconv.Itoa(det.Width),
+			"height":     strconv.Itoa(det.Height),
+			"detector":   det.Detector,
+			"elapsed_ms": strconv.FormatFloat(det.ElapsedMS(), 'f', -1, 64),
 		},
 		HTML: map[string]string{"face_items": items.String()},
 		Show: map[string]bool{"faces": len(det.Faces) > 0},
