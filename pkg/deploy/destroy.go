@@ -7,6 +7,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -88,6 +89,9 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 
 	var steps []destroyStep
 	add := func(what string, run func(context.Context) error) { steps = append(steps, destroyStep{what, run}) }
+	// The cluster's other services decide both whether the cluster stack goes and which images
+	// stay: looked up once.
+	others := sync.OnceValues(func() ([]ecstypes.Service, error) { return d.otherServices(ctx) })
 
 	// Auto scaling first, so it does not scale the service back up.
 	target, err := d.describeScalableTarget(ctx)
@@ -152,12 +156,12 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		}
 		stackID, name, what := aws.ToString(st.StackId), s.name, s.what
 		if i == 1 {
-			others, err := d.otherServices(ctx)
+			users, err := others()
 			if err != nil {
 				return res, err
 			}
-			if len(others) > 0 {
-				res.Kept = append(res.Kept, fmt.Sprintf("%s %s (cluster %s): still used by %s", what, name, clusterName(d.cfg.Cluster), strings.Join(serviceNames(others), ", ")))
+			if len(users) > 0 {
+				res.Kept = append(res.Kept, fmt.Sprintf("%s %s (cluster %s): still used by %s", what, name, clusterName(d.cfg.Cluster), strings.Join(serviceNames(users), ", ")))
 				continue
 			}
 		}
@@ -172,11 +176,11 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	if opts.PurgeImages && d.cfg.Image.URI == "" {
 		// Every revision the service registered, not only the running one: the images of
 		// older deploys (rollback targets) are the service's too.
-		revisions, err := d.ownRevisions(ctx)
+		mine, err := d.ownImageDigests(ctx)
 		if err != nil {
 			return res, err
 		}
-		digests, kept, shared, err := d.imagesToPurge(ctx, revisions)
+		digests, kept, shared, err := d.imagesToPurge(ctx, mine, others)
 		if err != nil {
 			return res, err
 		}
@@ -343,9 +347,9 @@ func serviceNames(svcs []ecstypes.Service) []string {
 	return out
 }
 
-// ownRevisions lists the task definition revisions (active or not) of the service's family
-// that this service registered.
-func (d *Deployer) ownRevisions(ctx context.Context) ([]string, error) {
+// ownImageDigests returns the digests of this repository's images that the task definition
+// revisions (active or not) this service registered in its family run.
+func (d *Deployer) ownImageDigests(ctx context.Context) (map[string]bool, error) {
 	family := d.cfg.TaskFamily()
 	seen := map[string]bool{}
 	for _, status := range []ecstypes.TaskDefinitionStatus{ecstypes.TaskDefinitionStatusActive, ecstypes.TaskDefinitionStatusInactive} {
@@ -366,7 +370,7 @@ func (d *Deployer) ownRevisions(ctx context.Context) ([]string, error) {
 			token = out.NextToken
 		}
 	}
-	var own []string
+	digests := map[string]bool{}
 	for _, arn := range keys(seen) {
 		out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 			TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
@@ -377,52 +381,47 @@ func (d *Deployer) ownRevisions(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
 		}
-		if ok, _ := d.ownRevision(family, out.Tags); ok {
-			own = append(own, arn)
-		}
-	}
-	return own, nil
-}
-
-// imagesToPurge lists the digests in the repository that the service's task definitions
-// (taskDefs) reference and no other service of the cluster runs, and the other services
-// whose images are kept for that reason, with the count of those images.
-func (d *Deployer) imagesToPurge(ctx context.Context, taskDefs []string) ([]string, int, []string, error) {
-	digestsOf := func(arns []string) (map[string]bool, error) {
-		out := map[string]bool{}
-		for _, arn := range arns {
-			td, err := d.describeTaskDefinition(ctx, arn)
-			if err != nil {
-				return nil, err
-			}
-			if td == nil {
-				continue
-			}
-			for _, c := range td.ContainerDefinitions {
-				if m := imageDigestRE.FindString(c.Image); m != "" && strings.Contains(c.Image, "/"+d.cfg.Image.Repository+"@") {
-					out[m] = true
+		if ok, _ := d.ownRevision(family, out.Tags); ok && out.TaskDefinition != nil {
+			for _, c := range out.TaskDefinition.ContainerDefinitions {
+				if dg := d.repositoryDigest(aws.ToString(c.Image)); dg != "" {
+					digests[dg] = true
 				}
 			}
 		}
-		return out, nil
 	}
-	mine, err := digestsOf(taskDefs)
-	if err != nil || len(mine) == 0 {
-		return nil, 0, nil, err
+	return digests, nil
+}
+
+// repositoryDigest is the digest of image if it is this repository's image by digest, else "".
+func (d *Deployer) repositoryDigest(image string) string {
+	if m := imageDigestRE.FindString(image); m != "" && strings.Contains(image, "/"+d.cfg.Image.Repository+"@") {
+		return m
 	}
-	others, err := d.otherServices(ctx)
+	return ""
+}
+
+// imagesToPurge removes from mine (the service's image digests) those that other services of
+// the cluster run, and returns what is left, how many were kept for that reason and by whom.
+func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, otherServices func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
+	if len(mine) == 0 {
+		return nil, 0, nil, nil
+	}
+	others, err := otherServices()
 	if err != nil {
 		return nil, 0, nil, err
 	}
 	shared := map[string]bool{}
 	sharedWith := map[string]bool{}
 	for _, s := range others {
-		theirs, err := digestsOf([]string{aws.ToString(s.TaskDefinition)})
+		td, err := d.describeTaskDefinition(ctx, aws.ToString(s.TaskDefinition))
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		for dg := range theirs {
-			if mine[dg] || shared[dg] {
+		if td == nil {
+			continue
+		}
+		for _, c := range td.ContainerDefinitions {
+			if dg := d.repositoryDigest(c.Image); dg != "" && (mine[dg] || shared[dg]) {
 				delete(mine, dg)
 				shared[dg] = true
 				sharedWith[aws.ToString(s.ServiceName)] = true

@@ -17,6 +17,7 @@ import (
 func TestClassicBuilderCrossBuildSaysWhatToDo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
 	t.Setenv("DOCKER_BUILDKIT", "0")
 	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Arch}}").Output()
 	if err != nil {

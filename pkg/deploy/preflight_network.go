@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -139,23 +140,7 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 		}
 		var lack []string
 		for _, svc := range needed {
-			eps := have[svc]
-			ok := false
-			for _, e := range eps {
-				// An interface endpoint without private DNS is not used by the task's image
-				// pull or log driver, which call the service's public name.
-				ok = ok || e.VpcEndpointType != ec2types.VpcEndpointTypeInterface || aws.ToBool(e.PrivateDnsEnabled)
-			}
-			if svc == "s3" { // a gateway endpoint works only through the route tables it is on
-				ok = false
-				for _, e := range eps {
-					for _, rt := range e.RouteTableIds {
-						ok = ok || rt == table
-					}
-					ok = ok || e.VpcEndpointType == ec2types.VpcEndpointTypeInterface
-				}
-			}
-			if !ok {
+			if !slices.ContainsFunc(have[svc], func(e ec2types.VpcEndpoint) bool { return endpointServes(e, table) }) {
 				lack = append(lack, "com.amazonaws."+d.deps.Region+"."+svc)
 			}
 		}
@@ -306,4 +291,18 @@ func (d *Deployer) checkGroupsAdmitLoadBalancer(lb elbtypes.LoadBalancer, net ne
 	return fmt.Errorf("deploy.network.security_groups: %s admit nothing from the load balancer %s on port %d, so its health checks fail and ECS keeps replacing the tasks. "+
 		"Fix: aws ec2 authorize-security-group-ingress --group-id %s --protocol tcp --port %d %s",
 		strings.Join(ids, ", "), aws.ToString(lb.LoadBalancerName), port, ids[0], port, source)
+}
+
+// endpointServes reports whether a VPC endpoint serves tasks whose subnet uses the route table
+// table: a gateway endpoint (S3) only through the route tables it is on, an interface endpoint
+// only with private DNS, since the task's image pull and log driver call the service's public
+// name.
+func endpointServes(e ec2types.VpcEndpoint, table string) bool {
+	switch e.VpcEndpointType {
+	case ec2types.VpcEndpointTypeGateway:
+		return slices.Contains(e.RouteTableIds, table)
+	case ec2types.VpcEndpointTypeInterface:
+		return aws.ToBool(e.PrivateDnsEnabled)
+	}
+	return true
 }

@@ -68,8 +68,10 @@ func TestPreflightRefusesAPublicSubnetWithoutAPublicIP(t *testing.T) {
 func TestPreflightPrivateSubnetNeedsANATGatewayOrEndpoints(t *testing.T) {
 	stub := newAWSStub(t)
 	stub.expect(preflightWith(routeTablesXML(""),
-		// s3 on another route table, logs without private DNS: neither serves these subnets.
+		// s3 as a gateway on another route table and as an interface without private DNS, logs
+		// without private DNS: none of them serves these subnets.
 		ok("ec2.DescribeVpcEndpoints", vpcEndpointsXML(endpointXML("ecr.api", "Interface", ""), endpointXML("s3", "Gateway", "rtb-other"),
+			strings.Replace(endpointXML("s3", "Interface", ""), "<privateDnsEnabled>true<", "<privateDnsEnabled>false<", 1),
 			strings.Replace(endpointXML("logs", "Interface", ""), "<privateDnsEnabled>true<", "<privateDnsEnabled>false<", 1))),
 		ok("iam.GetRole", getRoleXML(ecsTasksTrust)))...)
 	cfg := stubConfig()
