@@ -50,12 +50,12 @@ step "go test"
 go test -count=1 -timeout 45m ./... 2>&1 | tee "$FACECTL_TEST_ARTIFACTS/go-test.log"
 
 step "go test without cgo: the server's handler tests against a fake engine"
-# Only pkg/vision and pkg/render may use OpenCV; the server and everything above it builds and
+# Only pkg/vision, pkg/render and pkg/codec may use OpenCV; the server and everything above it builds and
 # tests without cgo (the real-engine tests are behind the cgo build constraint).
 CGO_ENABLED=0 go test -count=1 ./pkg/server/...
 
 step "native memory: matprofile leak tests"
-go test -count=1 -tags matprofile -run 'Leak|NoMat' ./pkg/vision/... ./pkg/server/...
+go test -count=1 -tags matprofile -run 'Leak|NoMat' ./pkg/vision/... ./pkg/codec/... ./pkg/server/...
 
 step "fuzz (short)"
 # Seed corpora run in every `go test`; these explore beyond them for a short while. A server

@@ -23,8 +23,11 @@ func flagInventory() string {
 			fs.VisitAll(func(f *pflag.Flag) {
 				// The model search path includes the test binary's directory, which changes.
 				// The model's checksum is declared once, in pkg/modelfile/yunet.env.
+				// The pull directory is the user's cache directory, which differs between users.
 				usage := strings.ReplaceAll(f.Usage, strings.Join(modelfile.SearchPath(), ", "), "SEARCH_PATH")
+				usage = strings.ReplaceAll(usage, modelfile.DefaultPullDir(), "PULL_DIR")
 				def := strings.ReplaceAll(f.DefValue, modelfile.SHA256, "MODEL_SHA256")
+				def = strings.ReplaceAll(def, modelfile.DefaultPullDir(), "PULL_DIR")
 				lines = append(lines, fmt.Sprintf("%s\t%s --%s -%s\t%s\tdefault=%q\t%s", c.CommandPath(), kind, f.Name, f.Shorthand, f.Value.Type(), def, usage))
 			})
 		}
