@@ -65,7 +65,7 @@ const initConfigHeader = `# facectl configuration: the deploy section (` + "`fac
 `
 
 // writeInitConfig writes the file `facectl deploy init` makes: the deploy section with cfg's
-// values, placeholders for the required values cfg leaves empty.
+// values.
 func writeInitConfig(b *bytes.Buffer, cfg any) {
 	b.WriteString(initConfigHeader)
 	writeSectionYAML(b, "deploy", reflect.ValueOf(cfg))
@@ -103,13 +103,6 @@ func writeFieldsYAML(b *bytes.Buffer, v reflect.Value, indent string) {
 			help += " (--" + fl + ")"
 		}
 		writeComment(b, indent, help)
-		if ph := f.Tag.Get("placeholder"); ph != "" && fv.IsZero() {
-			p := reflect.New(f.Type)
-			if err := decodeValue(ph, p.Interface()); err != nil {
-				panic(fmt.Sprintf("placeholder of %s: %v", name, err))
-			}
-			fv = p.Elem()
-		}
 		fmt.Fprintf(b, "%s%s:%s\n", indent, name, yamlValue(fv, indent))
 	}
 }

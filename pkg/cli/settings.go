@@ -20,12 +20,10 @@ import (
 //     flattens); the environment variable is FACECTL_<SECTION>_<KEY> (see envName).
 //   - flag: the flag's name, when the setting has one, optionally followed by modifiers:
 //     ",persistent" (a persistent flag of the command that adds the section's flags, shared by
-//     its subcommands), ",short=X" (a one-letter shorthand) and ",array" (a []string taken one
-//     item per use of the flag, not split at commas: --build-arg A=1,2 --build-arg B=3).
+//     its subcommands) and ",array" (a []string taken one item per use of the flag, not split
+//     at commas: --build-arg A=1,2 --build-arg B=3).
 //   - help: one line, used as the flag's usage, the comment in configs/facectl.yaml and the
 //     `deploy init` file, and the description in the README's tables.
-//   - placeholder (optional): YAML written instead of an empty value in generated files, for
-//     settings the user must fill in (subnets, roles).
 //
 // The default is the value in the package's DefaultConfig. Everything else (flags, bindings,
 // environment names, strict decoding, generated files) is derived here.
@@ -36,15 +34,13 @@ const flagKeyAnnotation = "facectl/config-key"
 
 // A setting is one declared config key.
 type setting struct {
-	key         string // section.key, nested keys joined by dots: deploy.wait.timeout
-	index       []int  // field index path from the section struct, for FieldByIndex
-	typ         reflect.Type
-	flag        string // "" when the setting has no flag
-	shorthand   string
-	persistent  bool
-	array       bool // a []string flag taken one item per use, without splitting at commas
-	help        string
-	placeholder string
+	key        string // section.key, nested keys joined by dots: deploy.wait.timeout
+	index      []int  // field index path from the section struct, for FieldByIndex
+	typ        reflect.Type
+	flag       string // "" when the setting has no flag
+	persistent bool
+	array      bool // a []string flag taken one item per use, without splitting at commas
+	help       string
 }
 
 // settingsOf lists a registered section's settings in declaration order.
@@ -118,7 +114,7 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 			walkSettings(f.Type, key, idx, visit)
 			continue
 		}
-		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help"), placeholder: f.Tag.Get("placeholder")}
+		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help")}
 		if tag := f.Tag.Get("flag"); tag != "" {
 			parts := strings.Split(tag, ",")
 			s.flag = parts[0]
@@ -128,8 +124,6 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 					s.persistent = true
 				case m == "array":
 					s.array = true
-				case strings.HasPrefix(m, "short="):
-					s.shorthand = strings.TrimPrefix(m, "short=")
 				default:
 					panic(fmt.Sprintf("setting %s: unknown flag modifier %q", key, m))
 				}
@@ -181,30 +175,30 @@ func addSettingFlag(fs *pflag.FlagSet, key string) *pflag.Flag {
 // addFlag adds s's flag with the pflag type that matches its Go type and its default.
 func addFlag(fs *pflag.FlagSet, s setting) {
 	def := s.sectionDefault()
-	name, short, help := s.flag, s.shorthand, s.help
+	name, help := s.flag, s.help
 	switch {
 	case s.typ == durationType:
-		fs.DurationP(name, short, time.Duration(def.Int()), help)
+		fs.Duration(name, time.Duration(def.Int()), help)
 	case s.typ.Kind() == reflect.String:
-		fs.StringP(name, short, def.String(), help)
+		fs.String(name, def.String(), help)
 	case s.typ.Kind() == reflect.Bool:
-		fs.BoolP(name, short, def.Bool(), help)
+		fs.Bool(name, def.Bool(), help)
 	case s.typ.Kind() == reflect.Int:
-		fs.IntP(name, short, int(def.Int()), help)
+		fs.Int(name, int(def.Int()), help)
 	case s.typ.Kind() == reflect.Int64:
-		fs.Int64P(name, short, def.Int(), help)
+		fs.Int64(name, def.Int(), help)
 	case s.typ.Kind() == reflect.Float64:
-		fs.Float64P(name, short, def.Float(), help)
+		fs.Float64(name, def.Float(), help)
 	case s.typ.Kind() == reflect.Slice && s.typ.Elem().Kind() == reflect.String && s.array:
-		fs.StringArrayP(name, short, def.Interface().([]string), help)
+		fs.StringArray(name, def.Interface().([]string), help)
 	case s.typ.Kind() == reflect.Slice && s.typ.Elem().Kind() == reflect.String:
-		fs.StringSliceP(name, short, def.Interface().([]string), help)
+		fs.StringSlice(name, def.Interface().([]string), help)
 	case s.typ.Kind() == reflect.Slice && reflect.PointerTo(s.typ.Elem()).Implements(textUnmarshalerType):
 		// NAME=VALUE items may contain commas, so each flag is one item (--env A=1 --env B=2).
 		if def.Len() > 0 {
 			panic(fmt.Sprintf("setting %s: a repeatable flag cannot show a non-empty default", s.key))
 		}
-		fs.StringArrayP(name, short, nil, help)
+		fs.StringArray(name, nil, help)
 	default:
 		panic(fmt.Sprintf("setting %s: no flag type for %s", s.key, s.typ))
 	}

@@ -13,8 +13,8 @@ import (
 
 // Config is the `deploy:` section of the facectl config file. Each field declares its setting in
 // tags: mapstructure (the key), flag (the flag, if any; ",persistent" for those deploy status and
-// deploy rollback share) and help (one line, also the comment `facectl deploy init` writes);
-// placeholder is what init writes for a required value left empty. Environment variables
+// deploy rollback share) and help (one line, also the comment `facectl deploy init` writes).
+// Environment variables
 // override the file as FACECTL_DEPLOY_<KEY> with nested keys joined by `_`
 // (FACECTL_DEPLOY_TASK_CPU), and flags override both.
 //
