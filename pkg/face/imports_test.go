@@ -18,6 +18,8 @@ func TestOnlyVisionAndRenderUseOpenCV(t *testing.T) {
 		"github.com/facectl/facectl/pkg/render": true,
 		// The image codecs decode into and encode from gocv Mats.
 		"github.com/facectl/facectl/pkg/codec": true,
+		// Test photos made with OpenCV, imported only by those packages' tests.
+		"github.com/facectl/facectl/internal/testenv/cvphoto": true,
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {

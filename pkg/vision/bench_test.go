@@ -1,15 +1,14 @@
 package vision
 
 import (
-	"bytes"
 	"context"
 	"image"
 	"image/color"
-	"image/jpeg"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/internal/testenv/cvphoto"
 
 	"github.com/facectl/facectl/internal/testenv"
 
@@ -36,35 +35,6 @@ func benchEngine(b *testing.B, detector string, workers int) *Engine {
 	return e
 }
 
-var (
-	bigOnce sync.Once
-	bigJPEG []byte
-)
-
-// photo12MP is group_10.jpg upscaled to 4512×2657 (12 MP, same aspect ratio), as a JPEG.
-func photo12MP(b testing.TB) []byte {
-	bigOnce.Do(func() {
-		src, err := gocv.IMDecode(testenv.ReadPhoto(b, "group_10.jpg"), gocv.IMReadColor)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer src.Close()
-		big := gocv.NewMat()
-		defer big.Close()
-		gocv.Resize(src, &big, image.Pt(4512, 2657), 0, 0, gocv.InterpolationCubic)
-		im, err := big.ToImage()
-		if err != nil {
-			b.Fatal(err)
-		}
-		var buf bytes.Buffer
-		if err := jpeg.Encode(&buf, im, &jpeg.Options{Quality: 90}); err != nil {
-			b.Fatal(err)
-		}
-		bigJPEG = buf.Bytes()
-	})
-	return bigJPEG
-}
-
 // BenchmarkDetect is decode+detect of one photo with one worker, per detector.
 func BenchmarkDetect(b *testing.B) {
 	inputs := []struct {
@@ -73,7 +43,7 @@ func BenchmarkDetect(b *testing.B) {
 	}{
 		{"gocv_face", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "gocv_face.jpg") }},
 		{"group_10", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "group_10.jpg") }},
-		{"12MP", photo12MP},
+		{"12MP", cvphoto.Photo12MP},
 	}
 	for _, det := range Detectors {
 		for _, in := range inputs {
@@ -106,7 +76,7 @@ func BenchmarkRender(b *testing.B) {
 			data func(testing.TB) []byte
 		}{
 			{"gocv_face", func(t testing.TB) []byte { return testenv.ReadPhoto(t, "gocv_face.jpg") }},
-			{"12MP", photo12MP},
+			{"12MP", cvphoto.Photo12MP},
 		} {
 			b.Run(string(mode)+"/"+in.name, func(b *testing.B) {
 				e := benchEngine(b, "yunet", 1)

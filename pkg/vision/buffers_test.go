@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/facectl/facectl/internal/testenv/cvphoto"
+
 	"github.com/facectl/facectl/internal/testenv"
 
 	"gocv.io/x/gocv"
@@ -33,8 +35,8 @@ func TestDecodeReusesBuffers(t *testing.T) {
 		{"png", testenv.ReadPhoto(t, "astronaut.png"), 0},
 		{"orientation 6 (a quarter turn)", withOrientation(face, 6), 0},
 		{"orientation 5 (a turn and a flip)", withOrientation(face, 5), 0},
-		{"12 MP at 1/4 scale", photo12MP(t), 1280},
-		{"12 MP full size", photo12MP(t), 0},
+		{"12 MP at 1/4 scale", cvphoto.Photo12MP(t), 1280},
+		{"12 MP full size", cvphoto.Photo12MP(t), 0},
 	}
 	const keep = 3 * 2560 * 2560
 	for _, in := range inputs {
@@ -85,7 +87,7 @@ func TestSteadyStateFaults(t *testing.T) {
 	} {
 		t.Run(c.detector+"/"+c.photo, func(t *testing.T) {
 			e := newEngine(t, c.detector, 1)
-			data := photo12MP(t)
+			data := cvphoto.Photo12MP(t)
 			if c.photo != "12MP" {
 				data = testenv.ReadPhoto(t, c.photo)
 			}
@@ -258,7 +260,7 @@ func TestRenderDetectsLikeDetect(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
 	y := e.all[0].det.(*yunet)
 	ctx := context.Background()
-	data := photo12MP(t)
+	data := cvphoto.Photo12MP(t)
 	det, err := e.Detect(ctx, data, face.Filter{})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/facectl/facectl/internal/testenv/cvphoto"
+
 	"github.com/facectl/facectl/internal/testenv"
 
 	"gocv.io/x/gocv"
@@ -262,7 +264,7 @@ func TestReducedDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	big, err := e.Detect(context.Background(), photo12MP(t), face.Filter{})
+	big, err := e.Detect(context.Background(), cvphoto.Photo12MP(t), face.Filter{})
 	if err != nil {
 		t.Fatal(err)
 	}

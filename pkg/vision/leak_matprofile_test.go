@@ -7,6 +7,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/facectl/facectl/internal/testenv/cvphoto"
+
 	"github.com/facectl/facectl/internal/testenv"
 
 	"gocv.io/x/gocv"
@@ -62,7 +64,7 @@ func TestNoMatLeaks(t *testing.T) {
 				_, _ = e.Detect(ctx, bad, face.Filter{})
 			}
 			_, _ = e.Detect(ctx, withOrientation(good, 6), face.Filter{})
-			_, _ = e.Detect(ctx, photo12MP(t), face.Filter{})
+			_, _ = e.Detect(ctx, cvphoto.Photo12MP(t), face.Filter{})
 		}()
 	}
 	if n := gocv.MatProfile.Count() - before; n != 0 {
