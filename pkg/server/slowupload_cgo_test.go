@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,29 +26,9 @@ func trickle(t *testing.T, base string, n int) []net.Conn {
 		fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF", 8*MiB)
 		conns[i] = c
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, c := range conns {
-					c.Write([]byte{0})
-				}
-			}
-		}
-	})
-	t.Cleanup(func() {
-		close(stop)
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	for _, c := range conns {
+		keepSending(t, c, time.Second, 1)
+	}
 	return conns
 }
 

@@ -207,6 +207,13 @@ func trickleAfterHead(t *testing.T, base string, every time.Duration, chunk int6
 	c := openConn(t, base)
 	fmt.Fprintf(c, "POST /api/v1/detect HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n\xFF\xD8\xFF", 8*MiB)
 	c.Write(make([]byte, 20<<10))
+	keepSending(t, c, every, chunk)
+	return c
+}
+
+// keepSending writes chunk bytes to c every interval until the test ends (then closes c) or
+// the server closes the connection.
+func keepSending(t *testing.T, c net.Conn, every time.Duration, chunk int64) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -223,6 +230,5 @@ func trickleAfterHead(t *testing.T, base string, every time.Duration, chunk int6
 			}
 		}
 	})
-	t.Cleanup(func() { close(stop); wg.Wait() })
-	return c
+	t.Cleanup(func() { close(stop); wg.Wait(); c.Close() })
 }
