@@ -34,6 +34,22 @@ linux/amd64 | linux/arm64) ;;
 *) echo "image.sh: PLATFORM=$platform: only linux/amd64 and linux/arm64 are supported" >&2; exit 2 ;;
 esac
 
+# The build's last step runs the target's binary: say what is missing now, not minutes into the build
+# with "Exec format error" (FACECTL_BINFMT_DIR stands in for /proc/sys/fs/binfmt_misc in its test).
+if [[ $platform != "$host_platform" ]]; then
+	qemu=qemu-$(case ${platform#linux/} in arm64) echo aarch64 ;; amd64) echo x86_64 ;; esac)
+	if ! grep -qs '^enabled' "${FACECTL_BINFMT_DIR:-/proc/sys/fs/binfmt_misc}/$qemu"; then
+		cat >&2 <<EOT
+image.sh: building for $platform on $host_platform runs $platform binaries, and this machine cannot yet
+(no enabled binfmt_misc entry $qemu). Set it up once per boot, as root:
+  apt-get install -y qemu-user-static binfmt-support
+  mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  update-binfmts --enable $qemu
+EOT
+		exit 2
+	fi
+fi
+
 args=(--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" --build-arg "DATE=$date")
 if docker buildx version >/dev/null 2>&1; then
 	export DOCKER_BUILDKIT=1

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -167,5 +168,32 @@ func TestImageLibrariesAllLoaded(t *testing.T) {
 				t.Errorf("%d libraries in the image that facectl never loads:\n%s", len(unused), strings.Join(unused, "\n"))
 			}
 		})
+	}
+}
+
+// TestImageScriptSaysWhenQEMUIsMissing: a cross-platform build on a machine without binfmt_misc
+// for the target fails at once with what to run, not minutes into the build with "Exec format
+// error" (an empty directory stands in for /proc/sys/fs/binfmt_misc).
+func TestImageScriptSaysWhenQEMUIsMissing(t *testing.T) {
+	other := "linux/arm64"
+	if hostPlatform == "linux/arm64" {
+		other = "linux/amd64"
+	}
+	cmd := exec.Command("scripts/image.sh", "facectl:never-built")
+	cmd.Dir = testenv.RepoRoot(t)
+	cmd.Env = append(cmd.Environ(), "PLATFORM="+other, "FACECTL_BINFMT_DIR="+t.TempDir())
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("image.sh for %s without QEMU: %v, want exit 2; output:\n%s", other, err, out)
+	}
+	for _, want := range []string{"binfmt_misc", "apt-get install -y qemu-user-static binfmt-support", "update-binfmts --enable qemu-"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("image.sh output lacks %q:\n%s", want, out)
+		}
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("image.sh took %s to refuse: it must check before building", d)
 	}
 }
