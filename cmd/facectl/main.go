@@ -1,5 +1,5 @@
 // Command facectl detects faces in photos, serves that as a web service and deploys it to Amazon
-// ECS on Fargate. See the README for usage.
+// ECS on Fargate. See the README and docs/ for usage.
 package main
 
 import (

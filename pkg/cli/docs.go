@@ -1,6 +1,6 @@
 package cli
 
-//go:generate go run ../../scripts/gensettings ../..
+//go:generate go run ../../scripts/gendocs ../..
 
 import (
 	"bytes"
@@ -184,7 +184,10 @@ func shortDuration(d time.Duration) string {
 	return s
 }
 
-// settingsTable is the README's Markdown table of one section's settings.
+// ConfigDoc is the manual's configuration page, whose settings tables are generated.
+const ConfigDoc = "docs/configuration.md"
+
+// settingsTable is the configuration page's Markdown table of one section's settings.
 func settingsTable(section string) string {
 	var b strings.Builder
 	b.WriteString("| key | env | flag | default | meaning |\n|---|---|---|---|---|\n")
@@ -205,21 +208,21 @@ func settingsTable(section string) string {
 	return b.String()
 }
 
-// Markers around each generated table in README.md: <!-- settings:NAME --> ... <!-- /settings:NAME -->.
+// Markers around each generated table in ConfigDoc: <!-- settings:NAME --> ... <!-- /settings:NAME -->.
 func tableMarkers(section string) (begin, end string) {
 	return "<!-- settings:" + section + " (generated: go generate ./pkg/cli) -->\n", "<!-- /settings:" + section + " -->\n"
 }
 
-// spliceTables replaces each section's generated table in readme, and reports the sections
+// spliceTables replaces each section's generated table in doc, and reports the sections
 // whose markers are missing.
-func spliceTables(readme []byte) ([]byte, error) {
-	out := string(readme)
+func spliceTables(doc []byte) ([]byte, error) {
+	out := string(doc)
 	for _, name := range orderedSections() {
 		begin, end := tableMarkers(name)
 		i := strings.Index(out, begin)
 		j := strings.Index(out, end)
 		if i < 0 || j < i {
-			return nil, fmt.Errorf("README.md has no %q ... %q markers for the %s settings", strings.TrimSpace(begin), strings.TrimSpace(end), name)
+			return nil, fmt.Errorf("%s has no %q ... %q markers for the %s settings", ConfigDoc, strings.TrimSpace(begin), strings.TrimSpace(end), name)
 		}
 		out = out[:i+len(begin)] + settingsTable(name) + out[j:]
 	}
@@ -227,19 +230,19 @@ func spliceTables(readme []byte) ([]byte, error) {
 }
 
 // GeneratedFiles returns the files derived from the declared settings, by path relative to the
-// repository root: the example config and README.md with its settings tables regenerated. root
-// is the repository root, read for README.md's hand-written parts.
+// repository root: the example config and ConfigDoc with its settings tables regenerated. root
+// is the repository root, read for ConfigDoc's hand-written parts.
 func GeneratedFiles(root string) (map[string][]byte, error) {
-	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	doc, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(ConfigDoc)))
 	if err != nil {
 		return nil, err
 	}
-	readme, err = spliceTables(readme)
+	doc, err = spliceTables(doc)
 	if err != nil {
 		return nil, err
 	}
 	return map[string][]byte{
 		filepath.Join("configs", "facectl.yaml"): exampleConfig(),
-		"README.md":                              readme,
+		filepath.FromSlash(ConfigDoc):            doc,
 	}, nil
 }

@@ -23,7 +23,7 @@ import (
 //     its subcommands) and ",array" (a []string taken one item per use of the flag, not split
 //     at commas: --build-arg A=1,2 --build-arg B=3).
 //   - help: one line, used as the flag's usage, the comment in configs/facectl.yaml and the
-//     `deploy init` file, and the description in the README's tables.
+//     `deploy init` file, and the description in docs/configuration.md's tables.
 //
 // The default is the value in the package's DefaultConfig. Everything else (flags, bindings,
 // environment names, strict decoding, generated files) is derived here.

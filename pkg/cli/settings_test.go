@@ -261,7 +261,7 @@ func TestSettingsAreDeclared(t *testing.T) {
 	}
 }
 
-// TestGeneratedFiles fails while configs/facectl.yaml or README.md's settings tables differ from
+// TestGeneratedFiles fails while configs/facectl.yaml or docs/configuration.md's settings tables differ from
 // what the declared settings generate.
 func TestGeneratedFiles(t *testing.T) {
 	root := filepath.Join("..", "..")

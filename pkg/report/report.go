@@ -25,7 +25,7 @@ type Result struct {
 	Err       error
 }
 
-// jsonResult is Result's JSON form, documented in the README.
+// jsonResult is Result's JSON form, documented in docs/detect.md.
 type jsonResult struct {
 	File      string      `json:"file"`
 	Width     int         `json:"width,omitempty"`

@@ -46,7 +46,7 @@ type Config struct {
 	Limits imageio.Limits `mapstructure:",squash"`
 }
 
-// DefaultConfig returns the defaults, measured on shared/testdata/faces (see the README).
+// DefaultConfig returns the defaults, measured on shared/testdata/faces (see BENCHMARKS.md, "Choosing the defaults").
 func DefaultConfig() Config {
 	return Config{
 		Detector:       "yunet",

@@ -23,7 +23,7 @@ import "os"
 // anything (the same page faults and CPU per request with glibc's defaults); it still lowers the
 // render path's RSS, whose full-size images and encoded outputs come and go per request: with
 // glibc's dynamic threshold the same 12 MP annotate burst peaked at 395-407 MB instead of
-// 375-385 MB, and stayed about 25 MB higher afterwards. See the README's Benchmarks.
+// 375-385 MB, and stayed about 25 MB higher afterwards. See BENCHMARKS.md.
 func TuneAllocator() {
 	arenas, threshold := 2, 1<<20
 	if os.Getenv("MALLOC_ARENA_MAX") != "" {
