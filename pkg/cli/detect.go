@@ -108,9 +108,9 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 			o.format = "text"
 		}
 	}
-	o.outputs.Obscure = render.Blur
+	o.outputs.Obscure = face.Blur
 	if o.pixel {
-		o.outputs.Obscure = render.Pixelate
+		o.outputs.Obscure = face.Pixelate
 	}
 	if n := len(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s != batch.Stdin })); n > 1 {
 		return &usageError{err: errors.New("- (standard input) may be given only once")}

@@ -22,7 +22,7 @@ type FileOutputs struct {
 	CropDir     string
 	BlurDir     string
 	// Obscure is Blur or Pixelate, for BlurDir.
-	Obscure Mode
+	Obscure face.RenderMode
 	// CropMargin enlarges crops by this fraction of the box on each side.
 	CropMargin float64
 	Force      bool

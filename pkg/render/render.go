@@ -16,31 +16,15 @@ import (
 	"github.com/facectl/facectl/pkg/imageio"
 )
 
-// Mode is what Apply does to the faces (declared in pkg/face, which builds without cgo).
-type Mode = face.RenderMode
-
-// Modes.
-const (
-	Annotate = face.Annotate
-	Blur     = face.Blur
-	Pixelate = face.Pixelate
-)
-
-// Modes lists every Mode.
-var Modes = face.RenderModes
-
-// Options says how to render and encode (declared in pkg/face, which builds without cgo).
-type Options = face.RenderOptions
-
 // Apply modifies img as o.Mode says and returns it encoded as o.Format.
-func Apply(img gocv.Mat, faces []face.Face, o Options) ([]byte, error) {
+func Apply(img gocv.Mat, faces []face.Face, o face.RenderOptions) ([]byte, error) {
 	switch o.Mode {
-	case Annotate:
+	case face.Annotate:
 		Draw(&img, faces)
-	case Blur, Pixelate:
+	case face.Blur, face.Pixelate:
 		Obscure(&img, faces, o.Mode)
 	default:
-		return nil, fmt.Errorf("unknown render mode %q (want one of %v)", o.Mode, Modes)
+		return nil, fmt.Errorf("unknown render mode %q (want one of %v)", o.Mode, face.RenderModes)
 	}
 	return Encode(img, o.Format, o.Quality)
 }
@@ -74,7 +58,7 @@ func Draw(img *gocv.Mat, faces []face.Face) {
 
 // Obscure blurs or pixelates each face region (enlarged by 10 % to cover hair line and chin) so
 // that the face cannot be recognised, in place.
-func Obscure(img *gocv.Mat, faces []face.Face, mode Mode) {
+func Obscure(img *gocv.Mat, faces []face.Face, mode face.RenderMode) {
 	bounds := image.Rect(0, 0, img.Cols(), img.Rows())
 	for _, f := range faces {
 		r := expand(f, 0.1).Intersect(bounds)
@@ -82,7 +66,7 @@ func Obscure(img *gocv.Mat, faces []face.Face, mode Mode) {
 			continue
 		}
 		roi := img.Region(r)
-		if mode == Pixelate {
+		if mode == face.Pixelate {
 			pixelate(&roi)
 		} else {
 			blur(&roi)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 var black = color.RGBA{}
@@ -70,7 +69,7 @@ func BenchmarkDetect(b *testing.B) {
 // BenchmarkRender is decode, detect, render and encode of one photo with one worker, as
 // `serve` answers a request for an image: the full-size path.
 func BenchmarkRender(b *testing.B) {
-	for _, mode := range []render.Mode{render.Annotate, render.Blur} {
+	for _, mode := range []face.RenderMode{face.Annotate, face.Blur} {
 		for _, in := range []struct {
 			name string
 			data func(testing.TB) []byte
@@ -82,7 +81,7 @@ func BenchmarkRender(b *testing.B) {
 				e := benchEngine(b, "yunet", 1)
 				data := in.data(b)
 				ctx := context.Background()
-				o := render.Options{Mode: mode, Format: imageio.JPEG}
+				o := face.RenderOptions{Mode: mode, Format: imageio.JPEG}
 				if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
 					b.Fatal(err)
 				}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 // vmKB reads a field of /proc/self/status (VmRSS, VmHWM) in kB.
@@ -93,7 +92,7 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 			if tc.render == "" {
 				_, err = e.Detect(context.Background(), tc.data, face.Filter{})
 			} else {
-				_, _, err = e.Render(context.Background(), tc.data, face.Filter{}, render.Options{Mode: render.Blur, Format: tc.render, Quality: 90})
+				_, _, err = e.Render(context.Background(), tc.data, face.Filter{}, face.RenderOptions{Mode: face.Blur, Format: tc.render, Quality: 90})
 			}
 			if err != nil {
 				t.Fatal(err)

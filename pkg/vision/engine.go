@@ -203,7 +203,7 @@ func (e *Engine) Detect(ctx context.Context, data []byte, f face.Filter) (face.D
 
 // Render detects faces in data, applies f, and returns the image encoded with the faces drawn,
 // blurred or pixelated as o says.
-func (e *Engine) Render(ctx context.Context, data []byte, f face.Filter, o render.Options) ([]byte, face.Detection, error) {
+func (e *Engine) Render(ctx context.Context, data []byte, f face.Filter, o face.RenderOptions) ([]byte, face.Detection, error) {
 	var out []byte
 	var det face.Detection
 	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {

@@ -29,7 +29,6 @@ import (
 
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
-	"github.com/facectl/facectl/pkg/render"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -377,9 +376,9 @@ func TestConcurrentAndCancel(t *testing.T) {
 func TestRender(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
 	data := testenv.ReadPhoto(t, "group_10.jpg")
-	for _, mode := range render.Modes {
+	for _, mode := range face.RenderModes {
 		for _, format := range []imageio.Format{imageio.JPEG, imageio.PNG} {
-			out, det, err := e.Render(context.Background(), data, face.Filter{}, render.Options{Mode: mode, Format: format})
+			out, det, err := e.Render(context.Background(), data, face.Filter{}, face.RenderOptions{Mode: mode, Format: format})
 			if err != nil {
 				t.Fatalf("%s %s: %v", mode, format, err)
 			}
@@ -387,13 +386,13 @@ func TestRender(t *testing.T) {
 			if err != nil || info.Format != format || info.Width != 1024 || info.Height != 603 || len(det.Faces) != 10 {
 				t.Errorf("%s %s: %+v %v, %d faces", mode, format, info, err, len(det.Faces))
 			}
-			if mode == render.Annotate {
+			if mode == face.Annotate {
 				continue
 			}
 			// Blurred faces lose their detail: the edge energy inside every box drops by far.
 			// Pixelated ones are a handful of flat blocks (checked on the lossless PNG).
 			for _, f := range det.Faces {
-				if mode == render.Pixelate {
+				if mode == face.Pixelate {
 					if format == imageio.PNG {
 						if n := distinctGray(t, out, f); n > 64 {
 							t.Errorf("pixelate: face %+v has %d distinct values, want at most 64 blocks", f, n)
@@ -408,7 +407,7 @@ func TestRender(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := e.Render(context.Background(), data, face.Filter{}, render.Options{Mode: "paint", Format: imageio.JPEG}); err == nil {
+	if _, _, err := e.Render(context.Background(), data, face.Filter{}, face.RenderOptions{Mode: "paint", Format: imageio.JPEG}); err == nil {
 		t.Error("unknown mode accepted")
 	}
 }

@@ -46,12 +46,12 @@ func TestNoMatLeaks(t *testing.T) {
 				if _, err := e.Detect(ctx, data, face.Filter{}); err != nil {
 					t.Fatal(err)
 				}
-				for _, mode := range render.Modes {
-					if _, _, err := e.Render(ctx, data, face.Filter{}, render.Options{Mode: mode, Format: imageio.JPEG}); err != nil {
+				for _, mode := range face.RenderModes {
+					if _, _, err := e.Render(ctx, data, face.Filter{}, face.RenderOptions{Mode: mode, Format: imageio.JPEG}); err != nil {
 						t.Fatal(err)
 					}
 				}
-				out := render.FileOutputs{AnnotateDir: t.TempDir(), CropDir: t.TempDir(), BlurDir: t.TempDir(), Obscure: render.Pixelate, CropMargin: 0.2}
+				out := render.FileOutputs{AnnotateDir: t.TempDir(), CropDir: t.TempDir(), BlurDir: t.TempDir(), Obscure: face.Pixelate, CropMargin: 0.2}
 				err := e.Process(ctx, data, face.Filter{}, func(img gocv.Mat, det face.Detection) error {
 					return out.Write(img, det.Faces, p.Name, "", imageio.JPEG)
 				})

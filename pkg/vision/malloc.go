@@ -15,15 +15,9 @@ import "os"
 // TuneAllocator bounds native memory of a long-running process that decodes many images on
 // several threads: glibc's malloc otherwise keeps up to 8 arenas per core and, with its dynamic
 // mmap threshold, keeps freed multi-megabyte image buffers on the heap, so RSS grows. It sets two
-// arenas and serves buffers of 1 MiB and more from mmap, so they return to the system when freed
-// (64 concurrent 12 MP annotate requests: peak RSS 548 MB -> about 410 MB). The environment
-// variables MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_, when set, win.
-//
-// Since the workers keep their buffers, the fixed threshold no longer costs the detect path
-// anything (the same page faults and CPU per request with glibc's defaults); it still lowers the
-// render path's RSS, whose full-size images and encoded outputs come and go per request: with
-// glibc's dynamic threshold the same 12 MP annotate burst peaked at 395-407 MB instead of
-// 375-385 MB, and stayed about 25 MB higher afterwards. See BENCHMARKS.md.
+// arenas and serves buffers of 1 MiB and more from mmap, so that they return to the system when
+// freed; the environment variables MALLOC_ARENA_MAX and MALLOC_MMAP_THRESHOLD_, when set, win.
+// What it saves is measured in BENCHMARKS.md.
 func TuneAllocator() {
 	arenas, threshold := 2, 1<<20
 	if os.Getenv("MALLOC_ARENA_MAX") != "" {
