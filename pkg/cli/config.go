@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -270,33 +269,11 @@ func keysOf(t reflect.Type, prefix string) []string {
 	return keys
 }
 
-// keyTypes maps each config key of a struct type (see keysOf) to its Go type.
+// keyTypes maps each config key of a struct type (see keysOf) to its Go type, read by the same
+// walk as the declared settings.
 func keyTypes(t reflect.Type, prefix string) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
-		tag := f.Tag.Get("mapstructure")
-		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if strings.Contains(opts, "squash") {
-			maps.Copy(out, keyTypes(f.Type, prefix))
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		key := prefix + "." + name
-		if f.Type.Kind() == reflect.Struct && f.Type != durationType {
-			maps.Copy(out, keyTypes(f.Type, key))
-			continue
-		}
-		out[key] = f.Type
-	}
+	walkSettings(t, prefix, nil, func(s setting) { out[s.key] = s.typ })
 	return out
 }
 
