@@ -1,3 +1,5 @@
+//go:build cgo
+
 package vision
 
 import (
@@ -20,9 +22,6 @@ var yunetOutputs = []string{
 }
 
 var yunetStrides = [3]int{8, 16, 32}
-
-// yunetMinSide is the smallest padded input side the network accepts.
-const yunetMinSide = 64
 
 // yunet runs YuNet 2023mar through OpenCV's dnn module. Not safe for concurrent use.
 type yunet struct {
