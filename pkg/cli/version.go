@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/facectl/facectl/pkg/buildinfo"
-	"github.com/facectl/facectl/pkg/vision"
 )
 
 func init() { commands = append(commands, newVersionCmd) }
@@ -20,7 +19,7 @@ func newVersionCmd(a *app) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v, c, d := buildinfo.Info()
-			opencv, gocvVersion := vision.Versions()
+			opencv, gocvVersion := engineVersions()
 			_, err := fmt.Fprintf(a.streams.Out, "facectl %s\ncommit:  %s\nbuilt:   %s\ngo:      %s %s/%s\nopencv:  %s\ngocv:    %s\n",
 				v, orNone(c), orNone(d), runtime.Version(), runtime.GOOS, runtime.GOARCH, opencv, gocvVersion)
 			return err
