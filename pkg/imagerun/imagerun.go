@@ -27,9 +27,10 @@ import (
 const Repository = "ghcr.io/facectl/facectl"
 
 // DefaultImage is the image matching a facectl binary of version: the release image of that
-// version, or facectl:dev (what scripts/image.sh builds) for a development build.
+// version, or facectl:dev (what scripts/image.sh builds) for a development or snapshot build,
+// which has no published image.
 func DefaultImage(version string) string {
-	if version == "" || version == "dev" || strings.Contains(version, "-dirty") || strings.Contains(version, "SNAPSHOT") {
+	if version == "" || version == "dev" || strings.Contains(version, "-dirty") || strings.HasSuffix(version, "-next") || strings.Contains(version, "SNAPSHOT") {
 		return "facectl:dev"
 	}
 	return Repository + ":" + strings.TrimPrefix(version, "v")

@@ -75,7 +75,7 @@ func TestMountsSamePathOnce(t *testing.T) {
 func TestDefaultImage(t *testing.T) {
 	for version, want := range map[string]string{
 		"v1.4.0": "ghcr.io/facectl/facectl:1.4.0", "1.4.0": "ghcr.io/facectl/facectl:1.4.0",
-		"dev": "facectl:dev", "": "facectl:dev", "v1.4.0-3-gabc-dirty": "facectl:dev", "1.5.0-SNAPSHOT-abc": "facectl:dev",
+		"dev": "facectl:dev", "": "facectl:dev", "v1.4.0-3-gabc-dirty": "facectl:dev", "1.5.0-SNAPSHOT-abc": "facectl:dev", "0.1.1-next": "facectl:dev",
 	} {
 		if got := DefaultImage(version); got != want {
 			t.Errorf("DefaultImage(%q) = %q, want %q", version, got, want)
