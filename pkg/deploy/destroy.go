@@ -263,7 +263,10 @@ func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, er
 	return nil, nil
 }
 
-// deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE.
+// deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE
+// and none of its tasks is still running or stopping: a stopping Fargate task keeps its network
+// interface, which holds the tasks' security group, and the service stack's delete would fail
+// on it ("has a dependent object").
 func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
 	name := d.cfg.Service
 	if !draining {
@@ -284,20 +287,74 @@ func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
 	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
+	state := "not looked at yet"
+	gone := false
 	for {
-		svc, err := d.serviceForDestroy(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for service %s to be deleted: %w", name, err)
+		var err error
+		if !gone {
+			var svc *ecstypes.Service
+			if svc, err = d.serviceForDestroy(ctx); err == nil {
+				gone = svc == nil
+				if svc != nil {
+					state = aws.ToString(svc.Status)
+				}
+			}
 		}
-		if svc == nil {
-			return nil
+		if err == nil && gone {
+			var live int
+			if live, err = d.liveTasks(ctx); err == nil {
+				if live == 0 {
+					return nil
+				}
+				state = fmt.Sprintf("INACTIVE, %d task(s) still running or stopping", live)
+			}
+		}
+		if err != nil {
+			if pollFailure(ctx, err) != nil {
+				return fmt.Errorf("waiting for service %s to be deleted: %w", name, err)
+			}
+			d.log.Warn("could not read the service; trying again", "service", name, "err", explain(err))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for service %s to be deleted (still %s): %w", name, aws.ToString(svc.Status), ctx.Err())
+			return fmt.Errorf("waiting for service %s to be deleted (still %s): %w", name, state, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// liveTasks counts the service's tasks that have not reached STOPPED. A stopping task's
+// desired status is already STOPPED, so both lists are read; the tasks are found by the
+// service's group ("service:<name>"), as ListTasks by service name fails once it is deleted.
+func (d *Deployer) liveTasks(ctx context.Context) (int, error) {
+	var arns []string
+	for _, status := range []ecstypes.DesiredStatus{ecstypes.DesiredStatusRunning, ecstypes.DesiredStatusStopped} {
+		var token *string
+		for {
+			out, err := d.deps.ECS.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(d.cfg.Cluster), Family: aws.String(d.cfg.TaskFamily()), DesiredStatus: status, NextToken: token})
+			if err != nil {
+				return 0, fmt.Errorf("listing the tasks of service %s: %w", d.cfg.Service, explain(err))
+			}
+			arns = append(arns, out.TaskArns...)
+			if out.NextToken == nil {
+				break
+			}
+			token = out.NextToken
+		}
+	}
+	live := 0
+	for i := 0; i < len(arns); i += 100 { // DescribeTasks takes at most 100
+		out, err := d.deps.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(d.cfg.Cluster), Tasks: arns[i:min(i+100, len(arns))]})
+		if err != nil {
+			return 0, fmt.Errorf("describing the tasks of service %s: %w", d.cfg.Service, explain(err))
+		}
+		for _, t := range out.Tasks {
+			if aws.ToString(t.Group) == "service:"+d.cfg.Service && aws.ToString(t.LastStatus) != "STOPPED" {
+				live++
+			}
+		}
+	}
+	return live, nil
 }
 
 // otherServices returns the cluster's services other than this one that are not INACTIVE

@@ -38,7 +38,10 @@ import (
 type e2eEnv struct {
 	awsCfg aws.Config
 	calls  *callRecorder
-	// deployCfg is awsCfg with the call recorder, for the deployer's clients.
+	// faults is the fault proxy between the deployer's clients and moto.
+	faults *faultProxy
+	// deployCfg is awsCfg with the call recorder and through the fault proxy, for the
+	// deployer's clients; the test's own reads go to moto directly.
 	deployCfg aws.Config
 	cfg       Config
 	registry  string
@@ -160,10 +163,9 @@ func setupE2E(t *testing.T, name, lbType string) *e2eEnv {
 	}
 	cfg.LoadBalancer.TargetGroupARN = aws.ToString(tgARN)
 
-	rec := &callRecorder{base: awsCfg.HTTPClient}
-	deployCfg := awsCfg.Copy()
-	deployCfg.HTTPClient = rec
-	return &e2eEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, cfg: cfg, registry: registry, ecs: ecsc}
+	faults := startFaultProxy(t, endpoint)
+	rec, deployCfg := throughFaults(awsCfg, faults)
+	return &e2eEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, faults: faults, cfg: cfg, registry: registry, ecs: ecsc}
 }
 
 // buildContext writes testdata/app's Dockerfile and a static stand-in facectl binary to a
@@ -524,6 +526,10 @@ func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
 	if m := credentialScopeRE.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
 		op = m[1] + ":" + op
 	}
+	resp, err := r.base.Do(req)
+	if err == nil && resp.Header.Get(faultHeader) != "" {
+		return resp, err // the fault proxy's throttle or 500: the call never reached AWS
+	}
 	r.mu.Lock()
 	r.calls = append(r.calls, op)
 	if r.all == nil {
@@ -531,7 +537,7 @@ func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
 	}
 	r.all[op] = true
 	r.mu.Unlock()
-	return r.base.Do(req)
+	return resp, err
 }
 
 // take returns the calls since the last take, with repeats counted.

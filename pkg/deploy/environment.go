@@ -543,6 +543,8 @@ type stackStep struct {
 	spec stackSpec
 	st   *cfntypes.Stack
 	verb string
+	// changes are an update's resource changes, from its change set.
+	changes []stackChange
 }
 
 // describe says what the step will do, for the confirmation; nothing for "none".
@@ -551,7 +553,11 @@ func (s stackStep) describe() []string {
 	case "create", "replace":
 		return append([]string{fmt.Sprintf("%s %s %s with:", s.verb, s.spec.What, s.spec.Name)}, templateResources(s.spec)...)
 	case "update":
-		return []string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", s.spec.What, s.spec.Name)}
+		out := []string{fmt.Sprintf("update %s %s with:", s.spec.What, s.spec.Name)}
+		for _, c := range s.changes {
+			out = append(out, c.line)
+		}
+		return out
 	}
 	return nil
 }
@@ -597,18 +603,103 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 		d.plan.add(spec.What, spec.Name, "none", status)
 		return step, nil
 	}
-	step.verb = "update"
-	if !d.dryRun {
-		d.plan.add(spec.What, spec.Name, "update", "template changed")
-		return step, nil
-	}
+	// Every update is looked at through a change set first: some changes replace what the
+	// running service's traffic goes through, and those are refused before anything changes.
 	changes, err := d.describeChanges(ctx, spec)
 	if err != nil {
 		return step, err
 	}
-	d.plan.add(spec.What, spec.Name, "update", fmt.Sprintf("%d resource change(s)", len(changes)))
-	d.plan.Environment = append(d.plan.Environment, changes...)
+	if len(changes) == 0 {
+		step.verb = "none"
+		d.plan.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
+		return step, nil
+	}
+	step.verb, step.changes = "update", changes
+	outage := outageChanges(changes)
+	detail := fmt.Sprintf("%d resource change(s)", len(changes))
+	if len(outage) > 0 {
+		detail += "; facectl deploy refuses it: it replaces " + strings.Join(outage, ", ")
+	}
+	d.plan.add(spec.What, spec.Name, "update", detail)
+	for _, c := range changes {
+		d.plan.Environment = append(d.plan.Environment, c.line)
+	}
+	if len(outage) > 0 && !d.dryRun {
+		return step, refuseOutage(spec, changes)
+	}
 	return step, nil
+}
+
+// stackChange is one resource change of a change set.
+type stackChange struct {
+	line        string // "<stack> modify TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup), replaced"
+	logicalID   string
+	action      cfntypes.ChangeAction
+	replacement cfntypes.Replacement
+	// properties are the top-level properties a Modify changes.
+	properties []string
+}
+
+// outageResources are the service stack's resources through which the running service's
+// traffic flows, with the settings whose change replaces them. A replaced target group is
+// empty (the ECS service still registers its tasks in the old one, which CloudFormation then
+// deletes), a replaced load balancer has another DNS name, and a replaced security group or
+// one whose ingress rules are rewritten in place cuts the load balancer off the tasks.
+// Create-only properties: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-elasticloadbalancingv2-targetgroup.html
+// (Port, Protocol, VpcId, TargetType), .../aws-resource-elasticloadbalancingv2-loadbalancer.html
+// (Type, Scheme), .../aws-resource-ec2-securitygroup.html (GroupDescription, VpcId).
+var outageResources = map[string]string{
+	"TargetGroup":               "deploy.task.container_port, deploy.load_balancer.type",
+	"LoadBalancer":              "deploy.load_balancer.type, deploy.network.subnets",
+	"TaskSecurityGroup":         "deploy.task.container_port, deploy.network.subnets",
+	"LoadBalancerSecurityGroup": "deploy.network.subnets",
+}
+
+// outageChanges lists the changes that would drop the running service's traffic.
+func outageChanges(changes []stackChange) []string {
+	var out []string
+	for _, c := range changes {
+		if _, ok := outageResources[c.logicalID]; !ok || c.action != cfntypes.ChangeActionModify {
+			continue
+		}
+		switch {
+		case c.replacement == cfntypes.ReplacementTrue || c.replacement == cfntypes.ReplacementConditional:
+			out = append(out, c.logicalID+" (replaced)")
+		case c.logicalID == "TaskSecurityGroup" && containsString(c.properties, "SecurityGroupIngress"):
+			out = append(out, c.logicalID+" (ingress rules rewritten in place)")
+		}
+	}
+	return out
+}
+
+// refuseOutage is the error for an update that would drop the service's traffic, with what to
+// do instead.
+func refuseOutage(spec stackSpec, changes []stackChange) error {
+	var settings []string
+	for _, c := range changes {
+		if s, ok := outageResources[c.logicalID]; ok && c.action == cfntypes.ChangeActionModify {
+			settings = append(settings, s)
+		}
+	}
+	return fmt.Errorf("%w: updating %s %s would replace %s, and the running service would lose its traffic meanwhile (a new target group has no tasks, a new load balancer has another URL): "+
+		"nothing was changed. Keep the previous value of %s, or move without an outage: deploy the new configuration as another service (deploy.service), "+
+		"switch clients to its URL, then remove this one with facectl deploy destroy (facectl deploy --dry-run lists the replacements)",
+		ErrInvalidConfig, spec.What, spec.Name, strings.Join(outageChanges(changes), ", "), strings.Join(uniqueSettings(settings), ", "))
+}
+
+func uniqueSettings(lists []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, s := range strings.Split(l, ", ") {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // applyStack carries out the step and returns the stack's outputs (nil in a dry run of a
@@ -637,7 +728,7 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 			}
 			return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
 		}
-		return d.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started)
+		return d.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started, st)
 	case step.verb == "replace":
 		d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
 		if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
@@ -659,7 +750,7 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
-	return d.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started)
+	return d.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started, nil)
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.
@@ -678,43 +769,45 @@ func (d *Deployer) ask(plan []string) error {
 }
 
 // waitStack polls the stack until its operation ends; on failure it reports the first
-// resource that failed and CloudFormation's reason.
-func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.Time) (map[string]string, error) {
+// resource that failed and CloudFormation's reason. prev is the stack as it was before an
+// update (nil after a create): for a while CloudFormation may still answer with it, or, after
+// a create, say the stack does not exist.
+func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.Time, prev *cfntypes.Stack) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
 	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
 	status := "unknown"
+	stale := func() bool { return time.Since(started) < consistencyWindow }
 	for {
 		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
 		if err != nil && errors.Is(context.Cause(ctx), errStoppedWaiting) {
 			return nil, stoppedWaiting(ctx, name, status)
 		}
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
+		switch {
+		case err != nil && isStackMissing(err) && prev == nil && stale():
+			d.log.Info("CloudFormation does not show the new stack yet: looking again", "stack", name)
+		case err != nil && pollFailure(ctx, err) != nil:
 			return nil, fmt.Errorf("waiting for stack %s (CloudFormation carries on: see its status in the console or with aws cloudformation describe-stacks): %w", name, explain(err))
-		}
-		if err != nil {
+		case err != nil:
 			// CloudFormation carries on whatever a failed look says: keep looking.
 			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-			continue
-		}
-		if len(out.Stacks) == 0 {
+		case len(out.Stacks) == 0:
 			return nil, fmt.Errorf("waiting for stack %s: it disappeared", name)
-		}
-		st := out.Stacks[0]
-		status = string(st.StackStatus)
-		switch {
-		case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
-			d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
-			return stackOutputs(&st), nil
-		case st.StackStatus == cfntypes.StackStatusDeleteComplete:
-			return nil, nil
-		case !strings.HasSuffix(status, "_IN_PROGRESS"):
-			return nil, d.stackFailure(ctx, id, name, status, started)
+		case prev != nil && sameStackState(prev, &out.Stacks[0]) && stale():
+			d.log.Info("CloudFormation still shows the stack as before the update: looking again", "stack", name, "status", out.Stacks[0].StackStatus)
+		default:
+			st := out.Stacks[0]
+			status = string(st.StackStatus)
+			switch {
+			case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
+				d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
+				return stackOutputs(&st), nil
+			case st.StackStatus == cfntypes.StackStatusDeleteComplete:
+				return nil, nil
+			case !strings.HasSuffix(status, "_IN_PROGRESS"):
+				return nil, d.stackFailure(ctx, id, name, status, started)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -725,6 +818,17 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 		case <-tick.C:
 		}
 	}
+}
+
+// sameStackState reports whether a look at the stack after an update still shows it as it was
+// before: the same status and last update time. A stack never updated before has no update
+// time (nor has any stack in moto), so its status alone tells, unless it was UPDATE_COMPLETE
+// already.
+func sameStackState(prev, cur *cfntypes.Stack) bool {
+	if prev.StackStatus != cur.StackStatus || !aws.ToTime(prev.LastUpdatedTime).Equal(aws.ToTime(cur.LastUpdatedTime)) {
+		return false
+	}
+	return cur.LastUpdatedTime != nil || !strings.HasPrefix(string(cur.StackStatus), "UPDATE_")
 }
 
 // errStoppedWaiting is the cause with which Run stops waiting for the stacks when the image
@@ -781,22 +885,19 @@ func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
 		if isStackMissing(err) {
 			return nil
 		}
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
+		if err != nil && pollFailure(ctx, err) != nil {
 			return fmt.Errorf("waiting for stack %s to be deleted: %w", name, explain(err))
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-			continue
-		}
-		if len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete {
+		case len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete:
 			return nil
-		}
-		if status := string(out.Stacks[0].StackStatus); !strings.HasSuffix(status, "_IN_PROGRESS") {
-			return d.stackFailure(ctx, id, name, status, started)
+		case !strings.HasPrefix(string(out.Stacks[0].StackStatus), "DELETE_") && time.Since(started) < consistencyWindow:
+			// CloudFormation may answer from before the delete for a while.
+			d.log.Info("CloudFormation does not show the delete yet: looking again", "stack", name, "status", out.Stacks[0].StackStatus)
+		case !strings.HasSuffix(string(out.Stacks[0].StackStatus), "_IN_PROGRESS"):
+			return d.stackFailure(ctx, id, name, string(out.Stacks[0].StackStatus), started)
 		}
 		select {
 		case <-ctx.Done():
@@ -806,11 +907,12 @@ func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
 	}
 }
 
-// describeChanges creates a change set for spec, describes it and deletes it: the dry run's
-// view of an update, never executed.
-func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]string, error) {
-	name := fmt.Sprintf("facectl-dry-run-%d", time.Now().UnixNano())
-	d.log.Info("dry run: creating a change set to describe (never executed)", "stack", spec.Name, "change_set", name)
+// describeChanges creates a change set for spec, describes it and deletes it: the view of an
+// update before it is made, never executed. No changes (a template that differs only in form)
+// is an empty list.
+func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]stackChange, error) {
+	name := fmt.Sprintf("facectl-changes-%d", time.Now().UnixNano())
+	d.log.Info("creating a change set to see what the update changes (never executed)", "stack", spec.Name, "change_set", name)
 	cs, err := d.deps.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
 		StackName:     aws.String(spec.Name),
 		ChangeSetName: aws.String(name),
@@ -825,35 +927,37 @@ func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]strin
 	defer func() {
 		// The change set is only a description; a failure to delete it costs nothing but is said.
 		if _, err := d.deps.CFN.DeleteChangeSet(context.WithoutCancel(ctx), &cloudformation.DeleteChangeSetInput{ChangeSetName: cs.Id}); err != nil {
-			d.log.Warn("deleting the dry run's change set", "change_set", aws.ToString(cs.Id), "err", explain(err))
+			d.log.Warn("deleting the change set", "change_set", aws.ToString(cs.Id), "err", explain(err))
 		}
 	}()
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
+	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
-	var lines []string
+	var changes []stackChange
 	var token *string
 	for {
 		out, err := d.deps.CFN.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{ChangeSetName: cs.Id, NextToken: token})
-		if err != nil {
+		switch {
+		case err != nil && changeSetNotYet(err) && time.Since(started) < consistencyWindow:
+			d.log.Info("CloudFormation does not show the new change set yet: looking again", "stack", spec.Name)
+		case err != nil && pollFailure(ctx, err) != nil:
 			return nil, fmt.Errorf("describing change set of stack %s: %w", spec.Name, explain(err))
-		}
-		switch out.Status {
-		case cfntypes.ChangeSetStatusCreateComplete:
+		case err != nil:
+			d.log.Warn("could not read the change set; trying again", "stack", spec.Name, "err", explain(err))
+		case out.Status == cfntypes.ChangeSetStatusCreateComplete:
 			for _, c := range out.Changes {
 				if r := c.ResourceChange; r != nil {
-					line := fmt.Sprintf("%s %s %s (%s)", spec.Name, strings.ToLower(string(r.Action)), aws.ToString(r.LogicalResourceId), aws.ToString(r.ResourceType))
-					if r.Replacement == cfntypes.ReplacementTrue {
-						line += ", replaced"
-					}
-					lines = append(lines, line)
+					changes = append(changes, newStackChange(spec.Name, r))
 				}
 			}
 			if out.NextToken == nil {
-				return lines, nil
+				return changes, nil
 			}
 			token = out.NextToken
 			continue
-		case cfntypes.ChangeSetStatusFailed:
+		case out.Status == cfntypes.ChangeSetStatusFailed:
 			if strings.Contains(aws.ToString(out.StatusReason), "didn't contain changes") {
 				return nil, nil
 			}
@@ -865,6 +969,23 @@ func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]strin
 		case <-tick.C:
 		}
 	}
+}
+
+func newStackChange(stack string, r *cfntypes.ResourceChange) stackChange {
+	c := stackChange{logicalID: aws.ToString(r.LogicalResourceId), action: r.Action, replacement: r.Replacement}
+	c.line = fmt.Sprintf("%s %s %s (%s)", stack, strings.ToLower(string(r.Action)), c.logicalID, aws.ToString(r.ResourceType))
+	switch r.Replacement {
+	case cfntypes.ReplacementTrue:
+		c.line += ", replaced"
+	case cfntypes.ReplacementConditional:
+		c.line += ", replaced (conditionally: CloudFormation decides while updating)"
+	}
+	for _, det := range r.Details {
+		if t := det.Target; t != nil && t.Attribute == cfntypes.ResourceAttributeProperties && !containsString(c.properties, aws.ToString(t.Name)) {
+			c.properties = append(c.properties, aws.ToString(t.Name))
+		}
+	}
+	return c
 }
 
 // resourceIDs lists the template's logical resource IDs, sorted.

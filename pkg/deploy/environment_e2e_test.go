@@ -56,6 +56,7 @@ type managedEnv struct {
 	awsCfg    aws.Config
 	deployCfg aws.Config
 	calls     *callRecorder
+	faults    *faultProxy
 	registry  string
 	context   string
 }
@@ -70,10 +71,9 @@ func setupManaged(t *testing.T) *managedEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &callRecorder{base: awsCfg.HTTPClient}
-	deployCfg := awsCfg.Copy()
-	deployCfg.HTTPClient = rec
-	return &managedEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, registry: registry, context: buildContext(t)}
+	faults := startFaultProxy(t, endpoint)
+	rec, deployCfg := throughFaults(awsCfg, faults)
+	return &managedEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, faults: faults, registry: registry, context: buildContext(t)}
 }
 
 // config is what a new user writes: a service name and where to build; no network, load

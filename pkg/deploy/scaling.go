@@ -122,7 +122,12 @@ func (d *Deployer) autoScaling(ctx context.Context) error {
 		d.plan.add("scalable target", resID, verb, detail)
 		if !d.dryRun {
 			d.log.Info("registering scalable target", "resource", resID, "min", a.Min, "max", a.Max)
-			if _, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput()); err != nil {
+			// Application Auto Scaling may not see a service ECS has just created.
+			err := d.untilConsistent(ctx, "RegisterScalableTarget", scalingServiceNotYet, func(ctx context.Context) error {
+				_, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput())
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("registering scalable target %s: %w", resID, explain(err))
 			}
 		}

@@ -18,6 +18,11 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
 	})
+	var noCluster *ecstypes.ClusterNotFoundException
+	if errors.As(err, &noCluster) {
+		// A fresh account's dry run: the environment's cluster stack has not created it yet.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("describing service %s: %w", d.cfg.Service, explain(err))
 	}
@@ -338,7 +343,12 @@ func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN str
 			return "", "create", nil
 		}
 		d.log.Info("creating service", "service", name, "cluster", d.cfg.Cluster, "desired_count", d.desiredCount())
-		out, err := d.deps.ECS.CreateService(ctx, d.CreateServiceInput(tdARN))
+		var out *ecs.CreateServiceOutput
+		err := d.untilConsistent(ctx, "CreateService", createServiceNotYet, func(ctx context.Context) error {
+			var err error
+			out, err = d.deps.ECS.CreateService(ctx, d.CreateServiceInput(tdARN))
+			return err
+		})
 		if err != nil {
 			return "", "", fmt.Errorf("creating service %s: %w", name, explain(err))
 		}

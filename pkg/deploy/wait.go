@@ -102,6 +102,21 @@ func judge(svc *ecstypes.Service, tdARN, id string) (waitVerdict, string) {
 	return waitDone, fmt.Sprintf("%d/%d running", svc.RunningCount, svc.DesiredCount)
 }
 
+// showsDeployment reports whether a look at svc reflects the update to tdARN: the service
+// runs tdARN, or ECS reports the deployment id failed. A stale answer from before the update
+// shows neither. (A deployment's own task definition is no evidence: moto never changes it.)
+func showsDeployment(svc *ecstypes.Service, tdARN, id string) bool {
+	if aws.ToString(svc.TaskDefinition) == tdARN {
+		return true
+	}
+	for _, dep := range svc.Deployments {
+		if id != "" && aws.ToString(dep.Id) == id && dep.RolloutState == ecstypes.DeploymentRolloutStateFailed {
+			return true
+		}
+	}
+	return false
+}
+
 // wait polls the service until the deployment is done, failed, rolled back or timed out,
 // printing new service events as they appear.
 func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []StoppedTask, error) {
@@ -120,6 +135,7 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 	var lastErr error
 	failures := 0
 	var lastSeen time.Time
+	started, caughtUp := time.Now(), false
 	for {
 		out, err := d.deps.ECS.DescribeServices(wctx, &ecs.DescribeServicesInput{
 			Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
@@ -135,12 +151,23 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 		}
 		if err == nil {
 			failures, lastErr, lastSeen = 0, nil, time.Now()
-			if len(out.Services) == 0 {
+			// Right after CreateService or UpdateService, ECS may still answer from before it
+			// (no service, or the previous deployment): that is no verdict until a look has
+			// shown the deployment, or consistencyWindow has passed.
+			stale := func() bool { return !caughtUp && time.Since(started) < consistencyWindow }
+			verdict, why := waitPending, "ECS does not show the service yet"
+			if len(out.Services) == 0 && !stale() {
 				return OutcomeFailed, nil, fmt.Errorf("service %s disappeared while waiting", d.cfg.Service)
 			}
-			svc := &out.Services[0]
-			d.printEvents(svc, seen)
-			verdict, why := judge(svc, tdARN, id)
+			if len(out.Services) > 0 {
+				svc := &out.Services[0]
+				caughtUp = caughtUp || showsDeployment(svc, tdARN, id)
+				d.printEvents(svc, seen)
+				verdict, why = judge(svc, tdARN, id)
+				if verdict == waitRolledBack && stale() {
+					verdict, why = waitPending, "ECS does not show the new deployment yet"
+				}
+			}
 			if why != last {
 				d.log.Info("deployment state", "state", why)
 				last = why
