@@ -437,7 +437,9 @@ func (s faultStats) opsByCount() string {
 	for op := range s.ByOp {
 		ops = append(ops, op)
 	}
-	sort.Slice(ops, func(i, j int) bool { return s.ByOp[ops[i]] > s.ByOp[ops[j]] || s.ByOp[ops[i]] == s.ByOp[ops[j]] && ops[i] < ops[j] })
+	sort.Slice(ops, func(i, j int) bool {
+		return s.ByOp[ops[i]] > s.ByOp[ops[j]] || s.ByOp[ops[i]] == s.ByOp[ops[j]] && ops[i] < ops[j]
+	})
 	var parts []string
 	for _, op := range ops {
 		parts = append(parts, fmt.Sprintf("%s %d", op, s.ByOp[op]))
