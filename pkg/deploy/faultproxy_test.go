@@ -54,6 +54,9 @@ type faultProxy struct {
 	// Script fails the first calls of an operation ("ecs.DescribeServices") whatever the rate:
 	// Script[op][i] is the fault of its (i+1)th call ("" for none, "throttle", "500").
 	Script map[string][]string
+	// After throttles, once the operation named by a key has succeeded, the next N calls of
+	// another operation, whatever the rate: After["ecs.DeleteService"] = {"ecs.DescribeServices", 4}.
+	After map[string]afterRule
 
 	mu     sync.Mutex
 	n      map[string]int
@@ -62,12 +65,20 @@ type faultProxy struct {
 	// stale counts the stale answers still owed per resource.
 	last  map[string]cachedAnswer
 	stale map[string]int
+	// owed are throttles owed to an operation by an After rule.
+	owed map[string]int
 	// stats are the counts since the last Stats call, total those of the whole test.
 	stats, total faultStats
 }
 
 // faultHeader marks the answers the proxy made up instead of passing the call on.
 const faultHeader = "X-Facectl-Fault"
+
+// afterRule throttles the next N calls of Op.
+type afterRule struct {
+	Op string
+	N  int
+}
 
 type cachedAnswer struct {
 	status int
@@ -99,7 +110,7 @@ func startFaultProxy(t *testing.T, endpoint string) *faultProxy {
 		t.Fatal(err)
 	}
 	p := &faultProxy{t: t, target: target, Seed: 1, Rate: 0.1, MaxStreak: 2, StaleReads: 2,
-		n: map[string]int{}, streak: map[string]int{}, last: map[string]cachedAnswer{}, stale: map[string]int{}}
+		n: map[string]int{}, streak: map[string]int{}, last: map[string]cachedAnswer{}, stale: map[string]int{}, owed: map[string]int{}}
 	p.proxy = httputil.NewSingleHostReverseProxy(target)
 	p.srv = httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(func() {
@@ -134,6 +145,13 @@ func (p *faultProxy) URL() string { return p.srv.URL }
 func (p *faultProxy) count(f func(*faultStats)) {
 	f(&p.stats)
 	f(&p.total)
+}
+
+// Configure changes the fault settings between runs (under the proxy's lock).
+func (p *faultProxy) Configure(f func(*faultProxy)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p)
 }
 
 // Stats returns the counts since the last call.
@@ -252,7 +270,10 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.n[op]++
 	n := p.n[op]
 	fault := ""
-	if s := p.Script[op]; n <= len(s) {
+	if p.owed[op] > 0 {
+		p.owed[op]--
+		fault = "throttle"
+	} else if s := p.Script[op]; n <= len(s) {
 		fault = s[n-1]
 	} else if x := p.roll(op, n); x < p.Rate && p.streak[op] < p.MaxStreak {
 		fault = "throttle"
@@ -378,6 +399,9 @@ func (p *faultProxy) observe(req awsRequest, rec *recordingWriter) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if r, ok := p.After[req.name()]; ok {
+		p.owed[r.Op] += r.N
+	}
 	answer := cachedAnswer{status: rec.status, header: rec.Header().Clone(), body: rec.buf.Bytes()}
 	switch req.name() {
 	case "ecs.DescribeServices":
