@@ -1,14 +1,15 @@
 package deploy
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 )
 
 // TestDryRunInAFreshAccount is the documented first step: `facectl deploy --dry-run` in an
@@ -201,4 +202,86 @@ func TestDeleteServiceWaitsForStoppingTasks(t *testing.T) {
 func testStack(spec stackSpec) *cfntypes.Stack {
 	return &cfntypes.Stack{StackName: aws.String(spec.Name), StackId: aws.String("arn:aws:cloudformation:us-east-1:123456789012:stack/" + spec.Name + "/1"),
 		StackStatus: cfntypes.StackStatusCreateComplete, Tags: []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}}}
+}
+
+// TestStaleLookAfterUpdateIsNotARollback: the first DescribeServices after UpdateService still
+// shows the old deployment on revision 1 (ECS is eventually consistent). That is not "rolled
+// back": the wait looks again and sees the new deployment complete.
+func TestStaleLookAfterUpdateIsNotARollback(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(updateDeployCalls()...)
+	stub.expect(
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN1, 2, 2, deploymentJSON("ecs-svc/1", "PRIMARY", "COMPLETED", tdARN1, 2, 2, 0, ""), ""))),
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2, deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))),
+	)
+	res, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
+	if err != nil || res.Outcome != OutcomeDeployed {
+		t.Fatalf("deploy = %+v, %v", res, err)
+	}
+}
+
+// TestStaleLookAfterCreateIsNotDisappeared: right after CreateService, DescribeServices may
+// not know the service yet (failure MISSING); the wait looks again.
+func TestStaleLookAfterCreateIsNotDisappeared(t *testing.T) {
+	stub := newAWSStub(t)
+	calls := updateDeployCalls()
+	for i, c := range calls {
+		switch c.op {
+		case "ecs.DescribeServices":
+			calls[i] = ok("ecs.DescribeServices", `{"services":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:service/facectl/facectl","reason":"MISSING"}]}`)
+		case "ecs.DescribeTaskDefinition":
+			calls[i] = fail("ecs.DescribeTaskDefinition", 400, "ClientException", "Unable to describe task definition.")
+		case "ecs.UpdateService":
+			calls[i] = ok("ecs.CreateService", `{"service":`+serviceJSON(tdARN2, 2, 0, deploymentJSON("ecs-svc/2", "PRIMARY", "IN_PROGRESS", tdARN2, 2, 0, 0, ""), "")+`}`)
+		}
+	}
+	// The family has no revision yet: one DescribeTaskDefinition, not two.
+	for i, c := range calls {
+		if c.op == "ecs.DescribeTaskDefinition" {
+			calls = append(calls[:i], calls[i+1:]...)
+			break
+		}
+	}
+	stub.expect(calls...)
+	stub.expect(
+		ok("ecs.DescribeServices", `{"services":[],"failures":[{"arn":"arn:aws:ecs:us-east-1:123456789012:service/facectl/facectl","reason":"MISSING"}]}`),
+		ok("ecs.DescribeServices", describeServicesJSON(serviceJSON(tdARN2, 2, 2, deploymentJSON("ecs-svc/2", "PRIMARY", "COMPLETED", tdARN2, 2, 2, 0, ""), ""))),
+	)
+	res, err := Run(ctxT(t, 10*time.Second), stubConfig(), stub.deps(t, &lockedBuffer{}), Options{})
+	if err != nil || res.Outcome != OutcomeDeployed || res.ServiceAction != "create" {
+		t.Fatalf("deploy = %+v, %v", res, err)
+	}
+}
+
+// TestScalableTargetRetriedUntilAutoScalingSeesTheService: Application Auto Scaling answers
+// "ECS service doesn't exist" right after CreateService; RegisterScalableTarget is tried again.
+func TestScalableTargetRetriedUntilAutoScalingSeesTheService(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(
+		fail("application-autoscaling.RegisterScalableTarget", 400, "ValidationException", "ECS service doesn't exist: service/facectl/facectl"),
+		fail("application-autoscaling.RegisterScalableTarget", 400, "ValidationException", "ECS service doesn't exist: service/facectl/facectl"),
+		ok("application-autoscaling.RegisterScalableTarget", `{}`),
+	)
+	cfg := stubConfig()
+	d, err := New(cfg, stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.plan = &Plan{}
+	err = d.untilConsistent(ctxT(t, 10*time.Second), "RegisterScalableTarget", scalingServiceNotYet, func(ctx context.Context) error {
+		_, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any other validation error is the caller's to fix: no retry.
+	stub.expect(fail("application-autoscaling.RegisterScalableTarget", 400, "ValidationException", "Maximum capacity cannot be less than minimum capacity"))
+	err = d.untilConsistent(ctxT(t, 10*time.Second), "RegisterScalableTarget", scalingServiceNotYet, func(ctx context.Context) error {
+		_, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput())
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "Maximum capacity") {
+		t.Errorf("err = %v", err)
+	}
 }
