@@ -3,6 +3,9 @@ package deploy
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -284,4 +287,44 @@ func TestScalableTargetRetriedUntilAutoScalingSeesTheService(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Maximum capacity") {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// TestManagedFirstDeployThroughFaults makes five first deploys of the managed environment (a
+// new cluster each: cluster stack, service stack, image, service, auto scaling) through the
+// fault proxy, each with another seed, so five different patterns of throttles, 500s and stale
+// reads. Each must succeed; the log reports the calls, the retries they cost and the median
+// wall time (the figures in the deploy note).
+func TestManagedFirstDeployThroughFaults(t *testing.T) {
+	e := setupManaged(t)
+	ctx := ctxT(t, 5*time.Minute)
+	t.Cleanup(func() {
+		for i := 1; i <= 5; i++ {
+			_ = exec.Command("docker", "image", "rm", "-f", fmt.Sprintf("%s/facectl-env-e2e:fig-%d", e.registry, i)).Run()
+		}
+	})
+	var took []time.Duration
+	var calls, retries []int
+	for i := 1; i <= 5; i++ {
+		e.faults.Configure(func(p *faultProxy) { p.Seed = uint64(i) })
+		e.faults.Stats()
+		cfg := e.config("web", fmt.Sprintf("fig-%d", i)) // a tag of its own: each deploy builds and pushes
+		cfg.Cluster = fmt.Sprintf("fig-%d", i)
+		cfg.Logs.Group = "/ecs/" + cfg.Cluster + "/web" // /ecs/web is the first cluster's
+		start := time.Now()
+		res, err := Run(ctx, cfg, e.deps(t, &lockedBuffer{}), Options{})
+		d := time.Since(start)
+		s := e.faults.Stats()
+		e.calls.take()
+		if err != nil || res.Outcome != OutcomeDeployed || res.URL == "" {
+			t.Fatalf("first deploy with seed %d (%s): %+v, %v", i, s, res, err)
+		}
+		if s.Retries() == 0 {
+			t.Errorf("seed %d: the proxy injected nothing (%s)", i, s)
+		}
+		t.Logf("seed %d: %v; %s", i, d.Round(time.Millisecond), s)
+		took, calls, retries = append(took, d), append(calls, s.Calls), append(retries, s.Retries())
+	}
+	slices.Sort(took)
+	t.Logf("managed first deploy through the fault proxy, 5 runs: wall time median %v (min %v, max %v); AWS calls per deploy %v; retries per deploy %v",
+		took[2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[4].Round(time.Millisecond), calls, retries)
 }
