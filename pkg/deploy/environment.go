@@ -238,7 +238,13 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 		res["ExecutionRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
 	}
 
-	ingress := []any{open(80)}
+	// An NLB cannot redirect, so with a certificate it listens on 443 only: a plaintext
+	// listener on 80 would carry API keys in clear.
+	plaintext := alb || !tls
+	var ingress []any
+	if plaintext {
+		ingress = append(ingress, open(80))
+	}
 	if tls {
 		ingress = append(ingress, open(443))
 	}
@@ -289,7 +295,9 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	default:
 		plain["Protocol"] = "TCP"
 	}
-	res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	if plaintext {
+		res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	}
 	if tls {
 		proto := "HTTPS"
 		if !alb {
