@@ -232,7 +232,7 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 			}}},
 			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}},
 		}
-		if stmts := secretStatements(c.Task.Secrets); len(stmts) > 0 {
+		if stmts := secretStatements(c.Task.Secrets, c.Task.SecretsKMSKeys); len(stmts) > 0 {
 			role["Policies"] = []any{map[string]any{"PolicyName": "read-secrets", "PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": stmts}}}
 		}
 		res["ExecutionRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
@@ -338,17 +338,16 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	})
 }
 
-// secretStatements lets the execution role read the configured secrets, and nothing else.
-func secretStatements(secrets []Secret) []any {
+// secretStatements lets the execution role read the configured secrets, and decrypt them with
+// the configured customer-managed keys, and nothing else.
+func secretStatements(secrets []Secret, kmsKeys []string) []any {
 	var ssm, sm []string
 	for _, s := range secrets {
 		switch {
 		case strings.Contains(s.ValueFrom, ":ssm:"):
 			ssm = append(ssm, s.ValueFrom)
 		case strings.Contains(s.ValueFrom, ":secretsmanager:"):
-			// A JSON key, version stage or version ID may follow the secret's own ARN.
-			parts := strings.SplitN(s.ValueFrom, ":", 8)
-			sm = append(sm, strings.Join(parts[:min(len(parts), 7)], ":"))
+			sm = append(sm, secretResource(s.ValueFrom))
 		}
 	}
 	var out []any
@@ -358,7 +357,35 @@ func secretStatements(secrets []Secret) []any {
 	if len(sm) > 0 {
 		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"secretsmanager:GetSecretValue"}, "Resource": sortedCopy(sm)})
 	}
+	if len(kmsKeys) > 0 && len(ssm)+len(sm) > 0 {
+		// Only on behalf of the two services that hold the secrets, never a direct decrypt.
+		via := []any{}
+		if len(ssm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"})
+		}
+		if len(sm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"})
+		}
+		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"kms:Decrypt"}, "Resource": sortedCopy(kmsKeys),
+			"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": via}}})
+	}
 	return out
+}
+
+// secretSuffixRE is the random suffix Secrets Manager appends to a secret's name in its ARN.
+var secretSuffixRE = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+
+// secretResource is the IAM resource of a Secrets Manager valueFrom: the secret's own ARN (a
+// JSON key, version stage or version ID may follow it), with "-??????" for the random suffix
+// when the ARN was given without one
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_iam-policies.html#auth-and-access_examples_wildcard).
+func secretResource(valueFrom string) string {
+	parts := strings.SplitN(valueFrom, ":", 8)
+	arn := strings.Join(parts[:min(len(parts), 7)], ":")
+	if !secretSuffixRE.MatchString(arn) {
+		arn += "-??????"
+	}
+	return arn
 }
 
 func templateJSON(v any) string {

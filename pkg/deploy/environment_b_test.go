@@ -42,3 +42,38 @@ func TestNLBWithCertificateHasNoPlaintextListener(t *testing.T) {
 		t.Errorf("secure listener = %v", l)
 	}
 }
+
+// TestSecretsKMSKeyAndPartialARN (issue 15 item 17): a secret encrypted with a
+// customer-managed key needs kms:Decrypt (through Secrets Manager only), and a Secrets Manager
+// ARN given without its random suffix must still match the secret's real ARN.
+func TestSecretsKMSKeyAndPartialARN(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Service = "api"
+	cfg.Task.Secrets = []Secret{
+		{Name: "A", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl/api-key"},
+		{Name: "B", ValueFrom: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl-b-AbCdEf:token::"},
+	}
+	const key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	cfg.Task.SecretsKMSKeys = []string{key}
+	role := resourceProps(t, serviceTemplateOf(t, cfg), "ExecutionRole")
+	var doc PolicyDocument
+	b, _ := json.Marshal(role["Policies"].([]any)[0].(map[string]any)["PolicyDocument"])
+	if err := json.Unmarshal([]byte(strings.NewReplacer(`{"Fn::Sub":"secretsmanager.${AWS::Region}.amazonaws.com"}`, `"secretsmanager.us-east-1.amazonaws.com"`).Replace(string(b))), &doc); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	for _, tc := range []struct {
+		req  policyRequest
+		want bool
+	}{
+		{policyRequest{Action: "secretsmanager:GetSecretValue", Resource: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl/api-key-Xy12Zq"}, true},
+		{policyRequest{Action: "secretsmanager:GetSecretValue", Resource: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl-b-AbCdEf"}, true},
+		{policyRequest{Action: "secretsmanager:GetSecretValue", Resource: "arn:aws:secretsmanager:us-east-1:123456789012:secret:facectl/api-key-other-Xy12Zq"}, false},
+		{policyRequest{Action: "kms:Decrypt", Resource: key, Context: map[string]string{"kms:ViaService": "secretsmanager.us-east-1.amazonaws.com"}}, true},
+		{policyRequest{Action: "kms:Decrypt", Resource: key}, false},
+		{policyRequest{Action: "kms:Decrypt", Resource: key, Context: map[string]string{"kms:ViaService": "s3.us-east-1.amazonaws.com"}}, false},
+	} {
+		if got := doc.evaluate(tc.req); got != tc.want {
+			t.Errorf("%+v: allowed = %v, want %v\n%s", tc.req, got, tc.want, b)
+		}
+	}
+}

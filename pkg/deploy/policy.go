@@ -18,7 +18,7 @@ type PolicyStatement struct {
 	Effect    string                       `json:"Effect"`
 	Action    []string                     `json:"Action"`
 	Resource  []string                     `json:"Resource"`
-	Condition map[string]map[string]string `json:"Condition,omitempty"`
+	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 
 // JSON renders the policy indented, as `aws iam create-policy --policy-document` takes it.
@@ -101,7 +101,7 @@ func Policy(cfg Config) PolicyDocument {
 	// ECS creates its service-linked role on the account's first service.
 	st = append(st, PolicyStatement{Sid: "CreateTheECSServiceLinkedRole", Effect: "Allow",
 		Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
-		Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}})
+		Condition: map[string]map[string]any{"StringEquals": {"iam:AWSServiceName": "ecs.amazonaws.com"}}})
 
 	var roles []string
 	for _, r := range []string{cfg.Task.ExecutionRoleARN, cfg.Task.TaskRoleARN} {
@@ -113,7 +113,7 @@ func Policy(cfg Config) PolicyDocument {
 		add("CheckTheTaskRoles", roles, "iam:GetRole")
 		st = append(st, PolicyStatement{Sid: "PassTheTaskRolesToECS", Effect: "Allow",
 			Action: []string{"iam:PassRole"}, Resource: roles,
-			Condition: map[string]map[string]string{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}})
+			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}})
 	}
 
 	if cfg.Image.URI == "" {
@@ -136,7 +136,7 @@ func Policy(cfg Config) PolicyDocument {
 			"cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms")
 		st = append(st, PolicyStatement{Sid: "CreateTheAutoScalingServiceLinkedRole", Effect: "Allow",
 			Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
-			Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": "ecs.application-autoscaling.amazonaws.com"}}})
+			Condition: map[string]map[string]any{"StringEquals": {"iam:AWSServiceName": "ecs.application-autoscaling.amazonaws.com"}}})
 	}
 
 	group := []string{"arn:aws:logs:" + region + ":*:log-group:" + cfg.LogGroup() + ":*"}
@@ -165,7 +165,7 @@ func Policy(cfg Config) PolicyDocument {
 		// service-linked role (the cluster's ECS role is allowed above).
 		st = append(st, PolicyStatement{Sid: "CreateTheLoadBalancingServiceLinkedRole", Effect: "Allow",
 			Action: []string{"iam:CreateServiceLinkedRole"}, Resource: all,
-			Condition: map[string]map[string]string{"StringEquals": {"iam:AWSServiceName": cfnServiceLinkedRoles["AWS::ElasticLoadBalancingV2::LoadBalancer"]}}})
+			Condition: map[string]map[string]any{"StringEquals": {"iam:AWSServiceName": cfnServiceLinkedRoles["AWS::ElasticLoadBalancingV2::LoadBalancer"]}}})
 	}
 	return PolicyDocument{Version: "2012-10-17", Statement: st}
 }
