@@ -227,10 +227,20 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	if c.Task.ExecutionRoleARN == "" {
 		role := map[string]any{
 			"Description": fmt.Sprintf("facectl: ECS task execution role of service %s (image pull, logs, secrets)", c.Service),
+			// Only ECS, and only for this account's tasks (the confused-deputy guard of
+			// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
 			"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 				"Effect": "Allow", "Principal": map[string]any{"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+				"Condition": map[string]any{
+					"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+					"ArnLike":      map[string]any{"aws:SourceArn": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"}},
+				},
 			}}},
-			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}},
+			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:" + executionRolePolicy}},
+			// The deploy policy lets CloudFormation create roles only under this path and
+			// within this boundary (see Policy).
+			"Path":                executionRolePath,
+			"PermissionsBoundary": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + c.BoundaryName()},
 		}
 		if stmts := secretStatements(c.Task.Secrets, c.Task.SecretsKMSKeys); len(stmts) > 0 {
 			role["Policies"] = []any{map[string]any{"PolicyName": "read-secrets", "PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": stmts}}}

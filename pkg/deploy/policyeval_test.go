@@ -110,9 +110,9 @@ func conditionHolds(op string, want any, ctx map[string]string, key string) bool
 	}
 	var match func(pattern, v string) bool
 	switch op {
-	case "StringEquals", "ArnEquals":
+	case "StringEquals":
 		match = func(p, v string) bool { return p == v }
-	case "StringLike", "ArnLike":
+	case "StringLike", "ArnLike", "ArnEquals": // both Arn operators take wildcards
 		match = func(p, v string) bool { return globMatch(p, v, false) }
 	default:
 		panic("condition operator " + op + " not understood by the test evaluator")
