@@ -15,10 +15,10 @@ type PolicyDocument struct {
 
 // PolicyStatement is one statement of a PolicyDocument.
 type PolicyStatement struct {
-	Sid       string                       `json:"Sid"`
-	Effect    string                       `json:"Effect"`
-	Action    []string                     `json:"Action"`
-	Resource  []string                     `json:"Resource"`
+	Sid       string                    `json:"Sid"`
+	Effect    string                    `json:"Effect"`
+	Action    []string                  `json:"Action"`
+	Resource  []string                  `json:"Resource"`
 	Condition map[string]map[string]any `json:"Condition,omitempty"`
 }
 
