@@ -261,14 +261,6 @@ func partitionOf(region string) string {
 	return "aws"
 }
 
-// partitionOfARN is the partition of an ARN (the caller's, from sts:GetCallerIdentity).
-func partitionOfARN(arn string) string {
-	if parts := strings.SplitN(arn, ":", 3); len(parts) == 3 && parts[0] == "arn" {
-		return parts[1]
-	}
-	return "aws"
-}
-
 // BoundaryName is the name of the customer-managed policy that bounds the service stack's
 // execution role; create it once per service with BoundaryPolicy (facectl deploy policy --boundary).
 func (c Config) BoundaryName() string {

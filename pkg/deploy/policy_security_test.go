@@ -162,3 +162,18 @@ func TestExecutionRoleBoundedAndTrustScoped(t *testing.T) {
 		t.Error("boundary does not allow pulling images")
 	}
 }
+
+// TestPartitions: ARNs and the ECR registry follow the region's partition (issue 15 item 16).
+func TestPartitions(t *testing.T) {
+	for region, want := range map[string]string{"us-east-1": "aws", "cn-north-1": "aws-cn", "us-gov-west-1": "aws-us-gov", "": "*"} {
+		if got := partitionOf(region); got != want {
+			t.Errorf("partitionOf(%q) = %q, want %q", region, got, want)
+		}
+	}
+	if got := ecrHost("123456789012", "cn-north-1"); got != "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn" {
+		t.Errorf("ecrHost = %s", got)
+	}
+	if img, ok := parseECRImage(ecrHost("123456789012", "cn-north-1") + "/web:1"); !ok || img.Region != "cn-north-1" {
+		t.Errorf("parseECRImage of a China registry = %+v, %v", img, ok)
+	}
+}
