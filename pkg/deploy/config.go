@@ -107,6 +107,9 @@ type TaskConfig struct {
 	Environment []EnvVar `mapstructure:"environment" flag:"env" help:"container environment variable NAME=VALUE (repeatable; replaces the config file's list)"`
 	// Secrets are environment variables read from SSM parameters or Secrets Manager.
 	Secrets []Secret `mapstructure:"secrets" flag:"secret" help:"container secret NAME=ARN of an SSM parameter or Secrets Manager secret (repeatable)"`
+	// SecretsKMSKeys are the customer-managed KMS keys the secrets are encrypted with: the
+	// managed execution role may decrypt with them, only through SSM and Secrets Manager.
+	SecretsKMSKeys []string `mapstructure:"secrets_kms_keys" help:"ARNs of the customer-managed KMS keys the secrets are encrypted with (the managed execution role gets kms:Decrypt on them via SSM and Secrets Manager)"`
 	// ExecutionRoleARN lets ECS pull from ECR, write logs and read secrets.
 	ExecutionRoleARN string `mapstructure:"execution_role_arn" flag:"execution-role-arn" help:"task execution role (ECR pull, logs, secrets; empty with the managed environment: the stack makes one)"`
 	// TaskRoleARN is the role the application runs as (optional).
@@ -459,6 +462,11 @@ func (c Config) Validate() error {
 		seen[s.Name] = true
 		if !strings.HasPrefix(s.ValueFrom, "arn:") || !(strings.Contains(s.ValueFrom, ":ssm:") || strings.Contains(s.ValueFrom, ":secretsmanager:")) {
 			bad(fmt.Sprintf("task.secrets[%d].value_from", i), "%q must be the ARN of an SSM parameter or a Secrets Manager secret", s.ValueFrom)
+		}
+	}
+	for i, k := range c.Task.SecretsKMSKeys {
+		if !strings.HasPrefix(k, "arn:") || !strings.Contains(k, ":kms:") || !strings.Contains(k, ":key/") {
+			bad(fmt.Sprintf("task.secrets_kms_keys[%d]", i), "%q must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", k)
 		}
 	}
 	if len(c.Task.Secrets) > 0 && c.Task.ExecutionRoleARN == "" && !c.Managed() {

@@ -189,21 +189,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		}
 		if len(digests) > 0 {
 			add(fmt.Sprintf("%d image(s) in ECR repository %s", len(digests), d.cfg.Image.Repository), func(ctx context.Context) error {
-				ids := make([]ecrtypes.ImageIdentifier, len(digests))
-				for i, dg := range digests {
-					ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
-				}
-				out, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
-				if err != nil {
-					return wrapIf(err, "deleting images")
-				}
-				for _, f := range out.Failures {
-					// An image already gone is what destroy wants.
-					if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
-						return fmt.Errorf("deleting image %s: %s: %s", aws.ToString(f.ImageId.ImageDigest), f.FailureCode, aws.ToString(f.FailureReason))
-					}
-				}
-				return nil
+				return d.deleteImages(ctx, digests)
 			})
 		}
 	} else if d.cfg.Image.URI == "" {
@@ -486,6 +472,32 @@ func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, othe
 		}
 	}
 	return keys(mine), len(shared), keys(sharedWith), nil
+}
+
+// batchDeleteImageMax is the most image IDs one BatchDeleteImage takes
+// (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_BatchDeleteImage.html: imageIds, 1-100 items).
+const batchDeleteImageMax = 100
+
+// deleteImages deletes the digests from the repository, at most batchDeleteImageMax a call.
+func (d *Deployer) deleteImages(ctx context.Context, digests []string) error {
+	for start := 0; start < len(digests); start += batchDeleteImageMax {
+		batch := digests[start:min(start+batchDeleteImageMax, len(digests))]
+		ids := make([]ecrtypes.ImageIdentifier, len(batch))
+		for i, dg := range batch {
+			ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
+		}
+		out, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
+		if err != nil {
+			return wrapIf(err, "deleting images")
+		}
+		for _, f := range out.Failures {
+			// An image already gone is what destroy wants.
+			if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+				return fmt.Errorf("deleting image %s: %s: %s", aws.ToString(f.ImageId.ImageDigest), f.FailureCode, aws.ToString(f.FailureReason))
+			}
+		}
+	}
+	return nil
 }
 
 var imageDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)

@@ -227,18 +227,34 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	if c.Task.ExecutionRoleARN == "" {
 		role := map[string]any{
 			"Description": fmt.Sprintf("facectl: ECS task execution role of service %s (image pull, logs, secrets)", c.Service),
+			// Only ECS, and only for this account's tasks (the confused-deputy guard of
+			// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
 			"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 				"Effect": "Allow", "Principal": map[string]any{"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+				"Condition": map[string]any{
+					"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+					"ArnLike":      map[string]any{"aws:SourceArn": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"}},
+				},
 			}}},
-			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}},
+			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:" + executionRolePolicy}},
+			// The deploy policy lets CloudFormation create roles only under this path and
+			// within this boundary (see Policy).
+			"Path":                executionRolePath,
+			"PermissionsBoundary": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + c.BoundaryName()},
 		}
-		if stmts := secretStatements(c.Task.Secrets); len(stmts) > 0 {
+		if stmts := secretStatements(c.Task.Secrets, c.Task.SecretsKMSKeys); len(stmts) > 0 {
 			role["Policies"] = []any{map[string]any{"PolicyName": "read-secrets", "PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": stmts}}}
 		}
 		res["ExecutionRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
 	}
 
-	ingress := []any{open(80)}
+	// An NLB cannot redirect, so with a certificate it listens on 443 only: a plaintext
+	// listener on 80 would carry API keys in clear.
+	plaintext := alb || !tls
+	var ingress []any
+	if plaintext {
+		ingress = append(ingress, open(80))
+	}
 	if tls {
 		ingress = append(ingress, open(443))
 	}
@@ -289,7 +305,9 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	default:
 		plain["Protocol"] = "TCP"
 	}
-	res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	if plaintext {
+		res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	}
 	if tls {
 		proto := "HTTPS"
 		if !alb {
@@ -330,17 +348,16 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	})
 }
 
-// secretStatements lets the execution role read the configured secrets, and nothing else.
-func secretStatements(secrets []Secret) []any {
+// secretStatements lets the execution role read the configured secrets, and decrypt them with
+// the configured customer-managed keys, and nothing else.
+func secretStatements(secrets []Secret, kmsKeys []string) []any {
 	var ssm, sm []string
 	for _, s := range secrets {
 		switch {
 		case strings.Contains(s.ValueFrom, ":ssm:"):
 			ssm = append(ssm, s.ValueFrom)
 		case strings.Contains(s.ValueFrom, ":secretsmanager:"):
-			// A JSON key, version stage or version ID may follow the secret's own ARN.
-			parts := strings.SplitN(s.ValueFrom, ":", 8)
-			sm = append(sm, strings.Join(parts[:min(len(parts), 7)], ":"))
+			sm = append(sm, secretResource(s.ValueFrom))
 		}
 	}
 	var out []any
@@ -350,7 +367,35 @@ func secretStatements(secrets []Secret) []any {
 	if len(sm) > 0 {
 		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"secretsmanager:GetSecretValue"}, "Resource": sortedCopy(sm)})
 	}
+	if len(kmsKeys) > 0 && len(ssm)+len(sm) > 0 {
+		// Only on behalf of the two services that hold the secrets, never a direct decrypt.
+		via := []any{}
+		if len(ssm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"})
+		}
+		if len(sm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"})
+		}
+		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"kms:Decrypt"}, "Resource": sortedCopy(kmsKeys),
+			"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": via}}})
+	}
 	return out
+}
+
+// secretSuffixRE is the random suffix Secrets Manager appends to a secret's name in its ARN.
+var secretSuffixRE = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+
+// secretResource is the IAM resource of a Secrets Manager valueFrom: the secret's own ARN (a
+// JSON key, version stage or version ID may follow it), with "-??????" for the random suffix
+// when the ARN was given without one
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_iam-policies.html#auth-and-access_examples_wildcard).
+func secretResource(valueFrom string) string {
+	parts := strings.SplitN(valueFrom, ":", 8)
+	arn := strings.Join(parts[:min(len(parts), 7)], ":")
+	if !secretSuffixRE.MatchString(arn) {
+		arn += "-??????"
+	}
+	return arn
 }
 
 func templateJSON(v any) string {

@@ -166,7 +166,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image))
 		if d.dryRun {
 			d.plan.add("ecr repository", name, "create", detail)
-			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
+			return ecrHost(d.account, d.deps.Region) + "/" + name, nil
 		}
 		d.log.Info("creating ECR repository", "name", name)
 		cr, err := d.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
@@ -308,4 +308,14 @@ func retentionText(days int32) string {
 		return "never expire"
 	}
 	return fmt.Sprintf("%d days", days)
+}
+
+// ecrHost is the registry of an account's ECR in region; China's regions use amazonaws.com.cn
+// (https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-Beijing.html).
+func ecrHost(account, region string) string {
+	h := fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", account, region)
+	if partitionOf(region) == "aws-cn" {
+		h += ".cn"
+	}
+	return h
 }

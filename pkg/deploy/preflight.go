@@ -34,10 +34,15 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if d.managed {
 		if err := d.resolveNetwork(ctx); err != nil {
 			errs = append(errs, err)
-		} else if !d.net.DefaultVPC {
-			// Subnets the user chose: their routes decide whether the tasks reach ECR. The
-			// default VPC's default subnets are public, with a public IP: right by construction.
-			if err := d.checkEgress(ctx, d.net.VPC, d.net.Subnets, d.net.PublicIP); err != nil {
+		} else if !d.net.DefaultVPC || len(d.cfg.LoadBalancer.Subnets) > 0 {
+			// Subnets the user chose: their routes decide whether the tasks reach ECR and
+			// clients reach the load balancer. The default VPC's default subnets are public,
+			// with a public IP: right by construction.
+			tasks := d.net.Subnets
+			if d.net.DefaultVPC {
+				tasks = nil
+			}
+			if err := d.checkEgress(ctx, d.net.VPC, tasks, d.net.PublicIP, d.net.LBSubnets); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -47,7 +52,7 @@ func (d *Deployer) preflight(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		if net.vpc != "" {
-			if err := d.checkEgress(ctx, net.vpc, d.cfg.Network.Subnets, d.cfg.Network.AssignPublicIP); err != nil {
+			if err := d.checkEgress(ctx, net.vpc, d.cfg.Network.Subnets, d.cfg.Network.AssignPublicIP, nil); err != nil {
 				errs = append(errs, err)
 			}
 		}

@@ -108,7 +108,10 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 // not pull its image, write its logs or read its secrets: a public subnet (0.0.0.0/0 to an
 // internet gateway) without a public IP, or a private one without a NAT gateway or the VPC
 // endpoints. ECS would only say so with CannotPullContainerError, minutes later.
-func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool) error {
+//
+// lbSubnets, when given, are an internet-facing load balancer's: each must route 0.0.0.0/0 to
+// an internet gateway, or the load balancer is created but unreachable.
+func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool, lbSubnets []string) error {
 	tables, err := d.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
 		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 	})
@@ -148,6 +151,17 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 	}
 
 	var errs []error
+	key := "deploy.load_balancer.subnets"
+	if len(d.cfg.LoadBalancer.Subnets) == 0 {
+		key += " (empty: the tasks' deploy.network.subnets)"
+	}
+	for subnet, e := range subnetEgress(tables.RouteTables, lbSubnets) {
+		if e.kind != "igw" {
+			errs = append(errs, fmt.Errorf("%s: %s has no route 0.0.0.0/0 to an internet gateway (route table %s), so an internet-facing load balancer there is unreachable. "+
+				"Fix: set deploy.load_balancer.subnets to public subnets of the VPC (in two zones)", key, subnet, routeTableOr(e.table)))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	for _, subnet := range subnets {
 		e := routes[subnet]
 		switch {
