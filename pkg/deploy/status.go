@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
@@ -164,67 +163,4 @@ func (s Status) Render(w io.Writer) {
 			fmt.Fprintf(w, "  %s  %s\n", e.Time.UTC().Format(time.RFC3339), e.Message)
 		}
 	}
-}
-
-// RollbackOptions select the revision to roll back to.
-type RollbackOptions struct {
-	// Revision is the task definition revision to return to; 0 means the one before the
-	// service's current revision.
-	Revision int
-}
-
-// Rollback points the service at an earlier task definition revision and waits like Deploy.
-func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Result, err error) {
-	d.startedAt = time.Now()
-	d.plan = &Plan{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
-	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, ServiceAction: "update"}
-	defer func() {
-		res.Actions = d.plan.Actions
-		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
-		err = explain(err)
-	}()
-	svc, err := d.describeService(ctx)
-	if err != nil {
-		return res, err
-	}
-	if svc == nil {
-		return res, fmt.Errorf("%w: %s in cluster %s", ErrServiceNotFound, d.cfg.Service, d.cfg.Cluster)
-	}
-	current := aws.ToString(svc.TaskDefinition)
-	family, rev := splitRevision(current)
-	target, image, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
-	if err != nil {
-		return res, err
-	}
-	res.TaskDefinitionARN, res.Image = target, image
-	if err := d.checkImageExists(ctx, image); err != nil {
-		return res, err
-	}
-	d.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
-	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
-	// The desired count is never part of a rollback.
-	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster: aws.String(d.cfg.Cluster), Service: aws.String(d.cfg.Service), TaskDefinition: aws.String(target),
-	})
-	if err != nil {
-		return res, fmt.Errorf("updating service %s to %s: %w", d.cfg.Service, shortARN(target), explain(err))
-	}
-	if d.cfg.Wait.Timeout == 0 {
-		res.Outcome = OutcomeNotWaited
-		return res, nil
-	}
-	outcome, stopped, err := d.wait(ctx, target, primaryDeploymentID(out.Service))
-	res.Outcome, res.StoppedTasks = outcome, stopped
-	return res, err
-}
-
-// splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).
-func splitRevision(arn string) (string, int) {
-	s := shortARN(arn)
-	i := strings.LastIndex(s, ":")
-	if i < 0 {
-		return s, 0
-	}
-	n, _ := strconv.Atoi(s[i+1:])
-	return s[:i], n
 }
