@@ -69,9 +69,10 @@ type Deployer struct {
 	account string
 	lbType  string // "network" or "application" when a target group is configured
 	lbLabel string // ALB resource label for the requests-per-target metric
-	// managed is true when facectl manages the environment as stacks (Config.Managed before
-	// the stack outputs filled in the network and load balancer settings).
-	managed       bool
+	// managedEnv is true when facectl manages the environment as stacks (Config.Managed before
+	// the stack outputs filled in the network and load balancer settings). It is not the
+	// "scaled" of the service stage: whether auto scaling owns the desired count.
+	managedEnv    bool
 	net           envNetwork
 	clusterExists bool
 	url           string
@@ -124,7 +125,7 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
-	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress, managed: cfg.Managed()}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress, managedEnv: cfg.Managed()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -190,7 +191,7 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 	defer stopWaiting(nil)
 	envDone := make(chan error, 1)
 	go func() { envDone <- d.applyEnvironment(ctx, waitCtx, steps) }()
-	img, imgErr := d.image(ctx)
+	img, imgErr := d.ensureImage(ctx)
 	if imgErr != nil {
 		d.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
 		stopWaiting(errStoppedWaiting)
@@ -209,8 +210,8 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		return res, err
 	}
 
-	if !d.managed { // the service stack holds the log group
-		if err := d.logGroup(ctx); err != nil {
+	if !d.managedEnv { // the service stack holds the log group
+		if err := d.ensureLogGroup(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -220,23 +221,23 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		return res, err
 	}
 
-	tdARN, registered, err := d.taskDefinition(ctx, svc, img.Ref)
+	tdARN, registered, err := d.registerTaskDefinition(ctx, svc, img.Ref)
 	if err != nil {
 		return res, err
 	}
 	res.TaskDefinitionARN, res.Registered = tdARN, registered
 
-	managed, err := d.scalingManaged(ctx)
+	scaled, err := d.scalingOwnsCount(ctx)
 	if err != nil {
 		return res, err
 	}
-	deploymentID, action, err := d.service(ctx, svc, tdARN, managed)
+	deploymentID, action, err := d.applyService(ctx, svc, tdARN, scaled)
 	if err != nil {
 		return res, err
 	}
 	res.ServiceAction = action
 
-	if err := d.autoScaling(ctx); err != nil {
+	if err := d.applyAutoScaling(ctx); err != nil {
 		return res, err
 	}
 
@@ -250,7 +251,7 @@ func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err er
 		res.Outcome = OutcomeNotWaited
 		return res, nil
 	}
-	outcome, stopped, err := d.wait(ctx, tdARN, deploymentID)
+	outcome, stopped, err := d.waitForDeployment(ctx, tdARN, deploymentID)
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	if err != nil {
 		return res, err

@@ -138,7 +138,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
 		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
 	}
-	if !d.managed {
+	if !d.managedEnv {
 		// Your own network: facectl made no stack for it.
 		stacks = nil
 	}

@@ -418,7 +418,7 @@ func sameJSON(a, b string) bool {
 // (create, update when a template changed, nothing). Both are looked at first, so that a
 // terminal user is asked once about everything that will change.
 func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
-	if !d.managed {
+	if !d.managedEnv {
 		return nil, nil
 	}
 	d.log.Info("environment: checking the CloudFormation stacks")
@@ -494,7 +494,7 @@ func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
 // cancels (with cause errStoppedWaiting) to stop waiting without stopping CloudFormation. No
 // further stack is started once waitCtx is done.
 func (d *Deployer) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) error {
-	if !d.managed {
+	if !d.managedEnv {
 		return nil
 	}
 	var outputs map[string]string

@@ -23,7 +23,7 @@ type imageRef struct {
 }
 
 // image builds and pushes the image, or resolves deploy.image.uri.
-func (d *Deployer) image(ctx context.Context) (imageRef, error) {
+func (d *Deployer) ensureImage(ctx context.Context) (imageRef, error) {
 	if uri := d.cfg.Image.URI; uri != "" {
 		return d.prebuiltImage(ctx, uri)
 	}
@@ -250,7 +250,7 @@ func (d *Deployer) login(ctx context.Context, host string) error {
 }
 
 // logGroup creates the awslogs group when missing and keeps its retention as configured.
-func (d *Deployer) logGroup(ctx context.Context) error {
+func (d *Deployer) ensureLogGroup(ctx context.Context) error {
 	group := d.cfg.LogGroup()
 	out, err := d.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
 	if err != nil {

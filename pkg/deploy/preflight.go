@@ -31,7 +31,7 @@ func (d *Deployer) preflight(ctx context.Context) error {
 	if err := d.checkCluster(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if d.managed {
+	if d.managedEnv {
 		if err := d.resolveNetwork(ctx); err != nil {
 			errs = append(errs, err)
 		} else if !d.net.DefaultVPC || len(d.cfg.LoadBalancer.Subnets) > 0 {
@@ -80,7 +80,7 @@ func (d *Deployer) checkCluster(ctx context.Context) error {
 			return nil
 		}
 	}
-	if d.managed && !strings.HasPrefix(d.cfg.Cluster, "arn:") {
+	if d.managedEnv && !strings.HasPrefix(d.cfg.Cluster, "arn:") {
 		return nil // the environment's cluster stack creates it
 	}
 	return fmt.Errorf("deploy.cluster: cluster %q is not an active cluster in account %s, %s: create it (aws ecs create-cluster --cluster-name %s) or fix deploy.cluster",

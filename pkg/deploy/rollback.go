@@ -71,7 +71,7 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 		res.Outcome = OutcomeNotWaited
 		return res, nil
 	}
-	outcome, stopped, err := d.wait(ctx, target, primaryDeploymentID(out.Service))
+	outcome, stopped, err := d.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	return res, err
 }

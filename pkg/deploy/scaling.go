@@ -37,9 +37,9 @@ func (d *Deployer) describeScalableTarget(ctx context.Context) (*aastypes.Scalab
 	return &out.ScalableTargets[0], nil
 }
 
-// scalingManaged reports whether auto scaling owns the desired count: configured here, or a
+// scalingOwnsCount reports whether auto scaling owns the desired count: configured here, or a
 // scalable target registered by someone else. Then deploys never touch the desired count.
-func (d *Deployer) scalingManaged(ctx context.Context) (bool, error) {
+func (d *Deployer) scalingOwnsCount(ctx context.Context) (bool, error) {
 	if d.cfg.AutoScaling.Enabled {
 		return true, nil
 	}
@@ -99,8 +99,8 @@ func (d *Deployer) ScalingPolicyInputs(albLabel string) []*aas.PutScalingPolicyI
 	return out
 }
 
-// autoScaling registers the scalable target and puts the policies, each only when it differs.
-func (d *Deployer) autoScaling(ctx context.Context) error {
+// applyAutoScaling registers the scalable target and puts the policies, each only when it differs.
+func (d *Deployer) applyAutoScaling(ctx context.Context) error {
 	a := d.cfg.AutoScaling
 	if !a.Enabled {
 		return nil

@@ -39,9 +39,9 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 	return nil, nil
 }
 
-// taskDefinition registers a new revision when the rendered one differs from the service's
+// registerTaskDefinition registers a new revision when the rendered one differs from the service's
 // current one (and from the family's latest); it returns the ARN to deploy.
-func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
+func (d *Deployer) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
 	want := RenderTaskDefinition(d.cfg, image, d.deps.Region)
 	family := d.cfg.TaskFamily()
 
@@ -168,7 +168,7 @@ func (d *Deployer) desiredCount() int32 {
 	return int32(n)
 }
 
-func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
+func (d *Deployer) wantView(tdARN string, scaled, creating bool) serviceView {
 	v := serviceView{
 		TaskDefinition:        shortARN(tdARN),
 		MinimumHealthyPercent: int32(d.cfg.Deployment.MinimumHealthyPercent),
@@ -178,7 +178,7 @@ func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
 		SecurityGroups:        sortedCopy(d.cfg.Network.SecurityGroups),
 		AssignPublicIP:        string(d.assignPublicIP()),
 	}
-	if !managed || creating {
+	if !scaled || creating {
 		n := d.desiredCount()
 		v.DesiredCount = &n
 	}
@@ -289,7 +289,7 @@ func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
 
 // UpdateServiceInput is the request that moves the service to tdARN and the configured
 // settings. The desired count is left out when auto scaling manages the service.
-func (d *Deployer) UpdateServiceInput(tdARN string, managed bool, withLoadBalancers bool) *ecs.UpdateServiceInput {
+func (d *Deployer) UpdateServiceInput(tdARN string, scaled bool, withLoadBalancers bool) *ecs.UpdateServiceInput {
 	in := &ecs.UpdateServiceInput{
 		Cluster:                 aws.String(d.cfg.Cluster),
 		Service:                 aws.String(d.cfg.Service),
@@ -297,7 +297,7 @@ func (d *Deployer) UpdateServiceInput(tdARN string, managed bool, withLoadBalanc
 		NetworkConfiguration:    d.networkConfiguration(),
 		DeploymentConfiguration: d.deploymentConfiguration(),
 	}
-	if !managed {
+	if !scaled {
 		in.DesiredCount = aws.Int32(int32(d.cfg.DesiredCount))
 	}
 	if d.cfg.LoadBalancer.TargetGroupARN != "" {
@@ -332,11 +332,11 @@ func changedFields(cur, want serviceView) []string {
 	return out
 }
 
-// service creates or updates the service; it returns the deployment to wait for.
-func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN string, managed bool) (string, string, error) {
+// applyService creates or updates the service; it returns the deployment to wait for.
+func (d *Deployer) applyService(ctx context.Context, svc *ecstypes.Service, tdARN string, scaled bool) (string, string, error) {
 	name := d.cfg.Service
 	if svc == nil {
-		want := d.wantView(tdARN, managed, true)
+		want := d.wantView(tdARN, scaled, true)
 		d.plan.ServiceDiff = lineDiff("", want.json())
 		d.plan.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", d.desiredCount()))
 		if d.dryRun {
@@ -355,7 +355,7 @@ func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN str
 		return primaryDeploymentID(out.Service), "create", nil
 	}
 
-	want := d.wantView(tdARN, managed, false)
+	want := d.wantView(tdARN, scaled, false)
 	cur := currentView(svc, want)
 	changes := changedFields(cur, want)
 	if len(changes) == 0 {
@@ -364,7 +364,7 @@ func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN str
 	}
 	d.plan.ServiceDiff = lineDiff(cur.json(), want.json())
 	detail := "changes " + strings.Join(changes, ", ")
-	if managed {
+	if scaled {
 		detail += " (desired count left to auto scaling)"
 	}
 	d.plan.add("service", name, "update", detail)
@@ -373,7 +373,7 @@ func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN str
 	}
 	withLB := containsString(changes, "loadBalancers")
 	d.log.Info("updating service", "service", name, "task_definition", shortARN(tdARN), "changes", strings.Join(changes, ","))
-	out, err := d.deps.ECS.UpdateService(ctx, d.UpdateServiceInput(tdARN, managed, withLB))
+	out, err := d.deps.ECS.UpdateService(ctx, d.UpdateServiceInput(tdARN, scaled, withLB))
 	if err != nil {
 		return "", "", fmt.Errorf("updating service %s: %w", name, explain(err))
 	}

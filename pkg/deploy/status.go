@@ -89,7 +89,7 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
-	if d.managed {
+	if d.managedEnv {
 		if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
 			return st, err
 		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {

@@ -117,9 +117,9 @@ func showsDeployment(svc *ecstypes.Service, tdARN, id string) bool {
 	return false
 }
 
-// wait polls the service until the deployment is done, failed, rolled back or timed out,
+// waitForDeployment polls the service until the deployment is done, failed, rolled back or timed out,
 // printing new service events as they appear.
-func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []StoppedTask, error) {
+func (d *Deployer) waitForDeployment(ctx context.Context, tdARN, id string) (Outcome, []StoppedTask, error) {
 	timeout := d.cfg.Wait.Timeout
 	d.log.Info("waiting for the deployment to complete", "deployment", id, "task_definition", shortARN(tdARN), "timeout", timeout)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
