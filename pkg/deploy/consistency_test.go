@@ -142,18 +142,18 @@ func TestStackUpdateThatDropsTrafficIsRefused(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				d.plan, d.dryRun = &Plan{}, dry
+				r := d.newRun(dry, nil)
 				spec := stackSpec{Name: "facectl-facectl-facectl", For: "service/facectl/facectl", Body: `{"Resources":{"X":{}}}`, What: "service stack"}
 				st := testStack(spec)
-				step, err := d.planStack(ctxT(t, 10*time.Second), spec, st)
+				step, err := r.planStack(ctxT(t, 10*time.Second), spec, st)
 				if dry {
 					if err != nil {
 						t.Fatalf("dry run: %v", err)
 					}
-					if line := strings.Join(d.plan.Environment, "\n"); (tc.want != "TaskSecurityGroup (ingress rules rewritten in place)") != strings.Contains(line, ", replaced") {
+					if line := strings.Join(r.plan.Environment, "\n"); (tc.want != "TaskSecurityGroup (ingress rules rewritten in place)") != strings.Contains(line, ", replaced") {
 						t.Errorf("dry run lines %q", line)
 					}
-					if a := d.plan.Actions; len(a) != 1 || !strings.Contains(a[0].Detail, "facectl deploy refuses it: it replaces "+tc.want) {
+					if a := r.plan.Actions; len(a) != 1 || !strings.Contains(a[0].Detail, "facectl deploy refuses it: it replaces "+tc.want) {
 						t.Errorf("dry run plan %+v", a)
 					}
 					return
@@ -270,7 +270,6 @@ func TestScalableTargetRetriedUntilAutoScalingSeesTheService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.plan = &Plan{}
 	err = d.untilConsistent(ctxT(t, 10*time.Second), "RegisterScalableTarget", scalingServiceNotYet, func(ctx context.Context) error {
 		_, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput())
 		return err

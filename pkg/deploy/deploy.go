@@ -58,28 +58,89 @@ type Result struct {
 	Seconds            float64 `json:"seconds"`
 }
 
-// Deployer runs deploy, status and rollback for one configuration.
+// Deployer runs deploy, status, rollback, logs and destroy for one configuration. It holds
+// only the configuration, the clients and the logger, and never changes after New or Open:
+// what one call learns lives in a run, made per call.
 type Deployer struct {
 	cfg      Config
 	deps     Deps
 	log      *slog.Logger
 	out      io.Writer
 	progress io.Writer
+	// managedEnv is true when facectl manages the environment as stacks (Config.Managed). It
+	// is not the "scaled" of the service stage: whether auto scaling owns the desired count.
+	managedEnv bool
+}
 
+// run is one call of a verb: its switches, what its stages have learnt, and the plan it
+// collects. Stages that run side by side (the stacks beside the image) return what they
+// establish instead of writing it here.
+type run struct {
+	*Deployer
+	dryRun    bool
+	confirm   func(plan []string) (bool, error)
+	startedAt time.Time
+	plan      *Plan
+	// account is the caller's account (preflight's first call).
 	account string
-	lbType  string // "network" or "application" when a target group is configured
-	lbLabel string // ALB resource label for the requests-per-target metric
-	// managedEnv is true when facectl manages the environment as stacks (Config.Managed before
-	// the stack outputs filled in the network and load balancer settings). It is not the
-	// "scaled" of the service stage: whether auto scaling owns the desired count.
-	managedEnv    bool
-	net           envNetwork
+	// clusterExists is whether preflight found the cluster ACTIVE.
 	clusterExists bool
-	url           string
-	plan          *Plan
-	dryRun        bool
-	confirm       func(plan []string) (bool, error)
-	startedAt     time.Time
+}
+
+// newRun starts a call of a verb.
+func (d *Deployer) newRun(dryRun bool, confirm func([]string) (bool, error)) *run {
+	return &run{Deployer: d, dryRun: dryRun, confirm: confirm, startedAt: time.Now(),
+		plan: &Plan{DryRun: dryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}}
+}
+
+// serviceEnv is where the service runs and what reaches it, as preflight (your own network:
+// the configuration, and the load balancer behind its target group) or the environment
+// stacks' outputs establish it. The task definition, service and scaling stages take it as
+// a value; the configuration itself is never rewritten.
+type serviceEnv struct {
+	Subnets        []string
+	SecurityGroups []string
+	AssignPublicIP bool
+	TargetGroupARN string
+	// LoadBalancerType is "application" or "network" ("" without a target group).
+	LoadBalancerType string
+	// ALBLabel is the requests-per-target metric's resource label (an ALB's only).
+	ALBLabel         string
+	ExecutionRoleARN string
+	// URL is where the service answers (the managed environment's only).
+	URL string
+	// network is the managed environment's VPC and subnets (the service stack's template).
+	network envNetwork
+}
+
+// envFromConfig is what the configuration says of the environment (your own network).
+func envFromConfig(c Config) serviceEnv {
+	return serviceEnv{
+		Subnets: c.Network.Subnets, SecurityGroups: c.Network.SecurityGroups, AssignPublicIP: c.Network.AssignPublicIP,
+		TargetGroupARN: c.LoadBalancer.TargetGroupARN, ExecutionRoleARN: c.Task.ExecutionRoleARN,
+	}
+}
+
+// withStackOutputs is env completed by the service stack's outputs (placeholders in a dry run
+// that would create the stack).
+func (env serviceEnv) withStackOutputs(c Config, out map[string]string) serviceEnv {
+	get := func(k string) string {
+		if v, ok := out[k]; ok {
+			return v
+		}
+		return "(" + k + " of the new stack)"
+	}
+	env.Subnets, env.AssignPublicIP = env.network.Subnets, env.network.PublicIP
+	env.SecurityGroups = []string{get("TaskSecurityGroup")}
+	env.TargetGroupARN = get("TargetGroupArn")
+	env.ExecutionRoleARN = c.Task.ExecutionRoleARN
+	if env.ExecutionRoleARN == "" {
+		env.ExecutionRoleARN = get("ExecutionRoleArn")
+	}
+	env.LoadBalancerType = c.LoadBalancer.Type
+	env.ALBLabel = albResourceLabel(out["LoadBalancerArn"], out["TargetGroupArn"])
+	env.URL = out["URL"]
+	return env
 }
 
 // New validates cfg and returns a Deployer using deps.
@@ -154,111 +215,124 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 // build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints
 // the plan instead of changing anything.
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
-	d.startedAt = time.Now()
-	d.dryRun = opts.DryRun
-	d.confirm = opts.Confirm
-	d.plan = &Plan{DryRun: opts.DryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
+	r := d.newRun(opts.DryRun, opts.Confirm)
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
 	defer func() {
-		res.Actions = d.plan.Actions
-		res.URL = d.url
-		if d.dryRun {
-			res.Environment = d.plan.Environment
-			res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
+		res.Actions = r.plan.Actions
+		res.URL = r.plan.URL
+		if r.dryRun {
+			res.Environment = r.plan.Environment
+			res.TaskDefinitionDiff, res.ServiceDiff = r.plan.TaskDefinitionDiff, r.plan.ServiceDiff
 		}
-		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
+		res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
 		if err != nil {
 			err = explain(err)
 		}
 	}()
+	return r.deploy(ctx, res)
+}
 
-	if err := d.preflight(ctx); err != nil {
+func (r *run) deploy(ctx context.Context, res Result) (Result, error) {
+	env, err := r.preflight(ctx)
+	if err != nil {
 		return res, err
 	}
-	d.plan.Account = d.account
+	r.plan.Account = r.account
 
-	steps, err := d.planEnvironment(ctx)
+	steps, err := r.planEnvironment(ctx, env.network)
 	if err != nil {
 		return res, err
 	}
 	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
 	// build and push (minutes too) do not depend on each other: they run side by side, and
-	// both finish before the task definition, which needs them both.
+	// both finish before the task definition, which needs them both. Each returns what it
+	// made; neither writes anything the other reads.
 	// When the image fails, the deploy stops waiting for the stacks at once (they would hold
 	// the error back for minutes) but never stops a stack operation: CloudFormation finishes
 	// or rolls it back by itself, and the next deploy finds the stack settled.
 	waitCtx, stopWaiting := context.WithCancelCause(ctx)
 	defer stopWaiting(nil)
-	envDone := make(chan error, 1)
-	go func() { envDone <- d.applyEnvironment(ctx, waitCtx, steps) }()
-	img, imgErr := d.ensureImage(ctx)
+	type stacksDone struct {
+		outputs map[string]string
+		err     error
+	}
+	envDone := make(chan stacksDone, 1)
+	go func() {
+		out, err := r.applyEnvironment(ctx, waitCtx, steps)
+		envDone <- stacksDone{out, err}
+	}()
+	img, imgErr := r.ensureImage(ctx)
 	if imgErr != nil {
-		d.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
+		r.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
 		stopWaiting(errStoppedWaiting)
 	}
-	envErr := <-envDone
+	stacks := <-envDone
+	envErr := stacks.err
 	if imgErr != nil && errors.Is(envErr, errStoppedWaiting) {
-		d.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
+		r.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
 		envErr = nil
 	}
 	if err := errors.Join(envErr, imgErr); err != nil {
 		return res, err
 	}
-	d.plan.URL = d.url
+	if r.managedEnv {
+		env = env.withStackOutputs(r.cfg, stacks.outputs) // the service stack's, the last step
+	}
+	r.plan.URL = env.URL
 	res.Image, res.ImageDigest = img.Ref, img.Digest
-	if err := d.protectImage(ctx, img); err != nil {
+	if err := r.protectImage(ctx, img); err != nil {
 		return res, err
 	}
 
-	if !d.managedEnv { // the service stack holds the log group
-		if err := d.ensureLogGroup(ctx); err != nil {
+	if !r.managedEnv { // the service stack holds the log group
+		if err := r.ensureLogGroup(ctx); err != nil {
 			return res, err
 		}
 	}
 
-	svc, err := d.describeService(ctx)
+	svc, err := r.describeService(ctx)
 	if err != nil {
 		return res, err
 	}
 
-	tdARN, registered, err := d.registerTaskDefinition(ctx, svc, img.Ref)
+	tdARN, registered, err := r.registerTaskDefinition(ctx, svc, img.Ref, env)
 	if err != nil {
 		return res, err
 	}
 	res.TaskDefinitionARN, res.Registered = tdARN, registered
 
-	scaled, err := d.scalingOwnsCount(ctx)
+	scaled, err := r.scalingOwnsCount(ctx)
 	if err != nil {
 		return res, err
 	}
-	deploymentID, action, err := d.applyService(ctx, svc, tdARN, scaled)
+	deploymentID, action, err := r.applyService(ctx, svc, tdARN, scaled, env)
 	if err != nil {
 		return res, err
 	}
 	res.ServiceAction = action
 
-	if err := d.applyAutoScaling(ctx); err != nil {
+	if err := r.applyAutoScaling(ctx, env); err != nil {
 		return res, err
 	}
 
-	if d.dryRun {
+	if r.dryRun {
 		res.Outcome = OutcomePlanned
-		d.plan.Render(d.out)
+		r.plan.Render(r.out)
 		return res, nil
 	}
-	if d.cfg.Wait.Timeout == 0 {
-		d.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
+	if r.cfg.Wait.Timeout == 0 {
+		r.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
 		res.Outcome = OutcomeNotWaited
 		return res, nil
 	}
-	outcome, stopped, err := d.waitForDeployment(ctx, tdARN, deploymentID)
+	outcome, stopped, err := r.waitForDeployment(ctx, tdARN, deploymentID)
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	if err != nil {
 		return res, err
 	}
-	d.log.Info("deployment complete", "service", d.cfg.Service, "task_definition", tdARN,
-		"seconds", time.Since(d.startedAt).Round(time.Millisecond).Seconds())
-	d.plan.TaskDefinitionDiff, d.plan.ServiceDiff = "", ""
-	d.plan.Render(d.out)
+	r.log.Info("deployment complete", "service", r.cfg.Service, "task_definition", tdARN,
+		"seconds", time.Since(r.startedAt).Round(time.Millisecond).Seconds())
+	r.plan.TaskDefinitionDiff, r.plan.ServiceDiff = "", ""
+	r.plan.Render(r.out)
 	return res, nil
 }

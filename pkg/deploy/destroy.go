@@ -84,8 +84,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	if err != nil {
 		return res, fmt.Errorf("checking AWS credentials: %w", explain(err))
 	}
-	d.account = aws.ToString(id.Account)
-	d.log.Info("destroy: looking up what facectl created", "service", d.cfg.Service, "cluster", d.cfg.Cluster, "account", d.account, "region", d.deps.Region)
+	d.log.Info("destroy: looking up what facectl created", "service", d.cfg.Service, "cluster", d.cfg.Cluster, "account", aws.ToString(id.Account), "region", d.deps.Region)
 
 	var steps []destroyStep
 	add := func(what string, run func(context.Context) error) { steps = append(steps, destroyStep{what, run}) }

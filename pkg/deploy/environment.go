@@ -91,44 +91,44 @@ func (c Config) serviceStackFor() string {
 // resolveNetwork finds the managed environment's VPC and subnets: the configured subnets, or
 // two of the default VPC's default subnets (public, in two zones), whose tasks get a public IP
 // so they reach ECR without a NAT gateway.
-func (d *Deployer) resolveNetwork(ctx context.Context) error {
-	n := envNetwork{PublicIP: d.cfg.Network.AssignPublicIP}
-	if len(d.cfg.Network.Subnets) == 0 {
-		vpcs, err := d.deps.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{
+func (r *run) resolveNetwork(ctx context.Context) (envNetwork, error) {
+	n := envNetwork{PublicIP: r.cfg.Network.AssignPublicIP}
+	if len(r.cfg.Network.Subnets) == 0 {
+		vpcs, err := r.deps.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}},
 		})
 		if err != nil {
-			return fmt.Errorf("finding the default VPC: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("finding the default VPC: %w", explain(err))
 		}
 		if len(vpcs.Vpcs) == 0 {
-			return fmt.Errorf("deploy.network.subnets: region %s has no default VPC: create one (aws ec2 create-default-vpc) or set deploy.network.subnets", d.deps.Region)
+			return envNetwork{}, fmt.Errorf("deploy.network.subnets: region %s has no default VPC: create one (aws ec2 create-default-vpc) or set deploy.network.subnets", r.deps.Region)
 		}
 		n.VPC, n.DefaultVPC, n.PublicIP = aws.ToString(vpcs.Vpcs[0].VpcId), true, true
-		subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		subnets, err := r.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
 			{Name: aws.String("vpc-id"), Values: []string{n.VPC}},
 			{Name: aws.String("default-for-az"), Values: []string{"true"}},
 		}})
 		if err != nil {
-			return fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
 		}
 		n.Subnets = twoZones(subnets.Subnets)
 		if len(n.Subnets) < 2 {
-			return fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
+			return envNetwork{}, fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
 		}
 	} else {
-		n.Subnets = sortedCopy(d.cfg.Network.Subnets)
+		n.Subnets = sortedCopy(r.cfg.Network.Subnets)
 	}
 	n.LBSubnets = n.Subnets
-	if len(d.cfg.LoadBalancer.Subnets) > 0 {
-		n.LBSubnets = sortedCopy(d.cfg.LoadBalancer.Subnets)
+	if len(r.cfg.LoadBalancer.Subnets) > 0 {
+		n.LBSubnets = sortedCopy(r.cfg.LoadBalancer.Subnets)
 	}
-	if !n.DefaultVPC || len(d.cfg.LoadBalancer.Subnets) > 0 {
+	if !n.DefaultVPC || len(r.cfg.LoadBalancer.Subnets) > 0 {
 		all := append(append([]string{}, n.Subnets...), n.LBSubnets...)
-		out, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
+		out, err := r.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: all}},
 		})
 		if err != nil {
-			return fmt.Errorf("describing subnets: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("describing subnets: %w", explain(err))
 		}
 		vpcs, found, zones := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		lb := map[string]bool{}
@@ -144,28 +144,27 @@ func (d *Deployer) resolveNetwork(ctx context.Context) error {
 		}
 		var errs []error
 		if missing := notIn(all, found); len(missing) > 0 {
-			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), r.account, r.deps.Region))
 		}
 		if len(vpcs) > 1 {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
 		}
 		if len(zones) < 2 && len(notIn(all, found)) == 0 {
 			key := "deploy.network.subnets"
-			if len(d.cfg.LoadBalancer.Subnets) > 0 {
+			if len(r.cfg.LoadBalancer.Subnets) > 0 {
 				key = "deploy.load_balancer.subnets"
 			}
 			errs = append(errs, fmt.Errorf("%s: the load balancer needs subnets in at least two availability zones (got %d)", key, len(zones)))
 		}
 		if len(errs) > 0 {
-			return errors.Join(errs...)
+			return envNetwork{}, errors.Join(errs...)
 		}
 		for v := range vpcs {
 			n.VPC = v
 		}
 	}
-	d.net = n
-	d.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
-	return nil
+	r.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
+	return n, nil
 }
 
 // twoZones picks the default subnets of the first two availability zones (by name): two zones
@@ -417,50 +416,50 @@ func sameJSON(a, b string) bool {
 // planEnvironment looks at the managed environment's stacks and decides what to do with each
 // (create, update when a template changed, nothing). Both are looked at first, so that a
 // terminal user is asked once about everything that will change.
-func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
-	if !d.managedEnv {
+func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep, error) {
+	if !r.managedEnv {
 		return nil, nil
 	}
-	d.log.Info("environment: checking the CloudFormation stacks")
+	r.log.Info("environment: checking the CloudFormation stacks")
 	var steps []stackStep
-	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
-	st, err := d.describeStack(ctx, cs.Name)
+	cs := stackSpec{Name: r.cfg.ClusterStackName(), For: r.cfg.clusterStackFor(), Body: r.clusterTemplate(), What: "cluster stack"}
+	st, err := r.describeStack(ctx, cs.Name)
 	if err != nil {
 		return nil, err
 	}
-	if st == nil && d.clusterExists {
-		d.plan.add("cluster", clusterName(d.cfg.Cluster), "none", "exists, not created by facectl: used as is")
+	if st == nil && r.clusterExists {
+		r.plan.add("cluster", clusterName(r.cfg.Cluster), "none", "exists, not created by facectl: used as is")
 	} else {
-		step, err := d.planStack(ctx, cs, st)
+		step, err := r.planStack(ctx, cs, st)
 		if err != nil {
 			return nil, err
 		}
 		steps = append(steps, step)
 	}
-	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
-	if st, err = d.describeStack(ctx, ss.Name); err != nil {
+	ss := stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ServiceTemplate(net), What: "service stack"}
+	if st, err = r.describeStack(ctx, ss.Name); err != nil {
 		return nil, err
 	}
 	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {
 		// The stack will create the log group: one of that name must not exist already
 		// (CloudFormation would fail on it minutes later).
-		if err := d.checkLogGroupFree(ctx); err != nil {
+		if err := r.checkLogGroupFree(ctx); err != nil {
 			return nil, err
 		}
 	}
-	step, err := d.planStack(ctx, ss, st)
+	step, err := r.planStack(ctx, ss, st)
 	if err != nil {
 		return nil, err
 	}
 	steps = append(steps, step)
 
-	if !d.dryRun {
+	if !r.dryRun {
 		var ask []string
 		for _, s := range steps {
 			ask = append(ask, s.describe()...)
 		}
 		if len(ask) > 0 {
-			if err := d.ask(ask); err != nil {
+			if err := r.ask(ask); err != nil {
 				return nil, err
 			}
 		}
@@ -486,50 +485,27 @@ func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
 	return nil
 }
 
-// applyEnvironment carries out the steps and points the rest of the deploy at what the stacks
-// hold. It runs beside the image build, so it adds nothing to the plan and changes only the
-// settings the build does not read (network, load balancer, execution role).
+// applyEnvironment carries out the steps and returns the service stack's outputs. It runs
+// beside the image build, so it adds nothing to the plan and writes nothing of the run.
 //
 // Stack operations are started with ctx; waiting for them uses waitCtx, which the caller
 // cancels (with cause errStoppedWaiting) to stop waiting without stopping CloudFormation. No
 // further stack is started once waitCtx is done.
-func (d *Deployer) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) error {
-	if !d.managedEnv {
-		return nil
+func (r *run) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) (map[string]string, error) {
+	if !r.managedEnv {
+		return nil, nil
 	}
 	var outputs map[string]string
 	for _, s := range steps {
 		if waitCtx.Err() != nil {
-			return stoppedWaiting(waitCtx, s.spec.Name, "not started")
+			return nil, stoppedWaiting(waitCtx, s.spec.Name, "not started")
 		}
 		var err error
-		if outputs, err = d.applyStack(ctx, waitCtx, s); err != nil {
-			return err
+		if outputs, err = r.applyStack(ctx, waitCtx, s); err != nil {
+			return nil, err
 		}
 	}
-	d.applyOutputs(outputs) // the service stack's, the last step
-	return nil
-}
-
-// applyOutputs fills the network, load balancer and role settings from the service stack's
-// outputs (placeholders in a dry run that would create the stack).
-func (d *Deployer) applyOutputs(out map[string]string) {
-	get := func(k string) string {
-		if v, ok := out[k]; ok {
-			return v
-		}
-		return "(" + k + " of the new stack)"
-	}
-	d.cfg.Network.Subnets = d.net.Subnets
-	d.cfg.Network.AssignPublicIP = d.net.PublicIP
-	d.cfg.Network.SecurityGroups = []string{get("TaskSecurityGroup")}
-	d.cfg.LoadBalancer.TargetGroupARN = get("TargetGroupArn")
-	if d.cfg.Task.ExecutionRoleARN == "" {
-		d.cfg.Task.ExecutionRoleARN = get("ExecutionRoleArn")
-	}
-	d.lbType = d.cfg.LoadBalancer.Type
-	d.lbLabel = albResourceLabel(out["LoadBalancerArn"], out["TargetGroupArn"])
-	d.url = out["URL"]
+	return outputs, nil // the service stack's, the last step
 }
 
 // describeStack returns the stack, or nil when there is none of that name.
@@ -610,13 +586,13 @@ func (s stackStep) describe() []string {
 // planStack decides what to do with the stack named by spec (st is nil when there is none):
 // it refuses a stack facectl did not create or one that is busy or broken, and compares the
 // templates. A dry run describes the changes here and applies nothing.
-func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (stackStep, error) {
+func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (stackStep, error) {
 	step := stackStep{spec: spec, st: st}
 	if st == nil {
 		step.verb = "create"
-		d.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
-		if d.dryRun {
-			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+		r.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
+		if r.dryRun {
+			r.plan.Environment = append(r.plan.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	}
@@ -628,9 +604,9 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 	case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
 		// A first create that failed leaves an empty stack that can only be deleted.
 		step.verb = "replace"
-		d.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
-		if d.dryRun {
-			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+		r.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
+		if r.dryRun {
+			r.plan.Environment = append(r.plan.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	case strings.HasSuffix(status, "_IN_PROGRESS"):
@@ -639,24 +615,24 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 		return step, fmt.Errorf("%w: stack %s is %s: see its events in the CloudFormation console, fix the cause and run again (facectl deploy destroy removes it)", ErrStackFailed, spec.Name, status)
 	}
 
-	tmpl, err := d.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
+	tmpl, err := r.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
 	if err != nil {
 		return step, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
 	}
 	if sameJSON(aws.ToString(tmpl.TemplateBody), spec.Body) {
 		step.verb = "none"
-		d.plan.add(spec.What, spec.Name, "none", status)
+		r.plan.add(spec.What, spec.Name, "none", status)
 		return step, nil
 	}
 	// Every update is looked at through a change set first: some changes replace what the
 	// running service's traffic goes through, and those are refused before anything changes.
-	changes, err := d.describeChanges(ctx, spec)
+	changes, err := r.describeChanges(ctx, spec)
 	if err != nil {
 		return step, err
 	}
 	if len(changes) == 0 {
 		step.verb = "none"
-		d.plan.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
+		r.plan.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
 		return step, nil
 	}
 	step.verb, step.changes = "update", changes
@@ -665,11 +641,13 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 	if len(outage) > 0 {
 		detail += "; facectl deploy refuses it: it replaces " + strings.Join(outage, ", ")
 	}
-	d.plan.add(spec.What, spec.Name, "update", detail)
-	for _, c := range changes {
-		d.plan.Environment = append(d.plan.Environment, c.line)
+	r.plan.add(spec.What, spec.Name, "update", detail)
+	if r.dryRun { // a deploy asks about them (describe) and makes them; a dry run lists them
+		for _, c := range changes {
+			r.plan.Environment = append(r.plan.Environment, c.line)
+		}
 	}
-	if len(outage) > 0 && !d.dryRun {
+	if len(outage) > 0 && !r.dryRun {
 		return step, refuseOutage(spec, changes)
 	}
 	return step, nil
@@ -749,19 +727,19 @@ func uniqueSettings(lists []string) []string {
 
 // applyStack carries out the step and returns the stack's outputs (nil in a dry run of a
 // stack still to be created).
-func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map[string]string, error) {
+func (r *run) applyStack(ctx, waitCtx context.Context, step stackStep) (map[string]string, error) {
 	spec, st := step.spec, step.st
 	switch {
 	case step.verb == "none":
 		return stackOutputs(st), nil
-	case d.dryRun && step.verb == "update":
+	case r.dryRun && step.verb == "update":
 		return stackOutputs(st), nil
-	case d.dryRun:
+	case r.dryRun:
 		return nil, nil
 	case step.verb == "update":
-		d.log.Info("updating stack", "stack", spec.Name)
+		r.log.Info("updating stack", "stack", spec.Name)
 		started := time.Now()
-		if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
+		if _, err := r.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
 			StackName:    st.StackId,
 			TemplateBody: aws.String(spec.Body),
 			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
@@ -773,19 +751,19 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 			}
 			return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
 		}
-		return d.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started, st)
+		return r.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started, st)
 	case step.verb == "replace":
-		d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
-		if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
+		r.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
+		if err := r.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
 			return nil, err
 		}
 		if waitCtx.Err() != nil {
 			return nil, stoppedWaiting(waitCtx, spec.Name, "deleted, not created again")
 		}
 	}
-	d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
+	r.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
 	started := time.Now()
-	out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
+	out, err := r.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
 		StackName:    aws.String(spec.Name),
 		TemplateBody: aws.String(spec.Body),
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
@@ -795,15 +773,15 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
-	return d.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started, nil)
+	return r.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started, nil)
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.
-func (d *Deployer) ask(plan []string) error {
-	if d.confirm == nil {
+func (r *run) ask(plan []string) error {
+	if r.confirm == nil {
 		return nil
 	}
-	yes, err := d.confirm(plan)
+	yes, err := r.confirm(plan)
 	if err != nil {
 		return err
 	}

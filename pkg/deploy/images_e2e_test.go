@@ -58,8 +58,7 @@ func TestLifecyclePolicyInECR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.plan = &Plan{}
-	if _, err := d.repository(ctx); err != nil {
+	if _, err := d.newRun(false, nil).repository(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(cfg.Image.Repository)})

@@ -50,30 +50,30 @@ func ownLifecyclePolicy(text string) bool { return strings.Contains(text, "(face
 // protectImage tags the image about to be deployed facectl-deployed-<digest> in facectl's
 // repository, before any task definition uses it, so the lifecycle policy keeps it. Images
 // elsewhere (another repository, account or registry) are not under facectl's policy.
-func (d *Deployer) protectImage(ctx context.Context, img imageRef) error {
+func (r *run) protectImage(ctx context.Context, img imageRef) error {
 	ecrImg, ok := parseECRImage(img.Ref)
-	if !ok || img.Digest == "" || ecrImg.Account != d.account || ecrImg.Region != d.deps.Region || ecrImg.Repository != d.cfg.Image.Repository {
+	if !ok || img.Digest == "" || ecrImg.Account != r.account || ecrImg.Region != r.deps.Region || ecrImg.Repository != r.cfg.Image.Repository {
 		return nil
 	}
 	tag := deployedTagPrefix + strings.TrimPrefix(img.Digest, "sha256:")
 	repo := aws.String(ecrImg.Repository)
 	id := []ecrtypes.ImageIdentifier{{ImageDigest: aws.String(img.Digest)}}
-	desc, err := d.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: repo, ImageIds: id})
+	desc, err := r.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: repo, ImageIds: id})
 	var notFound *ecrtypes.ImageNotFoundException
 	switch {
-	case errors.As(err, &notFound) && d.dryRun:
+	case errors.As(err, &notFound) && r.dryRun:
 		return nil // not pushed yet
 	case err != nil:
 		return fmt.Errorf("reading image %s to tag it as deployed: %w", img.Digest, explain(err))
 	case len(desc.ImageDetails) > 0 && slices.Contains(desc.ImageDetails[0].ImageTags, tag):
 		return nil
 	}
-	d.plan.add("image tag", tag, "create", "kept by the lifecycle policy while deployed")
-	if d.dryRun {
+	r.plan.add("image tag", tag, "create", "kept by the lifecycle policy while deployed")
+	if r.dryRun {
 		return nil
 	}
-	d.log.Info("tagging the image as deployed, so the lifecycle policy keeps it", "tag", tag)
-	got, err := d.deps.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: repo, ImageIds: id,
+	r.log.Info("tagging the image as deployed, so the lifecycle policy keeps it", "tag", tag)
+	got, err := r.deps.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{RepositoryName: repo, ImageIds: id,
 		AcceptedMediaTypes: []string{
 			"application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
 			"application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json",
@@ -85,7 +85,7 @@ func (d *Deployer) protectImage(ctx context.Context, img imageRef) error {
 		return fmt.Errorf("reading the manifest of %s to tag it as deployed: not in repository %s", img.Digest, ecrImg.Repository)
 	}
 	m := got.Images[0]
-	_, err = d.deps.ECR.PutImage(ctx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: m.ImageManifest,
+	_, err = r.deps.ECR.PutImage(ctx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: m.ImageManifest,
 		ImageManifestMediaType: m.ImageManifestMediaType, ImageDigest: aws.String(img.Digest), ImageTag: aws.String(tag)})
 	var exists *ecrtypes.ImageAlreadyExistsException
 	if err != nil && !errors.As(err, &exists) {

@@ -95,7 +95,7 @@ func TestInternetFacingLoadBalancerNeedsPublicSubnets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.preflight(ctx); err != nil {
+	if _, err := d.newRun(true, nil).preflight(ctx); err != nil {
 		t.Fatalf("public load balancer subnets, private task subnets: %v", err)
 	}
 }

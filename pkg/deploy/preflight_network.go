@@ -75,14 +75,14 @@ func subnetEgress(tables []ec2types.RouteTable, subnets []string) map[string]egr
 // neededEndpoints are the VPC endpoint services (short names) the task needs without a route to
 // the internet: ECR (API, registry, and S3 where the layers are) for an ECR image, logs for
 // awslogs, SSM or Secrets Manager for secrets.
-func (d *Deployer) neededEndpoints() (services []string, internet bool) {
-	image := d.cfg.Image.URI
+func (r *run) neededEndpoints() (services []string, internet bool) {
+	image := r.cfg.Image.URI
 	if image == "" {
-		host := d.cfg.Image.Registry
+		host := r.cfg.Image.Registry
 		if host == "" {
-			host = d.account + ".dkr.ecr." + d.deps.Region + ".amazonaws.com"
+			host = r.account + ".dkr.ecr." + r.deps.Region + ".amazonaws.com"
 		}
-		image = host + "/" + d.cfg.Image.Repository
+		image = host + "/" + r.cfg.Image.Repository
 	}
 	if _, ok := parseECRImage(image); ok {
 		services = append(services, "ecr.api", "ecr.dkr", "s3")
@@ -91,7 +91,7 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 	}
 	services = append(services, "logs") // awslogs, always configured
 	ssm, sm := false, false
-	for _, s := range d.cfg.Task.Secrets {
+	for _, s := range r.cfg.Task.Secrets {
 		ssm = ssm || strings.Contains(s.ValueFrom, ":ssm:")
 		sm = sm || strings.Contains(s.ValueFrom, ":secretsmanager:")
 	}
@@ -111,21 +111,21 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 //
 // lbSubnets, when given, are an internet-facing load balancer's: each must route 0.0.0.0/0 to
 // an internet gateway, or the load balancer is created but unreachable.
-func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool, lbSubnets []string) error {
-	tables, err := d.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
+func (r *run) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool, lbSubnets []string) error {
+	tables, err := r.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
 		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 	})
 	if err != nil {
 		return fmt.Errorf("describing the route tables of %s: %w", vpc, explain(err))
 	}
 	routes := subnetEgress(tables.RouteTables, subnets)
-	needed, internet := d.neededEndpoints()
+	needed, internet := r.neededEndpoints()
 
 	// The endpoints are read only when a subnet has no usable route out.
 	var have map[string][]ec2types.VpcEndpoint // by service short name, e.g. ecr.dkr
 	endpointsMissing := func(table string) ([]string, error) {
 		if have == nil {
-			out, err := d.deps.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
+			out, err := r.deps.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
 				Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 			})
 			if err != nil {
@@ -137,14 +137,14 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 					continue
 				}
 				name := aws.ToString(e.ServiceName)
-				short := strings.TrimPrefix(name, "com.amazonaws."+d.deps.Region+".")
+				short := strings.TrimPrefix(name, "com.amazonaws."+r.deps.Region+".")
 				have[short] = append(have[short], e)
 			}
 		}
 		var lack []string
 		for _, svc := range needed {
 			if !slices.ContainsFunc(have[svc], func(e ec2types.VpcEndpoint) bool { return endpointServes(e, table) }) {
-				lack = append(lack, "com.amazonaws."+d.deps.Region+"."+svc)
+				lack = append(lack, "com.amazonaws."+r.deps.Region+"."+svc)
 			}
 		}
 		return lack, nil
@@ -152,7 +152,7 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 
 	var errs []error
 	key := "deploy.load_balancer.subnets"
-	if len(d.cfg.LoadBalancer.Subnets) == 0 {
+	if len(r.cfg.LoadBalancer.Subnets) == 0 {
 		key += " (empty: the tasks' deploy.network.subnets)"
 	}
 	for subnet, e := range subnetEgress(tables.RouteTables, lbSubnets) {
@@ -214,10 +214,10 @@ var healthPaths = map[string]bool{"/readyz": true, "/healthz": true}
 
 // checkTargetGroupMatchesTasks compares the target group with the tasks: same VPC, health
 // checks on the container port and on a path serve answers.
-func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net networkInfo) []error {
+func (r *run) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net networkInfo) []error {
 	var errs []error
 	name := aws.ToString(tg.TargetGroupName)
-	port := d.cfg.Task.ContainerPort
+	port := r.cfg.Task.ContainerPort
 	if v := aws.ToString(tg.VpcId); net.vpc != "" && v != "" && v != net.vpc {
 		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s is in %s but the subnets are in %s: ECS cannot register the tasks with it", name, v, net.vpc))
 	}
@@ -226,7 +226,7 @@ func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net net
 			"set its health check port to traffic-port (aws elbv2 modify-target-group --health-check-port traffic-port)", name, hp, port))
 	}
 	if p := aws.ToInt32(tg.Port); p != 0 && int(p) != port {
-		d.log.Warn("the target group's port differs from the container port; ECS registers the tasks on the container port, so traffic still arrives",
+		r.log.Warn("the target group's port differs from the container port; ECS registers the tasks on the container port, so traffic still arrives",
 			"target_group", name, "target_group_port", p, "container_port", port)
 	}
 	switch tg.HealthCheckProtocol {
@@ -246,11 +246,11 @@ func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net net
 // checkGroupsAdmitLoadBalancer makes sure one of the task security groups lets the load
 // balancer reach the container port: from the load balancer's security group, or from an
 // address range overlapping the tasks' subnets (an NLB without security groups).
-func (d *Deployer) checkGroupsAdmitLoadBalancer(lb elbtypes.LoadBalancer, net networkInfo) error {
+func (r *run) checkGroupsAdmitLoadBalancer(lb elbtypes.LoadBalancer, net networkInfo) error {
 	if len(net.groups) == 0 {
 		return nil // reported by checkNetwork
 	}
-	port := int32(d.cfg.Task.ContainerPort)
+	port := int32(r.cfg.Task.ContainerPort)
 	lbGroups := map[string]bool{}
 	for _, g := range lb.SecurityGroups {
 		lbGroups[g] = true

@@ -33,12 +33,11 @@ type RollbackOptions struct {
 
 // Rollback points the service at an earlier task definition revision and waits like Deploy.
 func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Result, err error) {
-	d.startedAt = time.Now()
-	d.plan = &Plan{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
+	r := d.newRun(false, nil)
 	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, ServiceAction: "update"}
 	defer func() {
-		res.Actions = d.plan.Actions
-		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
+		res.Actions = r.plan.Actions
+		res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
 		err = explain(err)
 	}()
 	svc, err := d.describeService(ctx)
@@ -58,7 +57,7 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 	if err := d.checkImageExists(ctx, image); err != nil {
 		return res, err
 	}
-	d.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
+	r.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
 	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
 	// The desired count is never part of a rollback.
 	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
@@ -71,7 +70,7 @@ func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Resu
 		res.Outcome = OutcomeNotWaited
 		return res, nil
 	}
-	outcome, stopped, err := d.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
+	outcome, stopped, err := r.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	return res, err
 }
