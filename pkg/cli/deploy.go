@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -101,12 +100,9 @@ func (a *app) loadDeploy(cmd *cobra.Command, o *deployOptions, full bool) (deplo
 		return cfg, deploy.Deps{}, &usageError{err: err}
 	}
 	deps := deploy.NewDeps(awsCfg)
-	deps.Log, deps.Progress, deps.Out = log, a.streams.Err, a.streams.Out
+	deps.Log, deps.Events = log, printEvent(a.streams.Err)
 	if full {
 		deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
-		if o.output == "json" {
-			deps.Out = io.Discard
-		}
 	}
 	return cfg, deps, nil
 }
@@ -121,6 +117,9 @@ func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
 		opts.Confirm = a.confirm
 	}
 	res, err := deploy.Run(cmd.Context(), cfg, deps, opts)
+	if o.output == "text" && err == nil && (res.Outcome == deploy.OutcomePlanned || res.Outcome == deploy.OutcomeDeployed) {
+		renderPlan(a.streams.Out, res)
+	}
 	return a.printResult(o, res, err)
 }
 

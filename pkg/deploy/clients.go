@@ -3,7 +3,6 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -129,12 +128,9 @@ type Deps struct {
 	GitTag func(ctx context.Context, dir string) (string, error)
 	// Log receives progress messages (stderr in the CLI); nil discards them.
 	Log *slog.Logger
-	// Out receives the human-readable plan and diffs of a dry run (data: stdout in the CLI);
-	// nil discards them.
-	Out io.Writer
-	// Progress receives service events and stopped-task reasons while waiting (stderr in the
-	// CLI); nil discards them.
-	Progress io.Writer
+	// Events receives the service's events while a deploy or rollback waits, oldest first (the
+	// CLI prints them on stderr); nil drops them.
+	Events func(Event)
 }
 
 // LoadAWSConfig loads the SDK configuration the usual way (environment, shared config, SSO)

@@ -150,10 +150,10 @@ func TestStackUpdateThatDropsTrafficIsRefused(t *testing.T) {
 					if err != nil {
 						t.Fatalf("dry run: %v", err)
 					}
-					if line := strings.Join(r.plan.Environment, "\n"); (tc.want != "TaskSecurityGroup (ingress rules rewritten in place)") != strings.Contains(line, ", replaced") {
+					if line := strings.Join(r.res.Environment, "\n"); (tc.want != "TaskSecurityGroup (ingress rules rewritten in place)") != strings.Contains(line, ", replaced") {
 						t.Errorf("dry run lines %q", line)
 					}
-					if a := r.plan.Actions; len(a) != 1 || !strings.Contains(a[0].Detail, "facectl deploy refuses it: it replaces "+tc.want) {
+					if a := r.res.Actions; len(a) != 1 || !strings.Contains(a[0].Detail, "facectl deploy refuses it: it replaces "+tc.want) {
 						t.Errorf("dry run plan %+v", a)
 					}
 					return

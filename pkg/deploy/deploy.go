@@ -9,14 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
 
 // Options are per-invocation switches that are not configuration.
 type Options struct {
-	// DryRun prints the plan and diffs and makes no changing call (no build, push or AWS write).
+	// DryRun plans (the result's actions, environment changes and diffs) and makes no changing
+	// call (no build, push or AWS write).
 	DryRun bool
 	// Confirm is asked before an environment stack is created or updated, with what will
 	// happen; nil means yes. Returning false cancels the deploy with ErrCanceled.
@@ -36,7 +36,8 @@ const (
 	OutcomeNotWaited  Outcome = "not_waited"
 )
 
-// Result is what a deploy did; the CLI prints it with --output json.
+// Result is what a deploy (or rollback) did, collected by its stages as they go: the CLI
+// prints it as text or with --output json.
 type Result struct {
 	Cluster           string `json:"cluster"`
 	Service           string `json:"service"`
@@ -56,31 +57,33 @@ type Result struct {
 	TaskDefinitionDiff string  `json:"task_definition_diff,omitempty"`
 	ServiceDiff        string  `json:"service_diff,omitempty"`
 	Seconds            float64 `json:"seconds"`
+	// DryRun, Account and Region say what the actions were and where, for the text output.
+	DryRun  bool   `json:"-"`
+	Account string `json:"-"`
+	Region  string `json:"-"`
 }
 
 // Deployer runs deploy, status, rollback, logs and destroy for one configuration. It holds
 // only the configuration, the clients and the logger, and never changes after New or Open:
 // what one call learns lives in a run, made per call.
 type Deployer struct {
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	out      io.Writer
-	progress io.Writer
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
 	// managedEnv is true when facectl manages the environment as stacks (Config.Managed). It
 	// is not the "scaled" of the service stage: whether auto scaling owns the desired count.
 	managedEnv bool
 }
 
-// run is one call of a verb: its switches, what its stages have learnt, and the plan it
-// collects. Stages that run side by side (the stacks beside the image) return what they
+// run is one call of a verb: its switches, what its stages have learnt, and the result they
+// collect. Stages that run side by side (the stacks beside the image) return what they
 // establish instead of writing it here.
 type run struct {
 	*Deployer
 	dryRun    bool
 	confirm   func(plan []string) (bool, error)
 	startedAt time.Time
-	plan      *Plan
+	res       *Result
 	// account is the caller's account (preflight's first call).
 	account string
 	// clusterExists is whether preflight found the cluster ACTIVE.
@@ -90,7 +93,7 @@ type run struct {
 // newRun starts a call of a verb.
 func (d *Deployer) newRun(dryRun bool, confirm func([]string) (bool, error)) *run {
 	return &run{Deployer: d, dryRun: dryRun, confirm: confirm, startedAt: time.Now(),
-		plan: &Plan{DryRun: dryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}}
+		res: &Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, DryRun: dryRun, Region: d.deps.Region}}
 }
 
 // serviceEnv is where the service runs and what reaches it, as preflight (your own network:
@@ -186,15 +189,9 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
-	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress, managedEnv: cfg.Managed()}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, managedEnv: cfg.Managed()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.out == nil {
-		d.out = io.Discard
-	}
-	if d.progress == nil {
-		d.progress = io.Discard
 	}
 	if d.deps.GitTag == nil {
 		d.deps.GitTag = GitShortSHA
@@ -212,36 +209,32 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 }
 
 // Deploy runs the pipeline: preflight, environment stacks (when managed) beside the image
-// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints
+// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it returns
 // the plan instead of changing anything.
-func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
+func (d *Deployer) Deploy(ctx context.Context, opts Options) (Result, error) {
 	r := d.newRun(opts.DryRun, opts.Confirm)
-	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
-	defer func() {
-		res.Actions = r.plan.Actions
-		res.URL = r.plan.URL
-		if r.dryRun {
-			res.Environment = r.plan.Environment
-			res.TaskDefinitionDiff, res.ServiceDiff = r.plan.TaskDefinitionDiff, r.plan.ServiceDiff
-		}
-		res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
-		if err != nil {
-			err = explain(err)
-		}
-	}()
-	return r.deploy(ctx, res)
+	err := r.deploy(ctx)
+	res := r.res
+	if !r.dryRun {
+		// The environment changes and the diffs are a dry run's preview.
+		res.Environment, res.TaskDefinitionDiff, res.ServiceDiff = nil, "", ""
+	}
+	res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
+	return *res, explain(err)
 }
 
-func (r *run) deploy(ctx context.Context, res Result) (Result, error) {
+// deploy runs the stages; each records what it does in r.res.
+func (r *run) deploy(ctx context.Context) error {
+	res := r.res
 	env, err := r.preflight(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
-	r.plan.Account = r.account
+	res.Account = r.account
 
 	steps, err := r.planEnvironment(ctx, env.network)
 	if err != nil {
-		return res, err
+		return err
 	}
 	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
 	// build and push (minutes too) do not depend on each other: they run side by side, and
@@ -273,66 +266,63 @@ func (r *run) deploy(ctx context.Context, res Result) (Result, error) {
 		envErr = nil
 	}
 	if err := errors.Join(envErr, imgErr); err != nil {
-		return res, err
+		return err
 	}
 	if r.managedEnv {
 		env = env.withStackOutputs(r.cfg, stacks.outputs) // the service stack's, the last step
 	}
-	r.plan.URL = env.URL
+	res.URL = env.URL
 	res.Image, res.ImageDigest = img.Ref, img.Digest
 	if err := r.protectImage(ctx, img); err != nil {
-		return res, err
+		return err
 	}
 
 	if !r.managedEnv { // the service stack holds the log group
 		if err := r.ensureLogGroup(ctx); err != nil {
-			return res, err
+			return err
 		}
 	}
 
 	svc, err := r.describeService(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 
 	tdARN, registered, err := r.registerTaskDefinition(ctx, svc, img.Ref, env)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.TaskDefinitionARN, res.Registered = tdARN, registered
 
 	scaled, err := r.scalingOwnsCount(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	deploymentID, action, err := r.applyService(ctx, svc, tdARN, scaled, env)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.ServiceAction = action
 
 	if err := r.applyAutoScaling(ctx, env); err != nil {
-		return res, err
+		return err
 	}
 
 	if r.dryRun {
 		res.Outcome = OutcomePlanned
-		r.plan.Render(r.out)
-		return res, nil
+		return nil
 	}
 	if r.cfg.Wait.Timeout == 0 {
 		r.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
 		res.Outcome = OutcomeNotWaited
-		return res, nil
+		return nil
 	}
 	outcome, stopped, err := r.waitForDeployment(ctx, tdARN, deploymentID)
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	if err != nil {
-		return res, err
+		return err
 	}
 	r.log.Info("deployment complete", "service", r.cfg.Service, "task_definition", tdARN,
 		"seconds", time.Since(r.startedAt).Round(time.Millisecond).Seconds())
-	r.plan.TaskDefinitionDiff, r.plan.ServiceDiff = "", ""
-	r.plan.Render(r.out)
-	return res, nil
+	return nil
 }

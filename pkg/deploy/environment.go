@@ -428,7 +428,7 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 		return nil, err
 	}
 	if st == nil && r.clusterExists {
-		r.plan.add("cluster", clusterName(r.cfg.Cluster), "none", "exists, not created by facectl: used as is")
+		r.res.add("cluster", clusterName(r.cfg.Cluster), "none", "exists, not created by facectl: used as is")
 	} else {
 		step, err := r.planStack(ctx, cs, st)
 		if err != nil {
@@ -590,9 +590,9 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	step := stackStep{spec: spec, st: st}
 	if st == nil {
 		step.verb = "create"
-		r.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
+		r.res.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
 		if r.dryRun {
-			r.plan.Environment = append(r.plan.Environment, templateResources(spec)...)
+			r.res.Environment = append(r.res.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	}
@@ -604,9 +604,9 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
 		// A first create that failed leaves an empty stack that can only be deleted.
 		step.verb = "replace"
-		r.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
+		r.res.add(spec.What, spec.Name, "replace", status+": delete and create again")
 		if r.dryRun {
-			r.plan.Environment = append(r.plan.Environment, templateResources(spec)...)
+			r.res.Environment = append(r.res.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	case strings.HasSuffix(status, "_IN_PROGRESS"):
@@ -621,7 +621,7 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	}
 	if sameJSON(aws.ToString(tmpl.TemplateBody), spec.Body) {
 		step.verb = "none"
-		r.plan.add(spec.What, spec.Name, "none", status)
+		r.res.add(spec.What, spec.Name, "none", status)
 		return step, nil
 	}
 	// Every update is looked at through a change set first: some changes replace what the
@@ -632,7 +632,7 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	}
 	if len(changes) == 0 {
 		step.verb = "none"
-		r.plan.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
+		r.res.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
 		return step, nil
 	}
 	step.verb, step.changes = "update", changes
@@ -641,10 +641,10 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	if len(outage) > 0 {
 		detail += "; facectl deploy refuses it: it replaces " + strings.Join(outage, ", ")
 	}
-	r.plan.add(spec.What, spec.Name, "update", detail)
+	r.res.add(spec.What, spec.Name, "update", detail)
 	if r.dryRun { // a deploy asks about them (describe) and makes them; a dry run lists them
 		for _, c := range changes {
-			r.plan.Environment = append(r.plan.Environment, c.line)
+			r.res.Environment = append(r.res.Environment, c.line)
 		}
 	}
 	if len(outage) > 0 && !r.dryRun {

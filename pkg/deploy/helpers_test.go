@@ -242,3 +242,8 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// printEvents writes the service events a deploy hands out as the CLI does.
+func printEvents(w io.Writer) func(Event) {
+	return func(e Event) { fmt.Fprintf(w, "%s  %s\n", e.Time.UTC().Format(time.RFC3339), e.Message) }
+}

@@ -55,10 +55,10 @@ func (r *run) ensureImage(ctx context.Context) (imageRef, error) {
 	if r.dryRun {
 		// Show the digest ECR already has for this tag, so an unchanged tree shows no diff.
 		if digest := r.ecrDigest(ctx, repo, tag); digest != "" {
-			r.plan.add("image", ref, "none", "already in ECR as "+digest+" (dry run does not build)")
+			r.res.add("image", ref, "none", "already in ECR as "+digest+" (dry run does not build)")
 			return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
 		}
-		r.plan.add("image", ref, "build", fmt.Sprintf("build %s for %s and push (dry run does not build)", r.cfg.Image.Dockerfile, platform))
+		r.res.add("image", ref, "build", fmt.Sprintf("build %s for %s and push (dry run does not build)", r.cfg.Image.Dockerfile, platform))
 		return imageRef{Ref: ref}, nil
 	}
 	if r.deps.Docker == nil {
@@ -71,7 +71,7 @@ func (r *run) ensureImage(ctx context.Context) (imageRef, error) {
 	}); err != nil {
 		return imageRef{}, fmt.Errorf("building image %s: %w", ref, err)
 	}
-	r.plan.add("image", ref, "build", "built for "+platform)
+	r.res.add("image", ref, "build", "built for "+platform)
 
 	info, err := r.deps.Docker.Inspect(ctx, ref)
 	if err != nil {
@@ -96,7 +96,7 @@ func (r *run) ensureImage(ctx context.Context) (imageRef, error) {
 		}
 		return imageRef{}, fmt.Errorf("pushing image %s: %w", ref, err)
 	}
-	r.plan.add("image", ref, "push", digest)
+	r.res.add("image", ref, "push", digest)
 	r.log.Info("pushed image", "ref", ref, "digest", digest)
 	return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
 }
@@ -111,13 +111,13 @@ func samePlatform(a, b string) bool {
 // tasks started later (scaling, replacements) run another image than the one deployed.
 func (r *run) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
 	if _, digest, ok := strings.Cut(uri, "@"); ok {
-		r.plan.add("image", uri, "none", "prebuilt, pinned by digest")
+		r.res.add("image", uri, "none", "prebuilt, pinned by digest")
 		return imageRef{Ref: uri, Digest: digest}, nil
 	}
 	img, ok := parseECRImage(uri)
 	if !ok {
 		r.log.Warn("deploying an image outside ECR that is not pinned by digest: tasks started later may run a different image; deploy HOST/REPO@sha256:... to pin it", "image", uri)
-		r.plan.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
+		r.res.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
 		return imageRef{Ref: uri}, nil
 	}
 	where := fmt.Sprintf("repository %s of account %s in %s", img.Repository, img.Account, img.Region)
@@ -138,7 +138,7 @@ func (r *run) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
 	}
 	digest := aws.ToString(out.ImageDetails[0].ImageDigest)
 	ref := uri[:strings.Index(uri, "/")] + "/" + img.Repository + "@" + digest
-	r.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
+	r.res.add("image", uri, "none", "prebuilt, pinned as "+digest)
 	return imageRef{Ref: ref, Digest: digest}, nil
 }
 
@@ -165,7 +165,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 	case errors.As(err, &notFound):
 		detail := fmt.Sprintf("scan on push %v, %s", r.cfg.Image.ScanOnPush, lifecycleSummary(r.cfg.Image))
 		if r.dryRun {
-			r.plan.add("ecr repository", name, "create", detail)
+			r.res.add("ecr repository", name, "create", detail)
 			return ecrHost(r.account, r.deps.Region) + "/" + name, nil
 		}
 		r.log.Info("creating ECR repository", "name", name)
@@ -179,7 +179,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 		}
 		uri = aws.ToString(cr.Repository.RepositoryUri)
 		created = true
-		r.plan.add("ecr repository", name, "create", detail)
+		r.res.add("ecr repository", name, "create", detail)
 	case err != nil:
 		return "", fmt.Errorf("describing ECR repository %s: %w", name, explain(err))
 	case len(out.Repositories) == 0:
@@ -198,10 +198,10 @@ func (r *run) repository(ctx context.Context) (string, error) {
 		case err == nil && !ownLifecyclePolicy(aws.ToString(cur.LifecyclePolicyText)):
 			r.log.Info("keeping the repository's own lifecycle policy: make sure it keeps images tagged "+deployedTagPrefix+"*, which deployed task definitions use",
 				"repository", name)
-			r.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
+			r.res.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
 		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg.Image)):
-			r.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
+			r.res.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
 			verb = "update"
@@ -209,7 +209,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
 		if r.dryRun {
-			r.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
+			r.res.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
 			return uri, nil
 		}
 	}
@@ -221,7 +221,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
 	if !created {
-		r.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
+		r.res.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
 	}
 	return uri, nil
 }
@@ -265,7 +265,7 @@ func (r *run) ensureLogGroup(ctx context.Context) error {
 	want := int32(r.cfg.Logs.RetentionDays)
 	if found == nil {
 		detail := "retention " + retentionText(want)
-		r.plan.add("log group", group, "create", detail)
+		r.res.add("log group", group, "create", detail)
 		if r.dryRun {
 			return nil
 		}
@@ -274,10 +274,10 @@ func (r *run) ensureLogGroup(ctx context.Context) error {
 			return fmt.Errorf("creating log group %s: %w", group, explain(err))
 		}
 	} else if aws.ToInt32(found.RetentionInDays) == want {
-		r.plan.add("log group", group, "none", "")
+		r.res.add("log group", group, "none", "")
 		return nil
 	} else {
-		r.plan.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
+		r.res.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
 		if r.dryRun {
 			return nil
 		}

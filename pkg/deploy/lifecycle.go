@@ -68,7 +68,7 @@ func (r *run) protectImage(ctx context.Context, img imageRef) error {
 	case len(desc.ImageDetails) > 0 && slices.Contains(desc.ImageDetails[0].ImageTags, tag):
 		return nil
 	}
-	r.plan.add("image tag", tag, "create", "kept by the lifecycle policy while deployed")
+	r.res.add("image tag", tag, "create", "kept by the lifecycle policy while deployed")
 	if r.dryRun {
 		return nil
 	}

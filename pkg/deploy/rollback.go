@@ -32,47 +32,49 @@ type RollbackOptions struct {
 }
 
 // Rollback points the service at an earlier task definition revision and waits like Deploy.
-func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Result, err error) {
+func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (Result, error) {
 	r := d.newRun(false, nil)
-	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, ServiceAction: "update"}
-	defer func() {
-		res.Actions = r.plan.Actions
-		res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
-		err = explain(err)
-	}()
-	svc, err := d.describeService(ctx)
+	r.res.ServiceAction = "update"
+	err := r.rollback(ctx, opts)
+	r.res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
+	return *r.res, explain(err)
+}
+
+func (r *run) rollback(ctx context.Context, opts RollbackOptions) error {
+	res := r.res
+	svc, err := r.describeService(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 	if svc == nil {
-		return res, fmt.Errorf("%w: %s in cluster %s", ErrServiceNotFound, d.cfg.Service, d.cfg.Cluster)
+		return fmt.Errorf("%w: %s in cluster %s", ErrServiceNotFound, r.cfg.Service, r.cfg.Cluster)
 	}
 	current := aws.ToString(svc.TaskDefinition)
 	family, rev := splitRevision(current)
-	target, image, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
+	target, image, err := r.rollbackTarget(ctx, family, rev, opts.Revision)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.TaskDefinitionARN, res.Image = target, image
-	if err := d.checkImageExists(ctx, image); err != nil {
-		return res, err
+	if err := r.checkImageExists(ctx, image); err != nil {
+		return err
 	}
-	r.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
-	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
+	res.add("service", r.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
+	r.log.Info("rolling back", "service", r.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
 	// The desired count is never part of a rollback.
-	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster: aws.String(d.cfg.Cluster), Service: aws.String(d.cfg.Service), TaskDefinition: aws.String(target),
+	out, err := r.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+		Cluster: aws.String(r.cfg.Cluster), Service: aws.String(r.cfg.Service), TaskDefinition: aws.String(target),
 	})
 	if err != nil {
-		return res, fmt.Errorf("updating service %s to %s: %w", d.cfg.Service, shortARN(target), explain(err))
+		return fmt.Errorf("updating service %s to %s: %w", r.cfg.Service, shortARN(target), explain(err))
 	}
-	if d.cfg.Wait.Timeout == 0 {
+	if r.cfg.Wait.Timeout == 0 {
 		res.Outcome = OutcomeNotWaited
-		return res, nil
+		return nil
 	}
 	outcome, stopped, err := r.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
 	res.Outcome, res.StoppedTasks = outcome, stopped
-	return res, err
+	return err
 }
 
 // splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).

@@ -112,14 +112,14 @@ func (r *run) applyAutoScaling(ctx context.Context, env serviceEnv) error {
 	}
 	switch {
 	case cur != nil && int(aws.ToInt32(cur.MinCapacity)) == a.Min && int(aws.ToInt32(cur.MaxCapacity)) == a.Max:
-		r.plan.add("scalable target", resID, "none", fmt.Sprintf("min %d, max %d", a.Min, a.Max))
+		r.res.add("scalable target", resID, "none", fmt.Sprintf("min %d, max %d", a.Min, a.Max))
 	default:
 		verb, detail := "create", fmt.Sprintf("min %d, max %d", a.Min, a.Max)
 		if cur != nil {
 			verb = "update"
 			detail = fmt.Sprintf("min %d -> %d, max %d -> %d", aws.ToInt32(cur.MinCapacity), a.Min, aws.ToInt32(cur.MaxCapacity), a.Max)
 		}
-		r.plan.add("scalable target", resID, verb, detail)
+		r.res.add("scalable target", resID, verb, detail)
 		if !r.dryRun {
 			r.log.Info("registering scalable target", "resource", resID, "min", a.Min, "max", a.Max)
 			// Application Auto Scaling may not see a service ECS has just created.
@@ -156,12 +156,12 @@ func (r *run) applyAutoScaling(ctx context.Context, env serviceEnv) error {
 		verb := "create"
 		if p, ok := existing[name]; ok {
 			if samePolicy(p, in) {
-				r.plan.add("scaling policy", name, "none", detail)
+				r.res.add("scaling policy", name, "none", detail)
 				continue
 			}
 			verb = "update"
 		}
-		r.plan.add("scaling policy", name, verb, detail)
+		r.res.add("scaling policy", name, verb, detail)
 		if r.dryRun {
 			continue
 		}

@@ -56,7 +56,7 @@ func (r *run) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service,
 		if cur != nil {
 			currentJSON = cur.JSON()
 			if cur.Equal(want) {
-				r.plan.add("task definition", shortARN(currentARN), "none", "matches the service's current revision")
+				r.res.add("task definition", shortARN(currentARN), "none", "matches the service's current revision")
 				return currentARN, false, nil
 			}
 		}
@@ -67,8 +67,8 @@ func (r *run) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service,
 	if err == nil && latest.TaskDefinition != nil {
 		latestARN := aws.ToString(latest.TaskDefinition.TaskDefinitionArn)
 		if latestARN != currentARN && taskDefinitionFromECS(latest.TaskDefinition).Equal(want) {
-			r.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
-			r.plan.add("task definition", shortARN(latestARN), "none", "already registered as the family's latest revision")
+			r.res.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+			r.res.add("task definition", shortARN(latestARN), "none", "already registered as the family's latest revision")
 			return latestARN, false, nil
 		}
 		if currentJSON == "" && svc == nil {
@@ -78,9 +78,9 @@ func (r *run) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service,
 		return "", false, fmt.Errorf("describing task definition family %s: %w", family, explain(err))
 	}
 
-	r.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+	r.res.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
 	if r.dryRun {
-		r.plan.add("task definition", family, "register", "new revision")
+		r.res.add("task definition", family, "register", "new revision")
 		return family + ":(new revision)", true, nil
 	}
 	r.log.Info("registering task definition", "family", family, "image", image)
@@ -91,7 +91,7 @@ func (r *run) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service,
 		return "", false, fmt.Errorf("registering task definition %s: %w", family, explain(err))
 	}
 	arn := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
-	r.plan.add("task definition", shortARN(arn), "register", "")
+	r.res.add("task definition", shortARN(arn), "register", "")
 	r.log.Info("registered task definition", "arn", arn)
 	return arn, true, nil
 }
@@ -348,8 +348,8 @@ func (r *run) applyService(ctx context.Context, svc *ecstypes.Service, tdARN str
 	name := r.cfg.Service
 	if svc == nil {
 		want := r.wantView(tdARN, scaled, true, env)
-		r.plan.ServiceDiff = lineDiff("", want.json())
-		r.plan.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", r.desiredCount()))
+		r.res.ServiceDiff = lineDiff("", want.json())
+		r.res.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", r.desiredCount()))
 		if r.dryRun {
 			return "", "create", nil
 		}
@@ -370,15 +370,15 @@ func (r *run) applyService(ctx context.Context, svc *ecstypes.Service, tdARN str
 	cur := currentView(svc, want)
 	changes := changedFields(cur, want)
 	if len(changes) == 0 {
-		r.plan.add("service", name, "none", "already runs "+shortARN(tdARN))
+		r.res.add("service", name, "none", "already runs "+shortARN(tdARN))
 		return primaryDeploymentID(svc), "none", nil
 	}
-	r.plan.ServiceDiff = lineDiff(cur.json(), want.json())
+	r.res.ServiceDiff = lineDiff(cur.json(), want.json())
 	detail := "changes " + strings.Join(changes, ", ")
 	if scaled {
 		detail += " (desired count left to auto scaling)"
 	}
-	r.plan.add("service", name, "update", detail)
+	r.res.add("service", name, "update", detail)
 	if r.dryRun {
 		return "", "update", nil
 	}

@@ -201,8 +201,7 @@ func (s *awsStub) deps(t *testing.T, out io.Writer) Deps {
 	d.Docker = nil
 	d.GitTag = func(context.Context, string) (string, error) { return "", fmt.Errorf("the test sets the tag") }
 	d.Log = testLogger(t)
-	d.Out = out
-	d.Progress = out
+	d.Events = printEvents(out)
 	return d
 }
 

@@ -204,8 +204,8 @@ func (r *run) waitForDeployment(ctx context.Context, tdARN, id string) (Outcome,
 	}
 }
 
-// printEvents writes service events not seen before, oldest first. Events older than the
-// deploy's start are marked seen without printing.
+// printEvents hands service events not seen before to Deps.Events, oldest first. Events older
+// than the deploy's start are marked seen without it.
 func (r *run) printEvents(svc *ecstypes.Service, seen map[string]bool) {
 	events := append([]ecstypes.ServiceEvent(nil), svc.Events...)
 	sort.Slice(events, func(i, j int) bool { return aws.ToTime(events[i].CreatedAt).Before(aws.ToTime(events[j].CreatedAt)) })
@@ -219,7 +219,9 @@ func (r *run) printEvents(svc *ecstypes.Service, seen map[string]bool) {
 		if at.Before(r.startedAt.Add(-time.Minute)) {
 			continue
 		}
-		fmt.Fprintf(r.progress, "%s  %s\n", at.UTC().Format(time.RFC3339), aws.ToString(e.Message))
+		if r.deps.Events != nil {
+			r.deps.Events(Event{Time: at, Message: aws.ToString(e.Message)})
+		}
 	}
 }
 
@@ -289,9 +291,6 @@ func (r *run) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTask, er
 	sort.SliceStable(all, func(i, j int) bool { return all[i].StoppedAt.After(all[j].StoppedAt) })
 	if len(all) > 5 {
 		all = all[:5]
-	}
-	for _, s := range all {
-		fmt.Fprintf(r.progress, "stopped: %s\n", s)
 	}
 	return all, nil
 }
