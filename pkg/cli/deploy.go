@@ -233,7 +233,7 @@ func newDeployStatusCmd(a *app, o *deployOptions) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			st.Render(a.streams.Out)
+			renderStatus(a.streams.Out, st)
 			return nil
 		},
 	}

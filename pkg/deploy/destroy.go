@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -41,24 +40,6 @@ type DestroyResult struct {
 	Removed []string `json:"removed"`
 	Kept    []string `json:"kept"`
 	Seconds float64  `json:"seconds"`
-}
-
-// Render writes the result for humans.
-func (r DestroyResult) Render(w io.Writer) {
-	if len(r.Removed) == 0 {
-		fmt.Fprintf(w, "nothing left to remove for service %s in cluster %s\n", r.Service, r.Cluster)
-	} else {
-		fmt.Fprintf(w, "removed for service %s in cluster %s:\n", r.Service, r.Cluster)
-		for _, s := range r.Removed {
-			fmt.Fprintf(w, "  %s\n", s)
-		}
-	}
-	if len(r.Kept) > 0 {
-		fmt.Fprintln(w, "left alone:")
-		for _, s := range r.Kept {
-			fmt.Fprintf(w, "  %s\n", s)
-		}
-	}
 }
 
 // destroyStep is one removal: what it says and how it is done.

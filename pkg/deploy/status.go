@@ -3,11 +3,7 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -133,34 +129,4 @@ func deploymentStatuses(deps []ecstypes.Deployment) []DeploymentStatus {
 		})
 	}
 	return out
-}
-
-// Render writes the status for humans.
-func (s Status) Render(w io.Writer) {
-	fmt.Fprintf(w, "service %s in cluster %s: %s, %d/%d running, %d pending, task definition %s\n",
-		s.Service, s.Cluster, s.Status, s.RunningCount, s.DesiredCount, s.PendingCount, shortARN(s.TaskDefinition))
-	if s.URL != "" {
-		fmt.Fprintf(w, "URL: %s\n", s.URL)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nDEPLOYMENT\tSTATUS\tROLLOUT\tTASK DEFINITION\tRUNNING\tDESIRED\tFAILED")
-	for _, dep := range s.Deployments {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", dep.ID, dep.Status, dep.RolloutState, shortARN(dep.TaskDefinition), dep.Running, dep.Desired, dep.Failed)
-	}
-	tw.Flush()
-	if s.AutoScaling != nil {
-		var ps []string
-		for _, p := range s.AutoScaling.Policies {
-			ps = append(ps, p.Name+" ("+p.Metric+" "+strconv.FormatFloat(p.Target, 'g', -1, 64)+")")
-		}
-		fmt.Fprintf(w, "\nauto scaling: min %d, max %d; policies: %s\n", s.AutoScaling.Min, s.AutoScaling.Max, strings.Join(ps, ", "))
-	} else {
-		fmt.Fprintf(w, "\nauto scaling: none\n")
-	}
-	if len(s.Events) > 0 {
-		fmt.Fprintln(w, "\nrecent events:")
-		for _, e := range s.Events {
-			fmt.Fprintf(w, "  %s  %s\n", e.Time.UTC().Format(time.RFC3339), e.Message)
-		}
-	}
 }
