@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -326,4 +328,45 @@ func TestManagedFirstDeployThroughFaults(t *testing.T) {
 	slices.Sort(took)
 	t.Logf("managed first deploy through the fault proxy, 5 runs: wall time median %v (min %v, max %v); AWS calls per deploy %v; retries per deploy %v",
 		took[2].Round(time.Millisecond), took[0].Round(time.Millisecond), took[4].Round(time.Millisecond), calls, retries)
+}
+
+// TestOneDeployerServesConcurrentCalls: a Deployer holds no per-call state, so one can serve
+// two dry runs and a status at once (go test -race checks nothing is shared); each dry run
+// gets its own, complete plan.
+func TestOneDeployerServesConcurrentCalls(t *testing.T) {
+	e := setupManaged(t)
+	ctx := ctxT(t, 2*time.Minute)
+	web := e.config("web", "env-1")
+	first, err := Run(ctx, web, e.deps(t, &lockedBuffer{}), Options{})
+	if err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	d, err := New(web, e.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, err := d.Deploy(ctx, Options{DryRun: true})
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	var wg sync.WaitGroup
+	results := make([]Result, 2)
+	errs := make([]error, 3)
+	for i := range results {
+		wg.Go(func() { results[i], errs[i] = d.Deploy(ctx, Options{DryRun: true}) })
+	}
+	var st Status
+	wg.Go(func() { st, errs[2] = d.Status(ctx) })
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i, res := range results {
+		if res.Outcome != OutcomePlanned || !reflect.DeepEqual(res.Actions, alone.Actions) || res.URL != first.URL {
+			t.Errorf("dry run %d beside another: URL %q, actions\n%+v\nwant (a dry run alone)\n%+v", i, res.URL, res.Actions, alone.Actions)
+		}
+	}
+	if st.URL != first.URL {
+		t.Errorf("status URL %q, want %q", st.URL, first.URL)
+	}
 }
