@@ -173,6 +173,10 @@ func Policy(cfg Config) PolicyDocument {
 		if cfg.Task.ExecutionRoleARN == "" {
 			st = append(st, executionRoleStatements(cfg, part)...)
 		}
+		if c := cfg.LoadBalancer.CertificateARN; c != "" {
+			// Preflight checks the certificate's region and status.
+			add("CheckTheCertificate", []string{c}, "acm:DescribeCertificate")
+		}
 		// The first load balancer of an account creates the Elastic Load Balancing
 		// service-linked role (the cluster's ECS role is allowed above).
 		st = append(st, PolicyStatement{Sid: "CreateTheLoadBalancingServiceLinkedRole", Effect: "Allow",
