@@ -386,35 +386,149 @@ func (d *Deployer) repositoryDigest(image string) string {
 	return ""
 }
 
-// imagesToPurge removes from mine (the service's image digests) those that other services of
-// the cluster run, and returns what is left, how many were kept for that reason and by whom.
-func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, otherServices func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
+// imagesToPurge removes from mine (the service's image digests) those that anything else in
+// the account and region may still run: any deployment of any other service in any cluster
+// (the repository is shared by every cluster), any ACTIVE revision another existing facectl
+// service registered (its rollback targets), and any ACTIVE revision facectl did not register
+// (a task may be run from it). It
+// returns what is left, how many were kept for that reason and by whom.
+func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, _ func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
 	if len(mine) == 0 {
 		return nil, 0, nil, nil
 	}
-	others, err := otherServices()
-	if err != nil {
-		return nil, 0, nil, err
-	}
 	shared := map[string]bool{}
 	sharedWith := map[string]bool{}
-	for _, s := range others {
-		td, err := d.describeTaskDefinition(ctx, aws.ToString(s.TaskDefinition))
-		if err != nil {
-			return nil, 0, nil, err
-		}
+	described := map[string]bool{}
+	protect := func(arn, who string, td *TaskDefinition) {
+		described[arn] = true
 		if td == nil {
-			continue
+			return
 		}
 		for _, c := range td.ContainerDefinitions {
 			if dg := d.repositoryDigest(c.Image); dg != "" && (mine[dg] || shared[dg]) {
 				delete(mine, dg)
 				shared[dg] = true
-				sharedWith[aws.ToString(s.ServiceName)] = true
+				sharedWith[who] = true
 			}
 		}
 	}
+	services, err := d.servicesInAccount(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	alive := map[string]bool{} // cluster/service and /service of the services that exist
+	for _, s := range services {
+		alive[clusterName(aws.ToString(s.ClusterArn))+"/"+aws.ToString(s.ServiceName)] = true
+		alive["/"+aws.ToString(s.ServiceName)] = true
+	}
+	for _, s := range services {
+		who := aws.ToString(s.ServiceName)
+		if c := clusterName(aws.ToString(s.ClusterArn)); c != clusterName(d.cfg.Cluster) {
+			who = "service " + who + " in cluster " + c
+		}
+		tds := []string{aws.ToString(s.TaskDefinition)}
+		for _, dep := range s.Deployments {
+			tds = append(tds, aws.ToString(dep.TaskDefinition))
+		}
+		for _, arn := range tds {
+			if arn == "" || described[arn+" "+who] {
+				continue
+			}
+			td, err := d.describeTaskDefinition(ctx, arn)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			protect(arn+" "+who, who, td)
+		}
+	}
+	var token *string
+	for {
+		out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{Status: ecstypes.TaskDefinitionStatusActive, NextToken: token})
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("listing the account's active task definitions: %w", explain(err))
+		}
+		for _, arn := range out.TaskDefinitionArns {
+			got, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+				TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+			})
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, 0, nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
+			}
+			family, rev := splitRevision(arn)
+			if own, _ := d.ownRevision(family, got.Tags); own && family == d.cfg.TaskFamily() || got.TaskDefinition == nil {
+				continue
+			}
+			// A revision facectl registered is a rollback target only while its service
+			// exists; one facectl did not register may be run by anything, so it counts.
+			if c, svc := owner(got.Tags); svc != "" && !alive[c+"/"+svc] {
+				continue
+			}
+			td := taskDefinitionFromECS(got.TaskDefinition)
+			protect(arn, fmt.Sprintf("task definition %s:%d", family, rev), &td)
+		}
+		if out.NextToken == nil {
+			break
+		}
+		token = out.NextToken
+	}
 	return keys(mine), len(shared), keys(sharedWith), nil
+}
+
+// servicesInAccount returns every service other than this one, in every cluster of the account
+// and region, that is not INACTIVE.
+func (d *Deployer) servicesInAccount(ctx context.Context) ([]ecstypes.Service, error) {
+	var clusters []string
+	var token *string
+	for {
+		page, err := d.deps.ECS.ListClusters(ctx, &ecs.ListClustersInput{NextToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("listing the account's clusters: %w", explain(err))
+		}
+		clusters = append(clusters, page.ClusterArns...)
+		if page.NextToken == nil {
+			break
+		}
+		token = page.NextToken
+	}
+	var out []ecstypes.Service
+	for _, cluster := range clusters {
+		var names []string
+		token = nil
+		for {
+			page, err := d.deps.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(cluster), NextToken: token})
+			var nf *ecstypes.ClusterNotFoundException
+			if errors.As(err, &nf) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("listing the services of cluster %s: %w", cluster, explain(err))
+			}
+			names = append(names, page.ServiceArns...)
+			if page.NextToken == nil {
+				break
+			}
+			token = page.NextToken
+		}
+		for i := 0; i < len(names); i += 10 { // DescribeServices takes at most 10
+			page, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: names[i:min(i+10, len(names))]})
+			if err != nil {
+				return nil, fmt.Errorf("describing the services of cluster %s: %w", cluster, explain(err))
+			}
+			for _, s := range page.Services {
+				if s.ClusterArn == nil {
+					s.ClusterArn = aws.String(cluster)
+				}
+				self := aws.ToString(s.ServiceName) == d.cfg.Service && clusterName(aws.ToString(s.ClusterArn)) == clusterName(d.cfg.Cluster)
+				if aws.ToString(s.Status) != "INACTIVE" && !self {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // batchDeleteImageMax is the most image IDs one BatchDeleteImage takes

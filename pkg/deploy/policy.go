@@ -105,6 +105,8 @@ func Policy(cfg Config) PolicyDocument {
 	// the cluster only when no other service uses it.
 	add("DestroyTheService", all,
 		"ecs:DeleteService", "ecs:ListServices",
+		// --purge-images spares images any service in any cluster or any active revision uses.
+		"ecs:ListClusters",
 		"application-autoscaling:DeregisterScalableTarget", "application-autoscaling:DeleteScalingPolicy", "cloudwatch:DeleteAlarms")
 	// ECS creates its service-linked role on the account's first service.
 	st = append(st, PolicyStatement{Sid: "CreateTheECSServiceLinkedRole", Effect: "Allow",
