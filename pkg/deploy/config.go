@@ -262,11 +262,15 @@ func (c Config) Managed() bool {
 	return len(c.Network.SecurityGroups) == 0 && c.LoadBalancer.TargetGroupARN == ""
 }
 
-// LogGroup is the log group of the service: logs.group, or /ecs/<service> so that two services
-// never share one.
+// LogGroup is the log group of the service: logs.group, or /ecs/<service> in the default
+// cluster (as before) and /ecs/<cluster>/<service> in any other, so that no two (cluster,
+// service) pairs share one (names have no '/', so the two forms never meet).
 func (c Config) LogGroup() string {
 	if c.Logs.Group != "" {
 		return c.Logs.Group
+	}
+	if cl := clusterName(c.Cluster); cl != DefaultConfig().Cluster {
+		return "/ecs/" + cl + "/" + c.Service
 	}
 	return "/ecs/" + c.Service
 }

@@ -134,22 +134,23 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		})
 	}
 
-	stacks := []struct{ name, what, for_ string }{
-		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
-		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
+	stacks := []struct{ name, what, for_, legacy string }{
+		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor(), d.cfg.legacyServiceStackName()},
+		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor(), d.cfg.legacyClusterStackName()},
 	}
 	if !d.managed {
 		// Your own network: facectl made no stack for it.
 		stacks = nil
 	}
 	for i, s := range stacks {
-		st, err := d.describeStack(ctx, s.name)
+		spec, st, err := d.findStack(ctx, stackSpec{Name: s.name, For: s.for_}, s.legacy)
 		if err != nil {
 			return res, err
 		}
 		if st == nil {
 			continue
 		}
+		s.name = spec.Name
 		if err := checkOwner(st, stackSpec{Name: s.name, For: s.for_}); err != nil {
 			res.Kept = append(res.Kept, fmt.Sprintf("stack %s: not created by facectl for %s", s.name, s.for_))
 			continue

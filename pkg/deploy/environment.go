@@ -76,11 +76,51 @@ func clusterName(c string) string {
 }
 
 // ClusterStackName is the stack holding the cluster of the managed environment.
-func (c Config) ClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) ClusterStackName() string {
+	return distinctStackName(c.legacyClusterStackName(), "cluster", clusterName(c.Cluster), "")
+}
 
 // ServiceStackName is the stack holding the service's environment.
 func (c Config) ServiceStackName() string {
-	return stackName(clusterName(c.Cluster), c.Service)
+	return distinctStackName(c.legacyServiceStackName(), "service", clusterName(c.Cluster), c.Service)
+}
+
+// The names of facectl before distinctStackName: kept for a stack that exists under them.
+func (c Config) legacyClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) legacyServiceStackName() string { return stackName(clusterName(c.Cluster), c.Service) }
+
+// distinctStackName makes legacy (facectl-<cluster>-<service>, facectl-<cluster>-cluster)
+// distinct for every (cluster, service) pair: it is unambiguous only when the cluster has no
+// '-' or '_' (so the first '-' after it ends it), the service no '_' (which becomes '-') and
+// the service is not "cluster" (the cluster stack's name). Any other pair gets a hash of its
+// exact names, so my_svc and my-svc, or a-b/c and a/b-c, never share a stack.
+func distinctStackName(legacy, kind, cluster, service string) string {
+	if !strings.ContainsAny(cluster, "-_") && !strings.Contains(service, "_") && service != "cluster" {
+		return legacy
+	}
+	h := sha256.Sum256([]byte(kind + "\x00" + cluster + "\x00" + service))
+	suffix := "-" + hex.EncodeToString(h[:4])
+	if len(legacy)+len(suffix) > 128 {
+		legacy = legacy[:128-len(suffix)]
+	}
+	return legacy + suffix
+}
+
+// findStack returns the stack of spec, or, when there is none under spec's name, the one under
+// legacy if facectl created it for the same cluster or service (a stack made before names
+// became distinct): its name is kept, so an upgrade never orphans a stack.
+func (d *Deployer) findStack(ctx context.Context, spec stackSpec, legacy string) (stackSpec, *cfntypes.Stack, error) {
+	st, err := d.describeStack(ctx, spec.Name)
+	if err != nil || st != nil || legacy == spec.Name {
+		return spec, st, err
+	}
+	old, err := d.describeStack(ctx, legacy)
+	if err != nil || old == nil || stackTagValue(old) != spec.For {
+		return spec, nil, err
+	}
+	d.log.Info("keeping the stack's earlier name", "stack", legacy, "new_default", spec.Name)
+	spec.Name = legacy
+	return spec, old, nil
 }
 
 func (c Config) clusterStackFor() string { return "cluster/" + clusterName(c.Cluster) }
@@ -423,8 +463,7 @@ func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
 	}
 	d.log.Info("environment: checking the CloudFormation stacks")
 	var steps []stackStep
-	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
-	st, err := d.describeStack(ctx, cs.Name)
+	cs, st, err := d.findStack(ctx, stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}, d.cfg.legacyClusterStackName())
 	if err != nil {
 		return nil, err
 	}
@@ -437,8 +476,8 @@ func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
 		}
 		steps = append(steps, step)
 	}
-	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
-	if st, err = d.describeStack(ctx, ss.Name); err != nil {
+	ss, st, err := d.findStack(ctx, stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}, d.cfg.legacyServiceStackName())
+	if err != nil {
 		return nil, err
 	}
 	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {
