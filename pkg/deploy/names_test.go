@@ -74,4 +74,3 @@ func TestExistingStackKeepsItsName(t *testing.T) {
 		}
 	}
 }
-
