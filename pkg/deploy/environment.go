@@ -299,12 +299,12 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 		ingress = append(ingress, open(443))
 	}
 	res["LoadBalancerSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription":     fmt.Sprintf("facectl %s: load balancer", c.Service),
+		"GroupDescription":     atMost(255, fmt.Sprintf("facectl %s: load balancer", c.Service)),
 		"VpcId":                n.VPC,
 		"SecurityGroupIngress": ingress,
 	}}
 	res["TaskSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription": fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service),
+		"GroupDescription": atMost(255, fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service)),
 		"VpcId":            n.VPC,
 		"SecurityGroupIngress": []any{map[string]any{
 			"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
@@ -436,6 +436,16 @@ func secretResource(valueFrom string) string {
 		arn += "-??????"
 	}
 	return arn
+}
+
+// atMost cuts s (ASCII, as facectl's names are) to n characters: a security group's
+// description takes at most 255
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html).
+func atMost(n int, s string) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func templateJSON(v any) string {

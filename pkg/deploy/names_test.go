@@ -74,3 +74,35 @@ func TestExistingStackKeepsItsName(t *testing.T) {
 		}
 	}
 }
+
+// TestLengthLimitsOfDerivedNames (issue 15 item 14): names AWS would reject (stack tag value >
+// 256, scaling policy name > 256) are refused by Validate, and the security groups'
+// descriptions are cut to 255 for the longest service name accepted.
+func TestLengthLimitsOfDerivedNames(t *testing.T) {
+	long := strings.Repeat("s", 255)
+	c := DefaultConfig()
+	c.Service = long
+	err := c.Validate()
+	for _, want := range []string{"would have 271 characters, AWS takes 256", "policy name <service>-requests would have 264"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("service of 255: %v, want %q", err, want)
+		}
+	}
+	c.Cluster, c.Service, c.AutoScaling.Enabled = "c", strings.Repeat("s", 240), false
+	if err := c.Validate(); err != nil {
+		t.Fatalf("service of 240 in cluster c: %v", err)
+	}
+	tmpl := serviceTemplateOf(t, c)
+	for _, id := range []string{"LoadBalancerSecurityGroup", "TaskSecurityGroup"} {
+		if d := resourceProps(t, tmpl, id)["GroupDescription"].(string); len(d) > 255 {
+			t.Errorf("%s description has %d characters, EC2 takes 255", id, len(d))
+		}
+	}
+	if len(c.ServiceStackName()) > 128 || len(c.BoundaryName()) > 128 {
+		t.Errorf("names too long: %s, %s", c.ServiceStackName(), c.BoundaryName())
+	}
+	c.Cluster = "bad name!"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), `deploy.cluster: "bad name!" must be`) {
+		t.Errorf("bad cluster name: %v", err)
+	}
+}
