@@ -128,6 +128,9 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		return res, err
 	}
 	if svc != nil {
+		if err := d.checkServiceOwner(ctx, svc); err != nil {
+			return res, err
+		}
 		status := aws.ToString(svc.Status)
 		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
 			return d.deleteService(ctx, status == "DRAINING")
@@ -234,7 +237,8 @@ func wrapIf(err error, action string) error {
 
 // serviceForDestroy returns the service unless it is gone (missing or INACTIVE).
 func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, error) {
-	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service}})
+	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
+		Include: []ecstypes.ServiceField{ecstypes.ServiceFieldTags}})
 	var nf *ecstypes.ClusterNotFoundException
 	if errors.As(err, &nf) {
 		return nil, nil
@@ -248,6 +252,37 @@ func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, er
 		}
 	}
 	return nil, nil
+}
+
+// ErrNotOwned means destroy found a resource of the configured name that facectl did not
+// create; it touches nothing.
+var ErrNotOwned = errors.New("not created by facectl")
+
+// checkServiceOwner refuses a service facectl did not create for this cluster: one without
+// facectl's tags, unless its task definition is a revision facectl registered for this
+// service (a service created by a facectl that did not tag services yet).
+func (d *Deployer) checkServiceOwner(ctx context.Context, svc *ecstypes.Service) error {
+	cluster, service := owner(svc.Tags)
+	if service != "" {
+		if service == d.cfg.Service && (cluster == "" || cluster == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+		return fmt.Errorf("%w: ECS service %s in cluster %s is tagged for service %s in cluster %s: refusing to scale it down or delete it",
+			ErrNotOwned, d.cfg.Service, d.cfg.Cluster, service, cluster)
+	}
+	out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: svc.TaskDefinition, Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("describing the task definition of service %s: %w", d.cfg.Service, explain(err))
+	}
+	if err == nil {
+		if c, s := owner(out.Tags); s == d.cfg.Service && (c == "" || c == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: ECS service %s in cluster %s has no facectl tags and does not run a task definition facectl registered for it: "+
+		"refusing to scale it down or delete it (delete it yourself if it is yours)", ErrNotOwned, d.cfg.Service, d.cfg.Cluster)
 }
 
 // deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE.

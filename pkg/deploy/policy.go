@@ -133,6 +133,8 @@ func Policy(cfg Config) PolicyDocument {
 			"ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
 			"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
 			"ecr:PutImage", "ecr:BatchGetImage",
+			// CreateRepository with tags (facectl:repository).
+			"ecr:TagResource",
 			// facectl deploy destroy --purge-images
 			"ecr:BatchDeleteImage")
 	}

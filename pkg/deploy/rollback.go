@@ -20,6 +20,8 @@ import (
 const (
 	tagService = "facectl:service"
 	tagCluster = "facectl:cluster"
+	// tagRepository marks an ECR repository facectl created.
+	tagRepository = "facectl:repository"
 )
 
 // taskDefinitionTags are the tags of a task definition registered for this service.

@@ -275,6 +275,8 @@ func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
 		EnableECSManagedTags:    true,
 		PropagateTags:           ecstypes.PropagateTagsService,
 		LoadBalancers:           d.loadBalancers(),
+		// destroy deletes only a service that carries these.
+		Tags: d.taskDefinitionTags(),
 	}
 	if in.LoadBalancers != nil {
 		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))
