@@ -262,11 +262,15 @@ func (c Config) Managed() bool {
 	return len(c.Network.SecurityGroups) == 0 && c.LoadBalancer.TargetGroupARN == ""
 }
 
-// LogGroup is the log group of the service: logs.group, or /ecs/<service> so that two services
-// never share one.
+// LogGroup is the log group of the service: logs.group, or /ecs/<service> in the default
+// cluster (as before) and /ecs/<cluster>/<service> in any other, so that no two (cluster,
+// service) pairs share one (names have no '/', so the two forms never meet).
 func (c Config) LogGroup() string {
 	if c.Logs.Group != "" {
 		return c.Logs.Group
+	}
+	if cl := clusterName(c.Cluster); cl != DefaultConfig().Cluster {
+		return "/ecs/" + cl + "/" + c.Service
 	}
 	return "/ecs/" + c.Service
 }
@@ -382,6 +386,19 @@ func (c Config) Validate() error {
 	}
 	if !nameRE.MatchString(c.Service) {
 		bad("service", "%q must be 1-255 letters, digits, '-' or '_'", c.Service)
+	}
+	if cl := clusterName(c.Cluster); c.Cluster != "" && !nameRE.MatchString(cl) {
+		bad("cluster", "%q must be 1-255 letters, digits, '-' or '_' (or a cluster ARN)", cl)
+	}
+	// Limits of names derived from these (a stack tag value takes 256 characters,
+	// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html; a
+	// scaling policy name 256,
+	// https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html).
+	if tag := c.serviceStackFor(); c.Managed() && len(tag) > 256 {
+		bad("service", "cluster and service names together are too long for the managed environment: its stack tag %s=service/<cluster>/<service> would have %d characters, AWS takes 256", stackTag, len(tag))
+	}
+	if longest := len(c.Service + "-requests"); c.AutoScaling.Enabled && longest > 256 {
+		bad("service", "%d characters is too long with auto scaling: its policy name <service>-requests would have %d, AWS takes 256", len(c.Service), longest)
 	}
 	if c.DesiredCount < 0 {
 		bad("desired_count", "must not be negative")

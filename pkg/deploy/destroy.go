@@ -108,28 +108,32 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		return res, err
 	}
 	if svc != nil {
+		if err := d.checkServiceOwner(ctx, svc); err != nil {
+			return res, err
+		}
 		status := aws.ToString(svc.Status)
 		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
 			return d.deleteService(ctx, status == "DRAINING")
 		})
 	}
 
-	stacks := []struct{ name, what, for_ string }{
-		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
-		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
+	stacks := []struct{ name, what, for_, legacy string }{
+		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor(), d.cfg.legacyServiceStackName()},
+		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor(), d.cfg.legacyClusterStackName()},
 	}
 	if !d.managedEnv {
 		// Your own network: facectl made no stack for it.
 		stacks = nil
 	}
 	for i, s := range stacks {
-		st, err := d.describeStack(ctx, s.name)
+		spec, st, err := d.findStack(ctx, stackSpec{Name: s.name, For: s.for_}, s.legacy)
 		if err != nil {
 			return res, err
 		}
 		if st == nil {
 			continue
 		}
+		s.name = spec.Name
 		if err := checkOwner(st, stackSpec{Name: s.name, For: s.for_}); err != nil {
 			res.Kept = append(res.Kept, fmt.Sprintf("stack %s: not created by facectl for %s", s.name, s.for_))
 			continue
@@ -213,7 +217,8 @@ func wrapIf(err error, action string) error {
 
 // serviceForDestroy returns the service unless it is gone (missing or INACTIVE).
 func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, error) {
-	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service}})
+	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
+		Include: []ecstypes.ServiceField{ecstypes.ServiceFieldTags}})
 	var nf *ecstypes.ClusterNotFoundException
 	if errors.As(err, &nf) {
 		return nil, nil
@@ -227,6 +232,37 @@ func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, er
 		}
 	}
 	return nil, nil
+}
+
+// ErrNotOwned means destroy found a resource of the configured name that facectl did not
+// create; it touches nothing.
+var ErrNotOwned = errors.New("not created by facectl")
+
+// checkServiceOwner refuses a service facectl did not create for this cluster: one without
+// facectl's tags, unless its task definition is a revision facectl registered for this
+// service (a service created by a facectl that did not tag services yet).
+func (d *Deployer) checkServiceOwner(ctx context.Context, svc *ecstypes.Service) error {
+	cluster, service := owner(svc.Tags)
+	if service != "" {
+		if service == d.cfg.Service && (cluster == "" || cluster == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+		return fmt.Errorf("%w: ECS service %s in cluster %s is tagged for service %s in cluster %s: refusing to scale it down or delete it",
+			ErrNotOwned, d.cfg.Service, d.cfg.Cluster, service, cluster)
+	}
+	out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: svc.TaskDefinition, Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("describing the task definition of service %s: %w", d.cfg.Service, explain(err))
+	}
+	if err == nil {
+		if c, s := owner(out.Tags); s == d.cfg.Service && (c == "" || c == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: ECS service %s in cluster %s has no facectl tags and does not run a task definition facectl registered for it: "+
+		"refusing to scale it down or delete it (delete it yourself if it is yours)", ErrNotOwned, d.cfg.Service, d.cfg.Cluster)
 }
 
 // deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE
@@ -423,35 +459,149 @@ func (d *Deployer) repositoryDigest(image string) string {
 	return ""
 }
 
-// imagesToPurge removes from mine (the service's image digests) those that other services of
-// the cluster run, and returns what is left, how many were kept for that reason and by whom.
-func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, otherServices func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
+// imagesToPurge removes from mine (the service's image digests) those that anything else in
+// the account and region may still run: any deployment of any other service in any cluster
+// (the repository is shared by every cluster), any ACTIVE revision another existing facectl
+// service registered (its rollback targets), and any ACTIVE revision facectl did not register
+// (a task may be run from it). It
+// returns what is left, how many were kept for that reason and by whom.
+func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, _ func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
 	if len(mine) == 0 {
 		return nil, 0, nil, nil
 	}
-	others, err := otherServices()
-	if err != nil {
-		return nil, 0, nil, err
-	}
 	shared := map[string]bool{}
 	sharedWith := map[string]bool{}
-	for _, s := range others {
-		td, err := d.describeTaskDefinition(ctx, aws.ToString(s.TaskDefinition))
-		if err != nil {
-			return nil, 0, nil, err
-		}
+	described := map[string]bool{}
+	protect := func(arn, who string, td *TaskDefinition) {
+		described[arn] = true
 		if td == nil {
-			continue
+			return
 		}
 		for _, c := range td.ContainerDefinitions {
 			if dg := d.repositoryDigest(c.Image); dg != "" && (mine[dg] || shared[dg]) {
 				delete(mine, dg)
 				shared[dg] = true
-				sharedWith[aws.ToString(s.ServiceName)] = true
+				sharedWith[who] = true
 			}
 		}
 	}
+	services, err := d.servicesInAccount(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	alive := map[string]bool{} // cluster/service and /service of the services that exist
+	for _, s := range services {
+		alive[clusterName(aws.ToString(s.ClusterArn))+"/"+aws.ToString(s.ServiceName)] = true
+		alive["/"+aws.ToString(s.ServiceName)] = true
+	}
+	for _, s := range services {
+		who := aws.ToString(s.ServiceName)
+		if c := clusterName(aws.ToString(s.ClusterArn)); c != clusterName(d.cfg.Cluster) {
+			who = "service " + who + " in cluster " + c
+		}
+		tds := []string{aws.ToString(s.TaskDefinition)}
+		for _, dep := range s.Deployments {
+			tds = append(tds, aws.ToString(dep.TaskDefinition))
+		}
+		for _, arn := range tds {
+			if arn == "" || described[arn+" "+who] {
+				continue
+			}
+			td, err := d.describeTaskDefinition(ctx, arn)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			protect(arn+" "+who, who, td)
+		}
+	}
+	var token *string
+	for {
+		out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{Status: ecstypes.TaskDefinitionStatusActive, NextToken: token})
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("listing the account's active task definitions: %w", explain(err))
+		}
+		for _, arn := range out.TaskDefinitionArns {
+			got, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+				TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+			})
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, 0, nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
+			}
+			family, rev := splitRevision(arn)
+			if own, _ := d.ownRevision(family, got.Tags); own && family == d.cfg.TaskFamily() || got.TaskDefinition == nil {
+				continue
+			}
+			// A revision facectl registered is a rollback target only while its service
+			// exists; one facectl did not register may be run by anything, so it counts.
+			if c, svc := owner(got.Tags); svc != "" && !alive[c+"/"+svc] {
+				continue
+			}
+			td := taskDefinitionFromECS(got.TaskDefinition)
+			protect(arn, fmt.Sprintf("task definition %s:%d", family, rev), &td)
+		}
+		if out.NextToken == nil {
+			break
+		}
+		token = out.NextToken
+	}
 	return keys(mine), len(shared), keys(sharedWith), nil
+}
+
+// servicesInAccount returns every service other than this one, in every cluster of the account
+// and region, that is not INACTIVE.
+func (d *Deployer) servicesInAccount(ctx context.Context) ([]ecstypes.Service, error) {
+	var clusters []string
+	var token *string
+	for {
+		page, err := d.deps.ECS.ListClusters(ctx, &ecs.ListClustersInput{NextToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("listing the account's clusters: %w", explain(err))
+		}
+		clusters = append(clusters, page.ClusterArns...)
+		if page.NextToken == nil {
+			break
+		}
+		token = page.NextToken
+	}
+	var out []ecstypes.Service
+	for _, cluster := range clusters {
+		var names []string
+		token = nil
+		for {
+			page, err := d.deps.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(cluster), NextToken: token})
+			var nf *ecstypes.ClusterNotFoundException
+			if errors.As(err, &nf) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("listing the services of cluster %s: %w", cluster, explain(err))
+			}
+			names = append(names, page.ServiceArns...)
+			if page.NextToken == nil {
+				break
+			}
+			token = page.NextToken
+		}
+		for i := 0; i < len(names); i += 10 { // DescribeServices takes at most 10
+			page, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: names[i:min(i+10, len(names))]})
+			if err != nil {
+				return nil, fmt.Errorf("describing the services of cluster %s: %w", cluster, explain(err))
+			}
+			for _, s := range page.Services {
+				if s.ClusterArn == nil {
+					s.ClusterArn = aws.String(cluster)
+				}
+				self := aws.ToString(s.ServiceName) == d.cfg.Service && clusterName(aws.ToString(s.ClusterArn)) == clusterName(d.cfg.Cluster)
+				if aws.ToString(s.Status) != "INACTIVE" && !self {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // batchDeleteImageMax is the most image IDs one BatchDeleteImage takes

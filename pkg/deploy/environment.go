@@ -76,11 +76,51 @@ func clusterName(c string) string {
 }
 
 // ClusterStackName is the stack holding the cluster of the managed environment.
-func (c Config) ClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) ClusterStackName() string {
+	return distinctStackName(c.legacyClusterStackName(), "cluster", clusterName(c.Cluster), "")
+}
 
 // ServiceStackName is the stack holding the service's environment.
 func (c Config) ServiceStackName() string {
-	return stackName(clusterName(c.Cluster), c.Service)
+	return distinctStackName(c.legacyServiceStackName(), "service", clusterName(c.Cluster), c.Service)
+}
+
+// The names of facectl before distinctStackName: kept for a stack that exists under them.
+func (c Config) legacyClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) legacyServiceStackName() string { return stackName(clusterName(c.Cluster), c.Service) }
+
+// distinctStackName makes legacy (facectl-<cluster>-<service>, facectl-<cluster>-cluster)
+// distinct for every (cluster, service) pair: it is unambiguous only when the cluster has no
+// '-' or '_' (so the first '-' after it ends it), the service no '_' (which becomes '-') and
+// the service is not "cluster" (the cluster stack's name). Any other pair gets a hash of its
+// exact names, so my_svc and my-svc, or a-b/c and a/b-c, never share a stack.
+func distinctStackName(legacy, kind, cluster, service string) string {
+	if !strings.ContainsAny(cluster, "-_") && !strings.Contains(service, "_") && service != "cluster" {
+		return legacy
+	}
+	h := sha256.Sum256([]byte(kind + "\x00" + cluster + "\x00" + service))
+	suffix := "-" + hex.EncodeToString(h[:4])
+	if len(legacy)+len(suffix) > 128 {
+		legacy = legacy[:128-len(suffix)]
+	}
+	return legacy + suffix
+}
+
+// findStack returns the stack of spec, or, when there is none under spec's name, the one under
+// legacy if facectl created it for the same cluster or service (a stack made before names
+// became distinct): its name is kept, so an upgrade never orphans a stack.
+func (d *Deployer) findStack(ctx context.Context, spec stackSpec, legacy string) (stackSpec, *cfntypes.Stack, error) {
+	st, err := d.describeStack(ctx, spec.Name)
+	if err != nil || st != nil || legacy == spec.Name {
+		return spec, st, err
+	}
+	old, err := d.describeStack(ctx, legacy)
+	if err != nil || old == nil || stackTagValue(old) != spec.For {
+		return spec, nil, err
+	}
+	d.log.Info("keeping the stack's earlier name", "stack", legacy, "new_default", spec.Name)
+	spec.Name = legacy
+	return spec, old, nil
 }
 
 func (c Config) clusterStackFor() string { return "cluster/" + clusterName(c.Cluster) }
@@ -258,12 +298,12 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 		ingress = append(ingress, open(443))
 	}
 	res["LoadBalancerSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription":     fmt.Sprintf("facectl %s: load balancer", c.Service),
+		"GroupDescription":     atMost(255, fmt.Sprintf("facectl %s: load balancer", c.Service)),
 		"VpcId":                n.VPC,
 		"SecurityGroupIngress": ingress,
 	}}
 	res["TaskSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription": fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service),
+		"GroupDescription": atMost(255, fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service)),
 		"VpcId":            n.VPC,
 		"SecurityGroupIngress": []any{map[string]any{
 			"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
@@ -397,6 +437,16 @@ func secretResource(valueFrom string) string {
 	return arn
 }
 
+// atMost cuts s (ASCII, as facectl's names are) to n characters: a security group's
+// description takes at most 255
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html).
+func atMost(n int, s string) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 func templateJSON(v any) string {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	return string(b) + "\n"
@@ -422,8 +472,7 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 	}
 	r.log.Info("environment: checking the CloudFormation stacks")
 	var steps []stackStep
-	cs := stackSpec{Name: r.cfg.ClusterStackName(), For: r.cfg.clusterStackFor(), Body: r.clusterTemplate(), What: "cluster stack"}
-	st, err := r.describeStack(ctx, cs.Name)
+	cs, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ClusterStackName(), For: r.cfg.clusterStackFor(), Body: r.clusterTemplate(), What: "cluster stack"}, r.cfg.legacyClusterStackName())
 	if err != nil {
 		return nil, err
 	}
@@ -436,8 +485,8 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 		}
 		steps = append(steps, step)
 	}
-	ss := stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ServiceTemplate(net), What: "service stack"}
-	if st, err = r.describeStack(ctx, ss.Name); err != nil {
+	ss, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ServiceTemplate(net), What: "service stack"}, r.cfg.legacyServiceStackName())
+	if err != nil {
 		return nil, err
 	}
 	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {

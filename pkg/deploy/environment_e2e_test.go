@@ -594,7 +594,7 @@ func TestManagedEnvironmentInGivenSubnets(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Run(ctx, taken, NewDeps(awsCfg), Options{})
-	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "log group /ecs/taken already exists") {
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "log group "+taken.LogGroup()+" already exists") {
 		t.Errorf("existing log group: %v", err)
 	}
 	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(cfg.ClusterStackName())}); !isStackMissing(err) {

@@ -173,6 +173,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 			RepositoryName:             aws.String(name),
 			ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: r.cfg.Image.ScanOnPush},
 			ImageTagMutability:         ecrtypes.ImageTagMutabilityMutable,
+			Tags:                       []ecrtypes.Tag{{Key: aws.String(tagRepository), Value: aws.String("created by facectl deploy")}},
 		})
 		if err != nil {
 			return "", fmt.Errorf("creating ECR repository %s: %w", name, explain(err))

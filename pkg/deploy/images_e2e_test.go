@@ -72,10 +72,98 @@ func TestLifecyclePolicyInECR(t *testing.T) {
 	golden(t, "lifecycle_policy.golden.json", pretty.String()+"\n")
 }
 
-// TestDestroyPurgesTheServicesDeployedImages: --purge-images deletes the images of every
-// revision the service registered (older deploys too), except one another service of the
+// TestDestroyPurgeSparesImagesUsedAnywhere: --purge-images keeps the service's images that a
+// service of another cluster runs or another service's active revision keeps for rollback.
+func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
+	cfg, deps, awsCfg := motoConfig(t, "purge")
+	ctx := ctxT(t, time.Minute)
+	repo := aws.String(cfg.Image.Repository)
+	if _, err := deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: repo}); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := ecs.NewFromConfig(awsCfg).CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cfg.Cluster)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := "123456789012.dkr.ecr.us-east-1.amazonaws.com/" + cfg.Image.Repository
+	push := func(name string) string {
+		manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":1},"layers":[],"annotations":{"n":%q}}`, len(name), name)
+		dg := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(manifest)))
+		for _, tag := range []string{name, deployedTagPrefix + strings.TrimPrefix(dg, "sha256:")} {
+			if _, err := deps.ECR.PutImage(ctx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: aws.String(manifest),
+				ImageDigest: aws.String(dg), ImageTag: aws.String(tag)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dg
+	}
+	old, shared, current, stageOnly := push("old"), push("shared"), push("current"), push("stage-only")
+	register := func(service, digest string) string {
+		out, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+			Family:               aws.String(service),
+			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + digest), Memory: aws.Int32(512)}},
+			Tags:                 []ecstypes.Tag{{Key: aws.String(tagCluster), Value: aws.String(cfg.Cluster)}, {Key: aws.String(tagService), Value: aws.String(service)}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
+	}
+	register("web", old)
+	register("web", shared)
+	webTD := register("web", current)
+	register("stage", stageOnly)
+	stageTD := register("stage", shared)
+	for name, td := range map[string]string{"web": webTD, "stage": stageTD} {
+		if _, err := deps.ECS.CreateService(ctx, &ecs.CreateServiceInput{Cluster: cr.Cluster.ClusterName, ServiceName: aws.String(name), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Issue 15 item 4: the repository is shared by every cluster. Service web of another
+	// cluster runs old (same family, its own tags), and an active revision of another
+	// service (a rollback target, running nowhere) uses current: both stay.
+	other, err := ecs.NewFromConfig(awsCfg).CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cfg.Cluster + "-b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTD, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family:               aws.String("web"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + old), Memory: aws.Int32(512)}},
+		Tags:                 []ecstypes.Tag{{Key: aws.String(tagCluster), Value: aws.String(cfg.Cluster + "-b")}, {Key: aws.String(tagService), Value: aws.String("web")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deps.ECS.CreateService(ctx, &ecs.CreateServiceInput{Cluster: other.Cluster.ClusterName, ServiceName: aws.String("web"), TaskDefinition: otherTD.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	register("stage", current) // stage's newest revision, not deployed yet: a rollback target of stage
+
+	d, err := Open(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept := strings.Join(res.Kept, "\n"); !strings.Contains(kept, "3 image(s) in ECR repository "+cfg.Image.Repository+": still run by service web in cluster "+cfg.Cluster+"-b, stage, task definition stage:") {
+		t.Errorf("kept:\n%s", kept)
+	}
+	left, err := deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: repo, Filter: &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusAny}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.ImageDetails) != 4 {
+		t.Errorf("%d images left, want all 4 (old, shared and current are used elsewhere; stage-only is stage's)", len(left.ImageDetails))
+	}
+}
+
+// TestDestroyPurgesTheServicesDeployedImagesInOneCluster: --purge-images deletes the images of
+// every revision the service registered (older deploys too), except one another service of the
 // cluster still runs; images of other families stay.
-func TestDestroyPurgesTheServicesDeployedImages(t *testing.T) {
+func TestDestroyPurgesTheServicesDeployedImagesInOneCluster(t *testing.T) {
 	cfg, deps, awsCfg := motoConfig(t, "purge")
 	ctx := ctxT(t, time.Minute)
 	repo := aws.String(cfg.Image.Repository)

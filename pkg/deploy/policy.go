@@ -105,6 +105,8 @@ func Policy(cfg Config) PolicyDocument {
 	// the cluster only when no other service uses it.
 	add("DestroyTheService", all,
 		"ecs:DeleteService", "ecs:ListServices",
+		// --purge-images spares images any service in any cluster or any active revision uses.
+		"ecs:ListClusters",
 		"application-autoscaling:DeregisterScalableTarget", "application-autoscaling:DeleteScalingPolicy", "cloudwatch:DeleteAlarms")
 	// ECS creates its service-linked role on the account's first service.
 	st = append(st, PolicyStatement{Sid: "CreateTheECSServiceLinkedRole", Effect: "Allow",
@@ -131,6 +133,8 @@ func Policy(cfg Config) PolicyDocument {
 			"ecr:DescribeRepositories", "ecr:CreateRepository", "ecr:GetLifecyclePolicy", "ecr:PutLifecyclePolicy",
 			"ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
 			"ecr:PutImage", "ecr:BatchGetImage",
+			// CreateRepository with tags (facectl:repository).
+			"ecr:TagResource",
 			// facectl deploy destroy --purge-images
 			"ecr:BatchDeleteImage")
 	}
@@ -172,6 +176,10 @@ func Policy(cfg Config) PolicyDocument {
 			Action: writes, Resource: all, Condition: calledViaCloudFormation()})
 		if cfg.Task.ExecutionRoleARN == "" {
 			st = append(st, executionRoleStatements(cfg, part)...)
+		}
+		if c := cfg.LoadBalancer.CertificateARN; c != "" {
+			// Preflight checks the certificate's region and status.
+			add("CheckTheCertificate", []string{c}, "acm:DescribeCertificate")
 		}
 		// The first load balancer of an account creates the Elastic Load Balancing
 		// service-linked role (the cluster's ECS role is allowed above).

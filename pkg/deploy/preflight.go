@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -51,6 +53,11 @@ func (r *run) preflight(ctx context.Context) (serviceEnv, error) {
 				tasks = nil
 			}
 			if err := r.checkEgress(ctx, net.VPC, tasks, net.PublicIP, net.LBSubnets); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if r.cfg.LoadBalancer.CertificateARN != "" {
+			if err := r.checkCertificate(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -218,4 +225,28 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkCertificate refuses a certificate the load balancer cannot use: one of another region
+// (a load balancer takes only its own region's ACM certificates), a missing one, or one that
+// is not ISSUED (pending validation, expired, revoked...). CloudFormation would fail on it
+// minutes into the stack.
+func (r *run) checkCertificate(ctx context.Context) error {
+	arn := r.cfg.LoadBalancer.CertificateARN
+	const key = "deploy.load_balancer.certificate_arn"
+	if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 && parts[3] != r.deps.Region {
+		return fmt.Errorf("%s: %s is in region %s, but the load balancer is in %s, which only takes its own region's certificates: request or import one in %s", key, arn, parts[3], r.deps.Region, r.deps.Region)
+	}
+	out, err := r.deps.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	var nf *acmtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%s: certificate %s not found in account %s, %s", key, arn, r.account, r.deps.Region)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: describing certificate %s: %w", key, arn, explain(err))
+	}
+	if st := out.Certificate.Status; st != acmtypes.CertificateStatusIssued {
+		return fmt.Errorf("%s: certificate %s is %s, not ISSUED: finish its validation (or use another certificate) and deploy again", key, arn, st)
+	}
+	return nil
 }

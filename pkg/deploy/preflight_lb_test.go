@@ -99,3 +99,38 @@ func TestInternetFacingLoadBalancerNeedsPublicSubnets(t *testing.T) {
 		t.Fatalf("public load balancer subnets, private task subnets: %v", err)
 	}
 }
+
+// TestCertificateCheckedInPreflight (issue 15 item 12): a certificate of another region, or
+// one not ISSUED (moto issues every requested certificate, so the strict stub gives the
+// status), is refused in preflight, before any stack.
+// Statuses: https://docs.aws.amazon.com/acm/latest/APIReference/API_CertificateDetail.html
+func TestCertificateCheckedInPreflight(t *testing.T) {
+	for _, tc := range []struct {
+		name, arn string
+		acm       []*stubCall
+		want      string
+	}{
+		{"pending", "arn:aws:acm:us-east-1:123456789012:certificate/p", []*stubCall{ok("acm.DescribeCertificate",
+			`{"Certificate":{"CertificateArn":"arn:aws:acm:us-east-1:123456789012:certificate/p","Status":"PENDING_VALIDATION"}}`)},
+			"certificate arn:aws:acm:us-east-1:123456789012:certificate/p is PENDING_VALIDATION, not ISSUED"},
+		{"missing", "arn:aws:acm:us-east-1:123456789012:certificate/m", []*stubCall{fail("acm.DescribeCertificate", 400, "ResourceNotFoundException", "no such certificate")},
+			"certificate arn:aws:acm:us-east-1:123456789012:certificate/m not found"},
+		{"other region", "arn:aws:acm:eu-west-1:123456789012:certificate/e", nil,
+			"is in region eu-west-1, but the load balancer is in us-east-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stub := newAWSStub(t)
+			stub.expect(managedPreflightCalls()...)
+			stub.expect(tc.acm...)
+			cfg := DefaultConfig()
+			cfg.Region = "us-east-1"
+			cfg.Image.URI = newImage
+			cfg.LoadBalancer.CertificateARN = tc.arn
+			stub.coverWithPolicy(cfg)
+			_, err := Run(ctxT(t, 10*time.Second), cfg, stub.deps(t, &lockedBuffer{}), Options{})
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "deploy.load_balancer.certificate_arn: ") || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

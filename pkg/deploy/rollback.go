@@ -22,6 +22,8 @@ import (
 const (
 	tagService = "facectl:service"
 	tagCluster = "facectl:cluster"
+	// tagRepository marks an ECR repository facectl created.
+	tagRepository = "facectl:repository"
 )
 
 // RollbackOptions select the revision to roll back to.

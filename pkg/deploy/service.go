@@ -286,6 +286,8 @@ func (d *Deployer) createServiceInput(tdARN string, env serviceEnv) *ecs.CreateS
 		EnableECSManagedTags:    true,
 		PropagateTags:           ecstypes.PropagateTagsService,
 		LoadBalancers:           d.loadBalancers(env),
+		// destroy deletes only a service that carries these.
+		Tags: d.taskDefinitionTags(),
 	}
 	if in.LoadBalancers != nil {
 		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))

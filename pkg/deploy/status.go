@@ -86,7 +86,7 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
 	if d.managedEnv {
-		if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
+		if _, stack, err := d.findStack(ctx, stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor()}, d.cfg.legacyServiceStackName()); err != nil {
 			return st, err
 		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
 			st.URL = stackOutputs(stack)["URL"]
