@@ -623,6 +623,9 @@ func (s stackStep) describe() []string {
 	case "create", "replace":
 		return append([]string{fmt.Sprintf("%s %s %s with:", s.verb, s.spec.What, s.spec.Name)}, templateResources(s.spec)...)
 	case "update":
+		if len(s.changes) == 0 {
+			return []string{fmt.Sprintf("update %s %s (no resource changes: its outputs or description)", s.spec.What, s.spec.Name)}
+		}
 		out := []string{fmt.Sprintf("update %s %s with:", s.spec.What, s.spec.Name)}
 		for _, c := range s.changes {
 			out = append(out, c.line)
@@ -679,11 +682,8 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 	if err != nil {
 		return step, err
 	}
-	if len(changes) == 0 {
-		step.verb = "none"
-		r.res.add(spec.What, spec.Name, "none", status+" (the template differs, its resources do not)")
-		return step, nil
-	}
+	// No resource changes still updates the stack: its outputs (or description) may have
+	// changed, and UpdateStack says so when nothing has.
 	step.verb, step.changes = "update", changes
 	outage := outageChanges(changes)
 	detail := fmt.Sprintf("%d resource change(s)", len(changes))
