@@ -370,3 +370,28 @@ func TestOneDeployerServesConcurrentCalls(t *testing.T) {
 		t.Errorf("status URL %q, want %q", st.URL, first.URL)
 	}
 }
+
+// TestTemplateChangeWithoutResourceChangesStillUpdates: a change set with no resource changes
+// (a new output, another description) still makes an update, or the stack would never get
+// the outputs a newer facectl reads.
+func TestTemplateChangeWithoutResourceChangesStillUpdates(t *testing.T) {
+	stub := newAWSStub(t)
+	stub.expect(
+		ok("cloudformation.GetTemplate", `<GetTemplateResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><GetTemplateResult><TemplateBody>{"Resources":{}}</TemplateBody></GetTemplateResult></GetTemplateResponse>`),
+		ok("cloudformation.CreateChangeSet", `<CreateChangeSetResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/c/1</Id></CreateChangeSetResult></CreateChangeSetResponse>`),
+		ok("cloudformation.DescribeChangeSet", `<DescribeChangeSetResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeChangeSetResult><Status>CREATE_COMPLETE</Status><Changes/></DescribeChangeSetResult></DescribeChangeSetResponse>`),
+		ok("cloudformation.DeleteChangeSet", `<DeleteChangeSetResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DeleteChangeSetResult/></DeleteChangeSetResponse>`),
+	)
+	d, err := New(stubConfig(), stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := stackSpec{Name: "facectl-facectl-facectl", For: "service/facectl/facectl", Body: `{"Resources":{},"Outputs":{"URL":{"Value":"x"}}}`, What: "service stack"}
+	step, err := d.newRun(false, nil).planStack(ctxT(t, 10*time.Second), spec, testStack(spec))
+	if err != nil || step.verb != "update" {
+		t.Fatalf("step %q, %v; want an update", step.verb, err)
+	}
+	if got := strings.Join(step.describe(), "\n"); !strings.Contains(got, "no resource changes") {
+		t.Errorf("confirmation: %q", got)
+	}
+}
