@@ -116,6 +116,10 @@ func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
 	if err != nil {
 		return err
 	}
+	if c, ok := deps.Docker.(io.Closer); ok {
+		// The temporary docker config holds the registry token.
+		defer c.Close()
+	}
 	opts := deploy.Options{DryRun: o.dryRun}
 	if !o.yes && a.streams.InTTY {
 		opts.Confirm = a.confirm
