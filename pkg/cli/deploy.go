@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -111,6 +112,10 @@ func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
 	cfg, deps, err := a.loadDeploy(cmd, o, true)
 	if err != nil {
 		return err
+	}
+	if c, ok := deps.Docker.(io.Closer); ok {
+		// The temporary docker config holds the registry token.
+		defer c.Close()
 	}
 	opts := deploy.Options{DryRun: o.dryRun}
 	if !o.yes && a.streams.InTTY {

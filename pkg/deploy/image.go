@@ -192,6 +192,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 	// A lifecycle policy the user wrote is theirs: only add ours where none exists, and
 	// replace only ours (an older facectl's may expire images still deployed).
 	verb := "create"
+	existing := ""
 	if !created {
 		cur, err := r.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
 		var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
@@ -201,11 +202,11 @@ func (r *run) repository(ctx context.Context) (string, error) {
 				"repository", name)
 			r.res.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
-		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg.Image)):
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg, aws.ToString(cur.LifecyclePolicyText))):
 			r.res.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
-			verb = "update"
+			verb, existing = "update", aws.ToString(cur.LifecyclePolicyText)
 		case !errors.As(err, &noPolicy):
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
@@ -217,7 +218,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 	r.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", r.cfg.Image.KeepImages, "keep_deployed", r.cfg.Image.KeepDeployed)
 	if _, err := r.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
 		RepositoryName:      aws.String(name),
-		LifecyclePolicyText: aws.String(lifecyclePolicy(r.cfg.Image)),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(r.cfg, existing)),
 	}); err != nil {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}

@@ -46,6 +46,7 @@ func motoConfig(t *testing.T, prefix string) (Config, Deps, aws.Config) {
 // keep_deployed deployed images are kept, older ones expire.
 func TestLifecyclePolicyInECR(t *testing.T) {
 	cfg, deps, _ := motoConfig(t, "lifecycle")
+	cfg.Cluster = "lifecycle" // in the golden policy's rule (the repository stays unique to the run)
 	ctx := ctxT(t, 30*time.Second)
 	old := `{"rules":[{"rulePriority":1,"description":"keep images facectl deployed (facectl deploy)","selection":{"tagStatus":"tagged","tagPrefixList":["facectl-deployed-"],"countType":"imageCountMoreThan","countNumber":9999},"action":{"type":"expire"}}]}`
 	if _, err := deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(cfg.Image.Repository)}); err != nil {
