@@ -202,7 +202,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 				"repository", name)
 			d.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
-		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg, aws.ToString(cur.LifecyclePolicyText))):
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image, d.cfg.Cluster, d.cfg.Service, aws.ToString(cur.LifecyclePolicyText))):
 			d.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
@@ -218,7 +218,7 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 	d.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", d.cfg.Image.KeepImages, "keep_deployed", d.cfg.Image.KeepDeployed)
 	if _, err := d.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
 		RepositoryName:      aws.String(name),
-		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg, existing)),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg.Image, d.cfg.Cluster, d.cfg.Service, existing)),
 	}); err != nil {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
