@@ -202,7 +202,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 				"repository", name)
 			r.res.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
-		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg, aws.ToString(cur.LifecyclePolicyText))):
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg.Image, r.cfg.Cluster, r.cfg.Service, aws.ToString(cur.LifecyclePolicyText))):
 			r.res.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
@@ -218,7 +218,7 @@ func (r *run) repository(ctx context.Context) (string, error) {
 	r.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", r.cfg.Image.KeepImages, "keep_deployed", r.cfg.Image.KeepDeployed)
 	if _, err := r.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
 		RepositoryName:      aws.String(name),
-		LifecyclePolicyText: aws.String(lifecyclePolicy(r.cfg, existing)),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(r.cfg.Image, r.cfg.Cluster, r.cfg.Service, existing)),
 	}); err != nil {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -73,9 +74,21 @@ func TestLifecyclePolicyInECR(t *testing.T) {
 	golden(t, "lifecycle_policy.golden.json", pretty.String()+"\n")
 }
 
-// TestDestroyPurgeSparesImagesUsedAnywhere: --purge-images keeps the service's images that a
-// service of another cluster runs or another service's active revision keeps for rollback.
-func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
+// purgeFixture is a repository with the images old, shared, current and stage-only, and
+// services web (revisions old, shared, current; runs current) and stage (stage-only, shared;
+// runs shared) in one cluster.
+type purgeFixture struct {
+	cfg                             Config
+	deps                            Deps
+	awsCfg                          aws.Config
+	ctx                             context.Context
+	repo                            *string
+	host                            string
+	old, shared, current, stageOnly string
+	register                        func(service, digest string) string
+}
+
+func newPurgeFixture(t *testing.T) purgeFixture {
 	cfg, deps, awsCfg := motoConfig(t, "purge")
 	ctx := ctxT(t, time.Minute)
 	repo := aws.String(cfg.Image.Repository)
@@ -99,7 +112,8 @@ func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
 		return dg
 	}
 	old, shared, current, stageOnly := push("old"), push("shared"), push("current"), push("stage-only")
-	register := func(service, digest string) string {
+	var register func(service, digest string) string
+	register = func(service, digest string) string {
 		out, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 			Family:               aws.String(service),
 			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + digest), Memory: aws.Int32(512)}},
@@ -120,6 +134,16 @@ func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	return purgeFixture{cfg, deps, awsCfg, ctx, repo, host, old, shared, current, stageOnly, register}
+}
+
+// TestDestroyPurgeSparesImagesUsedAnywhere: --purge-images keeps the service's images that a
+// service of another cluster runs or another service's active revision keeps for rollback.
+func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
+	f := newPurgeFixture(t)
+	cfg, deps, awsCfg, ctx, repo, host, register := f.cfg, f.deps, f.awsCfg, f.ctx, f.repo, f.host, f.register
+	old, current := f.old, f.current
 
 	// Issue 15 item 4: the repository is shared by every cluster. Service web of another
 	// cluster runs old (same family, its own tags), and an active revision of another
@@ -165,51 +189,9 @@ func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
 // every revision the service registered (older deploys too), except one another service of the
 // cluster still runs; images of other families stay.
 func TestDestroyPurgesTheServicesDeployedImagesInOneCluster(t *testing.T) {
-	cfg, deps, awsCfg := motoConfig(t, "purge")
-	ctx := ctxT(t, time.Minute)
-	repo := aws.String(cfg.Image.Repository)
-	if _, err := deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: repo}); err != nil {
-		t.Fatal(err)
-	}
-	cr, err := ecs.NewFromConfig(awsCfg).CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cfg.Cluster)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := "123456789012.dkr.ecr.us-east-1.amazonaws.com/" + cfg.Image.Repository
-	push := func(name string) string {
-		manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%064x","size":1},"layers":[],"annotations":{"n":%q}}`, len(name), name)
-		dg := fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(manifest)))
-		for _, tag := range []string{name, deployedTagPrefix + strings.TrimPrefix(dg, "sha256:")} {
-			if _, err := deps.ECR.PutImage(ctx, &ecr.PutImageInput{RepositoryName: repo, ImageManifest: aws.String(manifest),
-				ImageDigest: aws.String(dg), ImageTag: aws.String(tag)}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return dg
-	}
-	old, shared, current, stageOnly := push("old"), push("shared"), push("current"), push("stage-only")
-	register := func(service, digest string) string {
-		out, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
-			Family:               aws.String(service),
-			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + digest), Memory: aws.Int32(512)}},
-			Tags:                 []ecstypes.Tag{{Key: aws.String(tagCluster), Value: aws.String(cfg.Cluster)}, {Key: aws.String(tagService), Value: aws.String(service)}},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return aws.ToString(out.TaskDefinition.TaskDefinitionArn)
-	}
-	register("web", old)
-	register("web", shared)
-	webTD := register("web", current)
-	register("stage", stageOnly)
-	stageTD := register("stage", shared)
-	for name, td := range map[string]string{"web": webTD, "stage": stageTD} {
-		if _, err := deps.ECS.CreateService(ctx, &ecs.CreateServiceInput{Cluster: cr.Cluster.ClusterName, ServiceName: aws.String(name), TaskDefinition: aws.String(td), DesiredCount: aws.Int32(1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
+	f := newPurgeFixture(t)
+	cfg, deps, ctx, repo := f.cfg, f.deps, f.ctx, f.repo
+	old, shared, current, stageOnly := f.old, f.shared, f.current, f.stageOnly
 	d, err := Open(cfg, deps)
 	if err != nil {
 		t.Fatal(err)

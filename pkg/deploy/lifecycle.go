@@ -47,16 +47,18 @@ type lifecycleSelect struct {
 	CountNumber   int      `json:"countNumber"`
 }
 
-// lifecyclePolicy is facectl's ECR lifecycle policy for cfg's service, merged with the
+// lifecyclePolicy is facectl's ECR lifecycle policy for the service, merged with the
 // per-service rules of the other facectl services in existing (the repository's current
 // policy, "" for none): each service's deployed images (its own tag prefix) keep their own
 // last keep_deployed, so no service's deploys can expire another's running image or rollback
 // targets (an image a rule matches is never expired by a lower-priority rule, and a prefix
 // never matches another service's tags). Then images tagged by older facectl versions (one
 // shared prefix), untagged images after a day, and of the rest the newest keep_images.
-func lifecyclePolicy(cfg Config, existing string) string {
-	c := cfg.Image
-	mine := deployedPrefix(cfg.Cluster, cfg.Service)
+//
+// It takes the image settings and names rather than the Config: the build reads them beside the
+// environment stage, which changes other settings (applyOutputs).
+func lifecyclePolicy(c ImageConfig, cluster, service, existing string) string {
+	mine := deployedPrefix(cluster, service)
 	byPrefix := map[string]lifecycleRule{}
 	var cur struct {
 		Rules []lifecycleRule `json:"rules"`
@@ -69,7 +71,7 @@ func lifecyclePolicy(cfg Config, existing string) string {
 		}
 	}
 	byPrefix[mine] = lifecycleRule{
-		Description: fmt.Sprintf("keep the last %d images facectl deployed for service %s in cluster %s: task definitions run them by digest (facectl deploy)", c.KeepDeployed, cfg.Service, clusterName(cfg.Cluster)),
+		Description: fmt.Sprintf("keep the last %d images facectl deployed for service %s in cluster %s: task definitions run them by digest (facectl deploy)", c.KeepDeployed, service, clusterName(cluster)),
 		Selection:   lifecycleSelect{TagStatus: "tagged", TagPrefixList: []string{mine}, CountType: "imageCountMoreThan", CountNumber: c.KeepDeployed},
 	}
 	var rules []lifecycleRule

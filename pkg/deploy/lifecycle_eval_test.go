@@ -106,7 +106,7 @@ func TestLifecyclePolicyNeverExpiresAnotherServicesImages(t *testing.T) {
 		images = append(images, simImage{id: id, pushed: now, tags: []string{fmt.Sprintf("%s-%d", cfg.Service, i),
 			deployedPrefix(cfg.Cluster, cfg.Service) + fmt.Sprintf("%064x", id)}})
 		deployed[cfg.Service] = append(deployed[cfg.Service], id)
-		policy = lifecyclePolicy(cfg, policy)
+		policy = lifecyclePolicy(cfg.Image, cfg.Cluster, cfg.Service, policy)
 		expired := expireECR(t, policy, images, now)
 		for svc, ids := range deployed {
 			keep := ids[max(0, len(ids)-cfg.Image.KeepDeployed):]
@@ -128,7 +128,7 @@ func TestLifecyclePolicyNeverExpiresAnotherServicesImages(t *testing.T) {
 
 // TestLifecyclePolicyIsFacectls: the merged policy is still told from the user's own.
 func TestLifecyclePolicyIsFacectls(t *testing.T) {
-	if !ownLifecyclePolicy(lifecyclePolicy(DefaultConfig(), "")) || ownLifecyclePolicy(`{"rules":[]}`) {
+	if !ownLifecyclePolicy(lifecyclePolicy(DefaultConfig().Image, "facectl", "web", "")) || ownLifecyclePolicy(`{"rules":[]}`) {
 		t.Error("facectl's policy is not told from the user's")
 	}
 }
