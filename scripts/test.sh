@@ -49,6 +49,9 @@ go vet ./...
 step "go test"
 go test -count=1 -timeout 45m ./... 2>&1 | tee "$FACECTL_TEST_ARTIFACTS/go-test.log"
 
+step "go test -race: the deployer (the stacks and the image build run side by side)"
+go test -count=1 -race ./pkg/deploy/...
+
 step "go test without cgo: the server's handler tests against a fake engine"
 # Only pkg/vision, pkg/render and pkg/codec may use OpenCV; the server and everything above it builds and
 # tests without cgo (the real-engine tests are behind the cgo build constraint).

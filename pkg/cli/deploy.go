@@ -101,12 +101,9 @@ func (a *app) loadDeploy(cmd *cobra.Command, o *deployOptions, full bool) (deplo
 		return cfg, deploy.Deps{}, &usageError{err: err}
 	}
 	deps := deploy.NewDeps(awsCfg)
-	deps.Log, deps.Progress, deps.Out = log, a.streams.Err, a.streams.Out
+	deps.Log, deps.Events = log, printEvent(a.streams.Err)
 	if full {
 		deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
-		if o.output == "json" {
-			deps.Out = io.Discard
-		}
 	}
 	return cfg, deps, nil
 }
@@ -116,11 +113,18 @@ func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
 	if err != nil {
 		return err
 	}
+	if c, ok := deps.Docker.(io.Closer); ok {
+		// The temporary docker config holds the registry token.
+		defer c.Close()
+	}
 	opts := deploy.Options{DryRun: o.dryRun}
 	if !o.yes && a.streams.InTTY {
 		opts.Confirm = a.confirm
 	}
 	res, err := deploy.Run(cmd.Context(), cfg, deps, opts)
+	if o.output == "text" && err == nil && (res.Outcome == deploy.OutcomePlanned || res.Outcome == deploy.OutcomeDeployed) {
+		renderPlan(a.streams.Out, res)
+	}
 	return a.printResult(o, res, err)
 }
 
@@ -234,7 +238,7 @@ func newDeployStatusCmd(a *app, o *deployOptions) *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			st.Render(a.streams.Out)
+			renderStatus(a.streams.Out, st)
 			return nil
 		},
 	}

@@ -70,7 +70,7 @@ are never touched.`,
 				return err
 			}
 			if err == nil {
-				res.Render(a.streams.Out)
+				renderDestroy(a.streams.Out, res)
 			}
 			return err
 		},

@@ -66,3 +66,28 @@ func TestDeployPolicyCommand(t *testing.T) {
 		t.Errorf("policy lacks the deploy itself: %v", p.Actions())
 	}
 }
+
+// TestDeployPolicyBoundary: --boundary prints the execution role's permissions boundary for the
+// config, --boundary-name the name the template refers to.
+func TestDeployPolicyBoundary(t *testing.T) {
+	t.Setenv("AWS_REGION", "")
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		code := Main(t.Context(), append([]string{"deploy", "policy", "--region", "eu-west-1", "--service", "web"}, args...), IOStreams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if code != 0 {
+			t.Fatalf("deploy policy %v exit %d: %s", args, code, errOut.String())
+		}
+		return out.String()
+	}
+	if got := strings.TrimSpace(run("--boundary-name")); got != "facectl-facectl-web-boundary" {
+		t.Errorf("--boundary-name = %q", got)
+	}
+	var b deploy.PolicyDocument
+	if err := json.Unmarshal([]byte(run("--boundary")), &b); err != nil {
+		t.Fatal(err)
+	}
+	if !b.Allows("ecr:BatchGetImage") || !b.Allows("logs:PutLogEvents") || b.Allows("iam:PassRole") || b.Allows("ecs:RunTask") {
+		t.Errorf("boundary = %v", b.Actions())
+	}
+}

@@ -11,12 +11,17 @@ import "sort"
 // authentication, IPAM pools, data protection policies). The older logs tag actions stay
 // beside the new ones: log group handler versions in the field call either.
 //
+// Each line names the schema handler(s) it comes from (the registry schema of the type, e.g.
+// aws-logs-loggroup.json, `handlers.read.permissions`), so the table can be checked against
+// `aws cloudformation describe-type --type RESOURCE --type-name TYPE` one line at a time.
+//
 // A template that gains a resource type without an entry here fails TestPolicyCoversTemplates.
 var cfnHandlerPermissions = map[string][]string{
 	"AWS::ECS::Cluster": {
 		"ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:UpdateClusterSettings",
 		"ecs:PutClusterCapacityProviders", "ecs:DeleteCluster",
 		"ecs:TagResource", "ecs:UntagResource", "ecs:ListTagsForResource",
+		"ecs:PutAccountSetting", // handlers.update
 	},
 	"AWS::IAM::Role": {
 		"iam:CreateRole", "iam:GetRole", "iam:UpdateRole", "iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy",
@@ -29,6 +34,8 @@ var cfnHandlerPermissions = map[string][]string{
 		"logs:PutRetentionPolicy", "logs:DeleteRetentionPolicy",
 		"logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource",
 		"logs:TagLogGroup", "logs:UntagLogGroup", "logs:ListTagsLogGroup",
+		"logs:GetDataProtectionPolicy", "logs:DescribeIndexPolicies", "logs:DescribeResourcePolicies", // handlers.read
+		"logs:DeleteDataProtectionPolicy", // handlers.delete
 	},
 	"AWS::EC2::SecurityGroup": {
 		"ec2:CreateSecurityGroup", "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup", "ec2:DescribeInstances",
@@ -50,6 +57,7 @@ var cfnHandlerPermissions = map[string][]string{
 		"elasticloadbalancing:SetSubnets", "elasticloadbalancing:SetSecurityGroups", "elasticloadbalancing:SetIpAddressType",
 		"elasticloadbalancing:AddTags", "elasticloadbalancing:RemoveTags", "elasticloadbalancing:DescribeTags",
 		"ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeAvailabilityZones",
+		"elasticloadbalancing:DescribeCapacityReservation", // handlers.read
 	},
 	"AWS::ElasticLoadBalancingV2::TargetGroup": {
 		"elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DeleteTargetGroup",

@@ -3,11 +3,11 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
@@ -26,6 +26,7 @@ type STSAPI interface {
 
 // ECSAPI is the part of the ECS client the deployer calls.
 type ECSAPI interface {
+	ListClusters(ctx context.Context, in *ecs.ListClustersInput, optFns ...func(*ecs.Options)) (*ecs.ListClustersOutput, error)
 	DescribeClusters(ctx context.Context, in *ecs.DescribeClustersInput, optFns ...func(*ecs.Options)) (*ecs.DescribeClustersOutput, error)
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, optFns ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	DescribeTaskDefinition(ctx context.Context, in *ecs.DescribeTaskDefinitionInput, optFns ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
@@ -91,6 +92,11 @@ type IAMAPI interface {
 	GetRole(ctx context.Context, in *iam.GetRoleInput, optFns ...func(*iam.Options)) (*iam.GetRoleOutput, error)
 }
 
+// ACMAPI is the part of the ACM client preflight calls (the load balancer's certificate).
+type ACMAPI interface {
+	DescribeCertificate(ctx context.Context, in *acm.DescribeCertificateInput, optFns ...func(*acm.Options)) (*acm.DescribeCertificateOutput, error)
+}
+
 // CFNAPI is the part of the CloudFormation client the deployer calls for the managed
 // environment.
 type CFNAPI interface {
@@ -120,6 +126,8 @@ type Deps struct {
 	IAM     IAMAPI
 	// CFN is the CloudFormation client of the managed environment (*cloudformation.Client).
 	CFN CFNAPI
+	// ACM checks the managed load balancer's certificate (*acm.Client).
+	ACM ACMAPI
 	// ECRFor returns an ECR client for another region (images of another region are pinned
 	// and checked in their own registry); nil means only ECR's region is reachable.
 	ECRFor func(region string) ECRAPI
@@ -129,12 +137,9 @@ type Deps struct {
 	GitTag func(ctx context.Context, dir string) (string, error)
 	// Log receives progress messages (stderr in the CLI); nil discards them.
 	Log *slog.Logger
-	// Out receives the human-readable plan and diffs of a dry run (data: stdout in the CLI);
-	// nil discards them.
-	Out io.Writer
-	// Progress receives service events and stopped-task reasons while waiting (stderr in the
-	// CLI); nil discards them.
-	Progress io.Writer
+	// Events receives the service's events while a deploy or rollback waits, oldest first (the
+	// CLI prints them on stderr); nil drops them.
+	Events func(Event)
 }
 
 // LoadAWSConfig loads the SDK configuration the usual way (environment, shared config, SSO)
@@ -177,6 +182,7 @@ func NewDeps(awsCfg aws.Config) Deps {
 		EC2:     ec2.NewFromConfig(awsCfg),
 		IAM:     iam.NewFromConfig(awsCfg),
 		CFN:     cloudformation.NewFromConfig(awsCfg),
+		ACM:     acm.NewFromConfig(awsCfg),
 		ECRFor: func(region string) ECRAPI {
 			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
 		},

@@ -107,6 +107,9 @@ type TaskConfig struct {
 	Environment []EnvVar `mapstructure:"environment" flag:"env" help:"container environment variable NAME=VALUE (repeatable; replaces the config file's list)"`
 	// Secrets are environment variables read from SSM parameters or Secrets Manager.
 	Secrets []Secret `mapstructure:"secrets" flag:"secret" help:"container secret NAME=ARN of an SSM parameter or Secrets Manager secret (repeatable)"`
+	// SecretsKMSKeys are the customer-managed KMS keys the secrets are encrypted with: the
+	// managed execution role may decrypt with them, only through SSM and Secrets Manager.
+	SecretsKMSKeys []string `mapstructure:"secrets_kms_keys" help:"ARNs of the customer-managed KMS keys the secrets are encrypted with (the managed execution role gets kms:Decrypt on them via SSM and Secrets Manager)"`
 	// ExecutionRoleARN lets ECS pull from ECR, write logs and read secrets.
 	ExecutionRoleARN string `mapstructure:"execution_role_arn" flag:"execution-role-arn" help:"task execution role (ECR pull, logs, secrets; empty with the managed environment: the stack makes one)"`
 	// TaskRoleARN is the role the application runs as (optional).
@@ -259,11 +262,15 @@ func (c Config) Managed() bool {
 	return len(c.Network.SecurityGroups) == 0 && c.LoadBalancer.TargetGroupARN == ""
 }
 
-// LogGroup is the log group of the service: logs.group, or /ecs/<service> so that two services
-// never share one.
+// LogGroup is the log group of the service: logs.group, or /ecs/<service> in the default
+// cluster (as before) and /ecs/<cluster>/<service> in any other, so that no two (cluster,
+// service) pairs share one (names have no '/', so the two forms never meet).
 func (c Config) LogGroup() string {
 	if c.Logs.Group != "" {
 		return c.Logs.Group
+	}
+	if cl := clusterName(c.Cluster); cl != DefaultConfig().Cluster {
+		return "/ecs/" + cl + "/" + c.Service
 	}
 	return "/ecs/" + c.Service
 }
@@ -380,6 +387,19 @@ func (c Config) Validate() error {
 	if !nameRE.MatchString(c.Service) {
 		bad("service", "%q must be 1-255 letters, digits, '-' or '_'", c.Service)
 	}
+	if cl := clusterName(c.Cluster); c.Cluster != "" && !nameRE.MatchString(cl) {
+		bad("cluster", "%q must be 1-255 letters, digits, '-' or '_' (or a cluster ARN)", cl)
+	}
+	// Limits of names derived from these (a stack tag value takes 256 characters,
+	// https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Tag.html; a
+	// scaling policy name 256,
+	// https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html).
+	if tag := c.serviceStackFor(); c.Managed() && len(tag) > 256 {
+		bad("service", "cluster and service names together are too long for the managed environment: its stack tag %s=service/<cluster>/<service> would have %d characters, AWS takes 256", stackTag, len(tag))
+	}
+	if longest := len(c.Service + "-requests"); c.AutoScaling.Enabled && longest > 256 {
+		bad("service", "%d characters is too long with auto scaling: its policy name <service>-requests would have %d, AWS takes 256", len(c.Service), longest)
+	}
 	if c.DesiredCount < 0 {
 		bad("desired_count", "must not be negative")
 	}
@@ -459,6 +479,11 @@ func (c Config) Validate() error {
 		seen[s.Name] = true
 		if !strings.HasPrefix(s.ValueFrom, "arn:") || !(strings.Contains(s.ValueFrom, ":ssm:") || strings.Contains(s.ValueFrom, ":secretsmanager:")) {
 			bad(fmt.Sprintf("task.secrets[%d].value_from", i), "%q must be the ARN of an SSM parameter or a Secrets Manager secret", s.ValueFrom)
+		}
+	}
+	for i, k := range c.Task.SecretsKMSKeys {
+		if !strings.HasPrefix(k, "arn:") || !strings.Contains(k, ":kms:") || !strings.Contains(k, ":key/") {
+			bad(fmt.Sprintf("task.secrets_kms_keys[%d]", i), "%q must be a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", k)
 		}
 	}
 	if len(c.Task.Secrets) > 0 && c.Task.ExecutionRoleARN == "" && !c.Managed() {

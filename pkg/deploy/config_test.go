@@ -64,7 +64,9 @@ func TestStackNames(t *testing.T) {
 	long := strings.Repeat("s", 200)
 	for _, tc := range []struct{ cluster, service, want string }{
 		{"facectl", "web", "facectl-facectl-web"},
-		{"arn:aws:ecs:us-east-1:123456789012:cluster/prod", "api_v2", "facectl-prod-api-v2"},
+		{"arn:aws:ecs:us-east-1:123456789012:cluster/prod", "api-v2", "facectl-prod-api-v2"},
+		// '_' becomes '-': the hash of the exact names keeps it apart from api-v2.
+		{"arn:aws:ecs:us-east-1:123456789012:cluster/prod", "api_v2", "facectl-prod-api-v2-8b0ee09c"},
 	} {
 		c := Config{Cluster: tc.cluster, Service: tc.service}
 		if got := c.ServiceStackName(); got != tc.want {

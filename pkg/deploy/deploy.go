@@ -9,14 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
 
 // Options are per-invocation switches that are not configuration.
 type Options struct {
-	// DryRun prints the plan and diffs and makes no changing call (no build, push or AWS write).
+	// DryRun plans (the result's actions, environment changes and diffs) and makes no changing
+	// call (no build, push or AWS write).
 	DryRun bool
 	// Confirm is asked before an environment stack is created or updated, with what will
 	// happen; nil means yes. Returning false cancels the deploy with ErrCanceled.
@@ -36,7 +36,8 @@ const (
 	OutcomeNotWaited  Outcome = "not_waited"
 )
 
-// Result is what a deploy did; the CLI prints it with --output json.
+// Result is what a deploy (or rollback) did, collected by its stages as they go: the CLI
+// prints it as text or with --output json.
 type Result struct {
 	Cluster           string `json:"cluster"`
 	Service           string `json:"service"`
@@ -56,29 +57,93 @@ type Result struct {
 	TaskDefinitionDiff string  `json:"task_definition_diff,omitempty"`
 	ServiceDiff        string  `json:"service_diff,omitempty"`
 	Seconds            float64 `json:"seconds"`
+	// DryRun, Account and Region say what the actions were and where, for the text output.
+	DryRun  bool   `json:"-"`
+	Account string `json:"-"`
+	Region  string `json:"-"`
 }
 
-// Deployer runs deploy, status and rollback for one configuration.
+// Deployer runs deploy, status, rollback, logs and destroy for one configuration. It holds
+// only the configuration, the clients and the logger, and never changes after New or Open:
+// what one call learns lives in a run, made per call.
 type Deployer struct {
-	cfg      Config
-	deps     Deps
-	log      *slog.Logger
-	out      io.Writer
-	progress io.Writer
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	// managedEnv is true when facectl manages the environment as stacks (Config.Managed). It
+	// is not the "scaled" of the service stage: whether auto scaling owns the desired count.
+	managedEnv bool
+}
 
+// run is one call of a verb: its switches, what its stages have learnt, and the result they
+// collect. Stages that run side by side (the stacks beside the image) return what they
+// establish instead of writing it here.
+type run struct {
+	*Deployer
+	dryRun    bool
+	confirm   func(plan []string) (bool, error)
+	startedAt time.Time
+	res       *Result
+	// account is the caller's account (preflight's first call).
 	account string
-	lbType  string // "network" or "application" when a target group is configured
-	lbLabel string // ALB resource label for the requests-per-target metric
-	// managed is true when facectl manages the environment as stacks (Config.Managed before
-	// the stack outputs filled in the network and load balancer settings).
-	managed       bool
-	net           envNetwork
+	// clusterExists is whether preflight found the cluster ACTIVE.
 	clusterExists bool
-	url           string
-	plan          *Plan
-	dryRun        bool
-	confirm       func(plan []string) (bool, error)
-	startedAt     time.Time
+}
+
+// newRun starts a call of a verb.
+func (d *Deployer) newRun(dryRun bool, confirm func([]string) (bool, error)) *run {
+	return &run{Deployer: d, dryRun: dryRun, confirm: confirm, startedAt: time.Now(),
+		res: &Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, DryRun: dryRun, Region: d.deps.Region}}
+}
+
+// serviceEnv is where the service runs and what reaches it, as preflight (your own network:
+// the configuration, and the load balancer behind its target group) or the environment
+// stacks' outputs establish it. The task definition, service and scaling stages take it as
+// a value; the configuration itself is never rewritten.
+type serviceEnv struct {
+	Subnets        []string
+	SecurityGroups []string
+	AssignPublicIP bool
+	TargetGroupARN string
+	// LoadBalancerType is "application" or "network" ("" without a target group).
+	LoadBalancerType string
+	// ALBLabel is the requests-per-target metric's resource label (an ALB's only).
+	ALBLabel         string
+	ExecutionRoleARN string
+	// URL is where the service answers (the managed environment's only).
+	URL string
+	// network is the managed environment's VPC and subnets (the service stack's template).
+	network envNetwork
+}
+
+// envFromConfig is what the configuration says of the environment (your own network).
+func envFromConfig(c Config) serviceEnv {
+	return serviceEnv{
+		Subnets: c.Network.Subnets, SecurityGroups: c.Network.SecurityGroups, AssignPublicIP: c.Network.AssignPublicIP,
+		TargetGroupARN: c.LoadBalancer.TargetGroupARN, ExecutionRoleARN: c.Task.ExecutionRoleARN,
+	}
+}
+
+// withStackOutputs is env completed by the service stack's outputs (placeholders in a dry run
+// that would create the stack).
+func (env serviceEnv) withStackOutputs(c Config, out map[string]string) serviceEnv {
+	get := func(k string) string {
+		if v, ok := out[k]; ok {
+			return v
+		}
+		return "(" + k + " of the new stack)"
+	}
+	env.Subnets, env.AssignPublicIP = env.network.Subnets, env.network.PublicIP
+	env.SecurityGroups = []string{get("TaskSecurityGroup")}
+	env.TargetGroupARN = get("TargetGroupArn")
+	env.ExecutionRoleARN = c.Task.ExecutionRoleARN
+	if env.ExecutionRoleARN == "" {
+		env.ExecutionRoleARN = get("ExecutionRoleArn")
+	}
+	env.LoadBalancerType = c.LoadBalancer.Type
+	env.ALBLabel = albResourceLabel(out["LoadBalancerArn"], out["TargetGroupArn"])
+	env.URL = out["URL"]
+	return env
 }
 
 // New validates cfg and returns a Deployer using deps.
@@ -124,15 +189,9 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
-	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, out: deps.Out, progress: deps.Progress, managed: cfg.Managed()}
+	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, managedEnv: cfg.Managed()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
-	}
-	if d.out == nil {
-		d.out = io.Discard
-	}
-	if d.progress == nil {
-		d.progress = io.Discard
 	}
 	if d.deps.GitTag == nil {
 		d.deps.GitTag = GitShortSHA
@@ -150,114 +209,120 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 }
 
 // Deploy runs the pipeline: preflight, environment stacks (when managed) beside the image
-// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it prints
+// build, log group, task definition, service, auto scaling, wait. With opts.DryRun it returns
 // the plan instead of changing anything.
-func (d *Deployer) Deploy(ctx context.Context, opts Options) (res Result, err error) {
-	d.startedAt = time.Now()
-	d.dryRun = opts.DryRun
-	d.confirm = opts.Confirm
-	d.plan = &Plan{DryRun: opts.DryRun, Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
-	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed}
-	defer func() {
-		res.Actions = d.plan.Actions
-		res.URL = d.url
-		if d.dryRun {
-			res.Environment = d.plan.Environment
-			res.TaskDefinitionDiff, res.ServiceDiff = d.plan.TaskDefinitionDiff, d.plan.ServiceDiff
-		}
-		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
-		if err != nil {
-			err = explain(err)
-		}
-	}()
-
-	if err := d.preflight(ctx); err != nil {
-		return res, err
+func (d *Deployer) Deploy(ctx context.Context, opts Options) (Result, error) {
+	r := d.newRun(opts.DryRun, opts.Confirm)
+	err := r.deploy(ctx)
+	res := r.res
+	if !r.dryRun {
+		// The environment changes and the diffs are a dry run's preview.
+		res.Environment, res.TaskDefinitionDiff, res.ServiceDiff = nil, "", ""
 	}
-	d.plan.Account = d.account
+	res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
+	return *res, explain(err)
+}
 
-	steps, err := d.planEnvironment(ctx)
+// deploy runs the stages; each records what it does in r.res.
+func (r *run) deploy(ctx context.Context) error {
+	res := r.res
+	env, err := r.preflight(ctx)
 	if err != nil {
-		return res, err
+		return err
+	}
+	res.Account = r.account
+
+	steps, err := r.planEnvironment(ctx, env.network)
+	if err != nil {
+		return err
 	}
 	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
 	// build and push (minutes too) do not depend on each other: they run side by side, and
-	// both finish before the task definition, which needs them both.
+	// both finish before the task definition, which needs them both. Each returns what it
+	// made; neither writes anything the other reads.
 	// When the image fails, the deploy stops waiting for the stacks at once (they would hold
 	// the error back for minutes) but never stops a stack operation: CloudFormation finishes
 	// or rolls it back by itself, and the next deploy finds the stack settled.
 	waitCtx, stopWaiting := context.WithCancelCause(ctx)
 	defer stopWaiting(nil)
-	envDone := make(chan error, 1)
-	go func() { envDone <- d.applyEnvironment(ctx, waitCtx, steps) }()
-	img, imgErr := d.image(ctx)
+	type stacksDone struct {
+		outputs map[string]string
+		err     error
+	}
+	envDone := make(chan stacksDone, 1)
+	go func() {
+		out, err := r.applyEnvironment(ctx, waitCtx, steps)
+		envDone <- stacksDone{out, err}
+	}()
+	img, imgErr := r.ensureImage(ctx)
 	if imgErr != nil {
-		d.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
+		r.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
 		stopWaiting(errStoppedWaiting)
 	}
-	envErr := <-envDone
+	stacks := <-envDone
+	envErr := stacks.err
 	if imgErr != nil && errors.Is(envErr, errStoppedWaiting) {
-		d.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
+		r.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
 		envErr = nil
 	}
 	if err := errors.Join(envErr, imgErr); err != nil {
-		return res, err
+		return err
 	}
-	d.plan.URL = d.url
+	if r.managedEnv {
+		env = env.withStackOutputs(r.cfg, stacks.outputs) // the service stack's, the last step
+	}
+	res.URL = env.URL
 	res.Image, res.ImageDigest = img.Ref, img.Digest
-	if err := d.protectImage(ctx, img); err != nil {
-		return res, err
+	if err := r.protectImage(ctx, img); err != nil {
+		return err
 	}
 
-	if !d.managed { // the service stack holds the log group
-		if err := d.logGroup(ctx); err != nil {
-			return res, err
+	if !r.managedEnv { // the service stack holds the log group
+		if err := r.ensureLogGroup(ctx); err != nil {
+			return err
 		}
 	}
 
-	svc, err := d.describeService(ctx)
+	svc, err := r.describeService(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
 
-	tdARN, registered, err := d.taskDefinition(ctx, svc, img.Ref)
+	tdARN, registered, err := r.registerTaskDefinition(ctx, svc, img.Ref, env)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.TaskDefinitionARN, res.Registered = tdARN, registered
 
-	managed, err := d.scalingManaged(ctx)
+	scaled, err := r.scalingOwnsCount(ctx)
 	if err != nil {
-		return res, err
+		return err
 	}
-	deploymentID, action, err := d.service(ctx, svc, tdARN, managed)
+	deploymentID, action, err := r.applyService(ctx, svc, tdARN, scaled, env)
 	if err != nil {
-		return res, err
+		return err
 	}
 	res.ServiceAction = action
 
-	if err := d.autoScaling(ctx); err != nil {
-		return res, err
+	if err := r.applyAutoScaling(ctx, env); err != nil {
+		return err
 	}
 
-	if d.dryRun {
+	if r.dryRun {
 		res.Outcome = OutcomePlanned
-		d.plan.Render(d.out)
-		return res, nil
+		return nil
 	}
-	if d.cfg.Wait.Timeout == 0 {
-		d.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
+	if r.cfg.Wait.Timeout == 0 {
+		r.log.Info("not waiting for the deployment (deploy.wait.timeout is 0)")
 		res.Outcome = OutcomeNotWaited
-		return res, nil
+		return nil
 	}
-	outcome, stopped, err := d.wait(ctx, tdARN, deploymentID)
+	outcome, stopped, err := r.waitForDeployment(ctx, tdARN, deploymentID)
 	res.Outcome, res.StoppedTasks = outcome, stopped
 	if err != nil {
-		return res, err
+		return err
 	}
-	d.log.Info("deployment complete", "service", d.cfg.Service, "task_definition", tdARN,
-		"seconds", time.Since(d.startedAt).Round(time.Millisecond).Seconds())
-	d.plan.TaskDefinitionDiff, d.plan.ServiceDiff = "", ""
-	d.plan.Render(d.out)
-	return res, nil
+	r.log.Info("deployment complete", "service", r.cfg.Service, "task_definition", tdARN,
+		"seconds", time.Since(r.startedAt).Round(time.Millisecond).Seconds())
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strings"
 	"sync"
@@ -43,24 +42,6 @@ type DestroyResult struct {
 	Seconds float64  `json:"seconds"`
 }
 
-// Render writes the result for humans.
-func (r DestroyResult) Render(w io.Writer) {
-	if len(r.Removed) == 0 {
-		fmt.Fprintf(w, "nothing left to remove for service %s in cluster %s\n", r.Service, r.Cluster)
-	} else {
-		fmt.Fprintf(w, "removed for service %s in cluster %s:\n", r.Service, r.Cluster)
-		for _, s := range r.Removed {
-			fmt.Fprintf(w, "  %s\n", s)
-		}
-	}
-	if len(r.Kept) > 0 {
-		fmt.Fprintln(w, "left alone:")
-		for _, s := range r.Kept {
-			fmt.Fprintf(w, "  %s\n", s)
-		}
-	}
-}
-
 // destroyStep is one removal: what it says and how it is done.
 type destroyStep struct {
 	what string
@@ -84,8 +65,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	if err != nil {
 		return res, fmt.Errorf("checking AWS credentials: %w", explain(err))
 	}
-	d.account = aws.ToString(id.Account)
-	d.log.Info("destroy: looking up what facectl created", "service", d.cfg.Service, "cluster", d.cfg.Cluster, "account", d.account, "region", d.deps.Region)
+	d.log.Info("destroy: looking up what facectl created", "service", d.cfg.Service, "cluster", d.cfg.Cluster, "account", aws.ToString(id.Account), "region", d.deps.Region)
 
 	var steps []destroyStep
 	add := func(what string, run func(context.Context) error) { steps = append(steps, destroyStep{what, run}) }
@@ -128,28 +108,32 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		return res, err
 	}
 	if svc != nil {
+		if err := d.checkServiceOwner(ctx, svc); err != nil {
+			return res, err
+		}
 		status := aws.ToString(svc.Status)
 		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
 			return d.deleteService(ctx, status == "DRAINING")
 		})
 	}
 
-	stacks := []struct{ name, what, for_ string }{
-		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor()},
-		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor()},
+	stacks := []struct{ name, what, for_, legacy string }{
+		{d.cfg.ServiceStackName(), "service stack", d.cfg.serviceStackFor(), d.cfg.legacyServiceStackName()},
+		{d.cfg.ClusterStackName(), "cluster stack", d.cfg.clusterStackFor(), d.cfg.legacyClusterStackName()},
 	}
-	if !d.managed {
+	if !d.managedEnv {
 		// Your own network: facectl made no stack for it.
 		stacks = nil
 	}
 	for i, s := range stacks {
-		st, err := d.describeStack(ctx, s.name)
+		spec, st, err := d.findStack(ctx, stackSpec{Name: s.name, For: s.for_}, s.legacy)
 		if err != nil {
 			return res, err
 		}
 		if st == nil {
 			continue
 		}
+		s.name = spec.Name
 		if err := checkOwner(st, stackSpec{Name: s.name, For: s.for_}); err != nil {
 			res.Kept = append(res.Kept, fmt.Sprintf("stack %s: not created by facectl for %s", s.name, s.for_))
 			continue
@@ -189,21 +173,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		}
 		if len(digests) > 0 {
 			add(fmt.Sprintf("%d image(s) in ECR repository %s", len(digests), d.cfg.Image.Repository), func(ctx context.Context) error {
-				ids := make([]ecrtypes.ImageIdentifier, len(digests))
-				for i, dg := range digests {
-					ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
-				}
-				out, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
-				if err != nil {
-					return wrapIf(err, "deleting images")
-				}
-				for _, f := range out.Failures {
-					// An image already gone is what destroy wants.
-					if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
-						return fmt.Errorf("deleting image %s: %s: %s", aws.ToString(f.ImageId.ImageDigest), f.FailureCode, aws.ToString(f.FailureReason))
-					}
-				}
-				return nil
+				return d.deleteImages(ctx, digests)
 			})
 		}
 	} else if d.cfg.Image.URI == "" {
@@ -247,7 +217,8 @@ func wrapIf(err error, action string) error {
 
 // serviceForDestroy returns the service unless it is gone (missing or INACTIVE).
 func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, error) {
-	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service}})
+	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
+		Include: []ecstypes.ServiceField{ecstypes.ServiceFieldTags}})
 	var nf *ecstypes.ClusterNotFoundException
 	if errors.As(err, &nf) {
 		return nil, nil
@@ -263,7 +234,41 @@ func (d *Deployer) serviceForDestroy(ctx context.Context) (*ecstypes.Service, er
 	return nil, nil
 }
 
-// deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE.
+// ErrNotOwned means destroy found a resource of the configured name that facectl did not
+// create; it touches nothing.
+var ErrNotOwned = errors.New("not created by facectl")
+
+// checkServiceOwner refuses a service facectl did not create for this cluster: one without
+// facectl's tags, unless its task definition is a revision facectl registered for this
+// service (a service created by a facectl that did not tag services yet).
+func (d *Deployer) checkServiceOwner(ctx context.Context, svc *ecstypes.Service) error {
+	cluster, service := owner(svc.Tags)
+	if service != "" {
+		if service == d.cfg.Service && (cluster == "" || cluster == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+		return fmt.Errorf("%w: ECS service %s in cluster %s is tagged for service %s in cluster %s: refusing to scale it down or delete it",
+			ErrNotOwned, d.cfg.Service, d.cfg.Cluster, service, cluster)
+	}
+	out, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+		TaskDefinition: svc.TaskDefinition, Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+	})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("describing the task definition of service %s: %w", d.cfg.Service, explain(err))
+	}
+	if err == nil {
+		if c, s := owner(out.Tags); s == d.cfg.Service && (c == "" || c == clusterName(d.cfg.Cluster)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: ECS service %s in cluster %s has no facectl tags and does not run a task definition facectl registered for it: "+
+		"refusing to scale it down or delete it (delete it yourself if it is yours)", ErrNotOwned, d.cfg.Service, d.cfg.Cluster)
+}
+
+// deleteService scales the service to 0, deletes it and waits until ECS reports it INACTIVE
+// and none of its tasks is still running or stopping: a stopping Fargate task keeps its network
+// interface, which holds the tasks' security group, and the service stack's delete would fail
+// on it ("has a dependent object").
 func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
 	name := d.cfg.Service
 	if !draining {
@@ -284,20 +289,74 @@ func (d *Deployer) deleteService(ctx context.Context, draining bool) error {
 	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
+	state := "not looked at yet"
+	gone := false
 	for {
-		svc, err := d.serviceForDestroy(ctx)
-		if err != nil {
-			return fmt.Errorf("waiting for service %s to be deleted: %w", name, err)
+		var err error
+		if !gone {
+			var svc *ecstypes.Service
+			if svc, err = d.serviceForDestroy(ctx); err == nil {
+				gone = svc == nil
+				if svc != nil {
+					state = aws.ToString(svc.Status)
+				}
+			}
 		}
-		if svc == nil {
-			return nil
+		if err == nil && gone {
+			var live int
+			if live, err = d.liveTasks(ctx); err == nil {
+				if live == 0 {
+					return nil
+				}
+				state = fmt.Sprintf("INACTIVE, %d task(s) still running or stopping", live)
+			}
+		}
+		if err != nil {
+			if pollFailure(ctx, err) != nil {
+				return fmt.Errorf("waiting for service %s to be deleted: %w", name, err)
+			}
+			d.log.Warn("could not read the service; trying again", "service", name, "err", explain(err))
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for service %s to be deleted (still %s): %w", name, aws.ToString(svc.Status), ctx.Err())
+			return fmt.Errorf("waiting for service %s to be deleted (still %s): %w", name, state, ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// liveTasks counts the service's tasks that have not reached STOPPED. A stopping task's
+// desired status is already STOPPED, so both lists are read; the tasks are found by the
+// service's group ("service:<name>"), as ListTasks by service name fails once it is deleted.
+func (d *Deployer) liveTasks(ctx context.Context) (int, error) {
+	var arns []string
+	for _, status := range []ecstypes.DesiredStatus{ecstypes.DesiredStatusRunning, ecstypes.DesiredStatusStopped} {
+		var token *string
+		for {
+			out, err := d.deps.ECS.ListTasks(ctx, &ecs.ListTasksInput{Cluster: aws.String(d.cfg.Cluster), Family: aws.String(d.cfg.TaskFamily()), DesiredStatus: status, NextToken: token})
+			if err != nil {
+				return 0, fmt.Errorf("listing the tasks of service %s: %w", d.cfg.Service, explain(err))
+			}
+			arns = append(arns, out.TaskArns...)
+			if out.NextToken == nil {
+				break
+			}
+			token = out.NextToken
+		}
+	}
+	live := 0
+	for i := 0; i < len(arns); i += 100 { // DescribeTasks takes at most 100
+		out, err := d.deps.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(d.cfg.Cluster), Tasks: arns[i:min(i+100, len(arns))]})
+		if err != nil {
+			return 0, fmt.Errorf("describing the tasks of service %s: %w", d.cfg.Service, explain(err))
+		}
+		for _, t := range out.Tasks {
+			if aws.ToString(t.Group) == "service:"+d.cfg.Service && aws.ToString(t.LastStatus) != "STOPPED" {
+				live++
+			}
+		}
+	}
+	return live, nil
 }
 
 // otherServices returns the cluster's services other than this one that are not INACTIVE
@@ -400,35 +459,175 @@ func (d *Deployer) repositoryDigest(image string) string {
 	return ""
 }
 
-// imagesToPurge removes from mine (the service's image digests) those that other services of
-// the cluster run, and returns what is left, how many were kept for that reason and by whom.
-func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, otherServices func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
+// imagesToPurge removes from mine (the service's image digests) those that anything else in
+// the account and region may still run: any deployment of any other service in any cluster
+// (the repository is shared by every cluster), any ACTIVE revision another existing facectl
+// service registered (its rollback targets), and any ACTIVE revision facectl did not register
+// (a task may be run from it). It
+// returns what is left, how many were kept for that reason and by whom.
+func (d *Deployer) imagesToPurge(ctx context.Context, mine map[string]bool, _ func() ([]ecstypes.Service, error)) ([]string, int, []string, error) {
 	if len(mine) == 0 {
 		return nil, 0, nil, nil
 	}
-	others, err := otherServices()
-	if err != nil {
-		return nil, 0, nil, err
-	}
 	shared := map[string]bool{}
 	sharedWith := map[string]bool{}
-	for _, s := range others {
-		td, err := d.describeTaskDefinition(ctx, aws.ToString(s.TaskDefinition))
-		if err != nil {
-			return nil, 0, nil, err
-		}
+	described := map[string]bool{}
+	protect := func(arn, who string, td *TaskDefinition) {
+		described[arn] = true
 		if td == nil {
-			continue
+			return
 		}
 		for _, c := range td.ContainerDefinitions {
 			if dg := d.repositoryDigest(c.Image); dg != "" && (mine[dg] || shared[dg]) {
 				delete(mine, dg)
 				shared[dg] = true
-				sharedWith[aws.ToString(s.ServiceName)] = true
+				sharedWith[who] = true
 			}
 		}
 	}
+	services, err := d.servicesInAccount(ctx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	alive := map[string]bool{} // cluster/service and /service of the services that exist
+	for _, s := range services {
+		alive[clusterName(aws.ToString(s.ClusterArn))+"/"+aws.ToString(s.ServiceName)] = true
+		alive["/"+aws.ToString(s.ServiceName)] = true
+	}
+	for _, s := range services {
+		who := aws.ToString(s.ServiceName)
+		if c := clusterName(aws.ToString(s.ClusterArn)); c != clusterName(d.cfg.Cluster) {
+			who = "service " + who + " in cluster " + c
+		}
+		tds := []string{aws.ToString(s.TaskDefinition)}
+		for _, dep := range s.Deployments {
+			tds = append(tds, aws.ToString(dep.TaskDefinition))
+		}
+		for _, arn := range tds {
+			if arn == "" || described[arn+" "+who] {
+				continue
+			}
+			td, err := d.describeTaskDefinition(ctx, arn)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			protect(arn+" "+who, who, td)
+		}
+	}
+	var token *string
+	for {
+		out, err := d.deps.ECS.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{Status: ecstypes.TaskDefinitionStatusActive, NextToken: token})
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("listing the account's active task definitions: %w", explain(err))
+		}
+		for _, arn := range out.TaskDefinitionArns {
+			got, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
+				TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
+			})
+			if isNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, 0, nil, fmt.Errorf("describing task definition %s: %w", arn, explain(err))
+			}
+			family, rev := splitRevision(arn)
+			if own, _ := d.ownRevision(family, got.Tags); own && family == d.cfg.TaskFamily() || got.TaskDefinition == nil {
+				continue
+			}
+			// A revision facectl registered is a rollback target only while its service
+			// exists; one facectl did not register may be run by anything, so it counts.
+			if c, svc := owner(got.Tags); svc != "" && !alive[c+"/"+svc] {
+				continue
+			}
+			td := taskDefinitionFromECS(got.TaskDefinition)
+			protect(arn, fmt.Sprintf("task definition %s:%d", family, rev), &td)
+		}
+		if out.NextToken == nil {
+			break
+		}
+		token = out.NextToken
+	}
 	return keys(mine), len(shared), keys(sharedWith), nil
+}
+
+// servicesInAccount returns every service other than this one, in every cluster of the account
+// and region, that is not INACTIVE.
+func (d *Deployer) servicesInAccount(ctx context.Context) ([]ecstypes.Service, error) {
+	var clusters []string
+	var token *string
+	for {
+		page, err := d.deps.ECS.ListClusters(ctx, &ecs.ListClustersInput{NextToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("listing the account's clusters: %w", explain(err))
+		}
+		clusters = append(clusters, page.ClusterArns...)
+		if page.NextToken == nil {
+			break
+		}
+		token = page.NextToken
+	}
+	var out []ecstypes.Service
+	for _, cluster := range clusters {
+		var names []string
+		token = nil
+		for {
+			page, err := d.deps.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(cluster), NextToken: token})
+			var nf *ecstypes.ClusterNotFoundException
+			if errors.As(err, &nf) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("listing the services of cluster %s: %w", cluster, explain(err))
+			}
+			names = append(names, page.ServiceArns...)
+			if page.NextToken == nil {
+				break
+			}
+			token = page.NextToken
+		}
+		for i := 0; i < len(names); i += 10 { // DescribeServices takes at most 10
+			page, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: names[i:min(i+10, len(names))]})
+			if err != nil {
+				return nil, fmt.Errorf("describing the services of cluster %s: %w", cluster, explain(err))
+			}
+			for _, s := range page.Services {
+				if s.ClusterArn == nil {
+					s.ClusterArn = aws.String(cluster)
+				}
+				self := aws.ToString(s.ServiceName) == d.cfg.Service && clusterName(aws.ToString(s.ClusterArn)) == clusterName(d.cfg.Cluster)
+				if aws.ToString(s.Status) != "INACTIVE" && !self {
+					out = append(out, s)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// batchDeleteImageMax is the most image IDs one BatchDeleteImage takes
+// (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_BatchDeleteImage.html: imageIds, 1-100 items).
+const batchDeleteImageMax = 100
+
+// deleteImages deletes the digests from the repository, at most batchDeleteImageMax a call.
+func (d *Deployer) deleteImages(ctx context.Context, digests []string) error {
+	for start := 0; start < len(digests); start += batchDeleteImageMax {
+		batch := digests[start:min(start+batchDeleteImageMax, len(digests))]
+		ids := make([]ecrtypes.ImageIdentifier, len(batch))
+		for i, dg := range batch {
+			ids[i] = ecrtypes.ImageIdentifier{ImageDigest: aws.String(dg)}
+		}
+		out, err := d.deps.ECR.BatchDeleteImage(ctx, &ecr.BatchDeleteImageInput{RepositoryName: aws.String(d.cfg.Image.Repository), ImageIds: ids})
+		if err != nil {
+			return wrapIf(err, "deleting images")
+		}
+		for _, f := range out.Failures {
+			// An image already gone is what destroy wants.
+			if f.FailureCode != ecrtypes.ImageFailureCodeImageNotFound {
+				return fmt.Errorf("deleting image %s: %s: %s", aws.ToString(f.ImageId.ImageDigest), f.FailureCode, aws.ToString(f.FailureReason))
+			}
+		}
+	}
+	return nil
 }
 
 var imageDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Docker is what the deployer needs from a container engine.
@@ -63,18 +65,88 @@ type DockerCLI struct {
 	ConfigDir string
 	// Progress receives the output of build and push (stderr in the CLI).
 	Progress io.Writer
+
+	mu sync.Mutex
+	// loginDir is the temporary DOCKER_CONFIG of login and push when ConfigDir is empty, so the
+	// registry token never lands in the user's ~/.docker/config.json; Close removes it.
+	loginDir string
 }
 
 func (d *DockerCLI) command(ctx context.Context, args ...string) *exec.Cmd {
+	return d.commandIn(ctx, d.ConfigDir, args...)
+}
+
+func (d *DockerCLI) commandIn(ctx context.Context, configDir string, args ...string) *exec.Cmd {
 	path := d.Path
 	if path == "" {
 		path = "docker"
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
-	if d.ConfigDir != "" {
-		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+d.ConfigDir)
+	if configDir != "" {
+		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+configDir)
 	}
 	return cmd
+}
+
+// registryConfigDir is the DOCKER_CONFIG of login and push: ConfigDir when set, else a
+// temporary one made on first use with the user's settings minus their credentials
+// (auths, credsStore, credHelpers), and their cli-plugins (buildx), contexts and certificates
+// linked in, so the same daemon and plugins are used.
+func (d *DockerCLI) registryConfigDir() (string, error) {
+	if d.ConfigDir != "" {
+		return d.ConfigDir, nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loginDir != "" {
+		return d.loginDir, nil
+	}
+	user := os.Getenv("DOCKER_CONFIG")
+	if user == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the docker configuration: %w", err)
+		}
+		user = filepath.Join(home, ".docker")
+	}
+	dir, err := os.MkdirTemp("", "facectl-docker-")
+	if err != nil {
+		return "", fmt.Errorf("making a docker configuration for the registry login: %w", err)
+	}
+	settings := map[string]any{}
+	if b, err := os.ReadFile(filepath.Join(user, "config.json")); err == nil {
+		_ = json.Unmarshal(b, &settings) // an unreadable config is docker's to complain about
+	}
+	for _, k := range []string{"auths", "credsStore", "credHelpers"} {
+		delete(settings, k)
+	}
+	b, _ := json.Marshal(settings)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o600); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", fmt.Errorf("making a docker configuration for the registry login: %w", err)
+	}
+	for _, sub := range []string{"cli-plugins", "contexts", "tls"} {
+		if _, err := os.Stat(filepath.Join(user, sub)); err == nil {
+			if err := os.Symlink(filepath.Join(user, sub), filepath.Join(dir, sub)); err != nil {
+				_ = os.RemoveAll(dir)
+				return "", fmt.Errorf("making a docker configuration for the registry login: %w", err)
+			}
+		}
+	}
+	d.loginDir = dir
+	return dir, nil
+}
+
+// Close removes the temporary docker configuration holding the registry token.
+func (d *DockerCLI) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.loginDir == "" {
+		return nil
+	}
+	err := os.RemoveAll(d.loginDir)
+	d.loginDir = ""
+	return err
 }
 
 func (d *DockerCLI) progress() io.Writer {
@@ -146,7 +218,11 @@ func (d *DockerCLI) Inspect(ctx context.Context, ref string) (ImageInfo, error) 
 
 // Login runs docker login with the password on stdin.
 func (d *DockerCLI) Login(ctx context.Context, host, user, password string) error {
-	cmd := d.command(ctx, "login", "--username", user, "--password-stdin", host)
+	dir, err := d.registryConfigDir()
+	if err != nil {
+		return err
+	}
+	cmd := d.commandIn(ctx, dir, "login", "--username", user, "--password-stdin", host)
 	cmd.Stdin = strings.NewReader(password)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -159,10 +235,18 @@ var pushDigestRE = regexp.MustCompile(`digest: (sha256:[0-9a-f]{64})`)
 
 // Push runs docker push and reads the digest from its output.
 func (d *DockerCLI) Push(ctx context.Context, ref string) (string, error) {
-	out, err := d.run(ctx, nil, "push", ref)
+	dir, err := d.registryConfigDir()
 	if err != nil {
 		return "", err
 	}
+	cmd := d.commandIn(ctx, dir, "push", ref)
+	var buf bytes.Buffer
+	w := io.MultiWriter(&buf, d.progress())
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("docker push: %w: %s", err, tail(buf.String(), 2000))
+	}
+	out := buf.String()
 	m := pushDigestRE.FindStringSubmatch(out)
 	if m == nil {
 		return "", fmt.Errorf("docker push %s: no digest in its output: %s", ref, tail(out, 500))

@@ -62,3 +62,51 @@ func TestClassicBuilderCrossBuildSaysWhatToDo(t *testing.T) {
 		t.Errorf("building for the engine's own platform: %v", err)
 	}
 }
+
+// TestLoginKeepsTheTokenOutOfTheUsersDockerConfig (issue 15 item 3): docker login for the push
+// writes the registry token into a temporary DOCKER_CONFIG, never the user's config.json, yet
+// keeps the user's settings and CLI plugins (buildx) working there; Close removes it. Real
+// docker CLI and registry.
+func TestLoginKeepsTheTokenOutOfTheUsersDockerConfig(t *testing.T) {
+	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
+	registry := startRegistry(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	user := t.TempDir()
+	t.Setenv("DOCKER_CONFIG", user)
+	orig := `{"auths":{"example.com":{"auth":"dXNlcjpwYXNz"}},"psFormat":"table {{.ID}}"}`
+	if err := os.WriteFile(filepath.Join(user, "config.json"), []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A CLI plugin, as buildx is one: it must still be found under the temporary config.
+	plugins := filepath.Join(user, "cli-plugins")
+	if err := os.MkdirAll(plugins, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plugin := "#!/bin/sh\nif [ \"$1\" = docker-cli-plugin-metadata ]; then echo '{\"SchemaVersion\":\"0.1.0\",\"Vendor\":\"facectl test\",\"Version\":\"v0.0.1\",\"ShortDescription\":\"test\"}'; exit 0; fi\necho plugin-ran\n"
+	if err := os.WriteFile(filepath.Join(plugins, "docker-facectltest"), []byte(plugin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	d := &DockerCLI{}
+	if err := d.Login(ctx, registry, "AWS", "secret-token"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(user, "config.json")); string(b) != orig {
+		t.Errorf("the user's config.json changed:\n%s", b)
+	}
+	dir, _ := d.registryConfigDir()
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil || !strings.Contains(string(b), registry) || strings.Contains(string(b), "example.com") || !strings.Contains(string(b), "psFormat") {
+		t.Errorf("temporary config = %s (%v): want the login, the user's settings, not their credentials", b, err)
+	}
+	if out, err := d.commandIn(ctx, dir, "facectltest").CombinedOutput(); err != nil || !strings.Contains(string(out), "plugin-ran") {
+		t.Errorf("the user's CLI plugin under the temporary config: %v: %s", err, out)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("temporary config %s not removed: %v", dir, err)
+	}
+}

@@ -76,11 +76,51 @@ func clusterName(c string) string {
 }
 
 // ClusterStackName is the stack holding the cluster of the managed environment.
-func (c Config) ClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) ClusterStackName() string {
+	return distinctStackName(c.legacyClusterStackName(), "cluster", clusterName(c.Cluster), "")
+}
 
 // ServiceStackName is the stack holding the service's environment.
 func (c Config) ServiceStackName() string {
-	return stackName(clusterName(c.Cluster), c.Service)
+	return distinctStackName(c.legacyServiceStackName(), "service", clusterName(c.Cluster), c.Service)
+}
+
+// The names of facectl before distinctStackName: kept for a stack that exists under them.
+func (c Config) legacyClusterStackName() string { return stackName(clusterName(c.Cluster), "cluster") }
+func (c Config) legacyServiceStackName() string { return stackName(clusterName(c.Cluster), c.Service) }
+
+// distinctStackName makes legacy (facectl-<cluster>-<service>, facectl-<cluster>-cluster)
+// distinct for every (cluster, service) pair: it is unambiguous only when the cluster has no
+// '-' or '_' (so the first '-' after it ends it), the service no '_' (which becomes '-') and
+// the service is not "cluster" (the cluster stack's name). Any other pair gets a hash of its
+// exact names, so my_svc and my-svc, or a-b/c and a/b-c, never share a stack.
+func distinctStackName(legacy, kind, cluster, service string) string {
+	if !strings.ContainsAny(cluster, "-_") && !strings.Contains(service, "_") && service != "cluster" {
+		return legacy
+	}
+	h := sha256.Sum256([]byte(kind + "\x00" + cluster + "\x00" + service))
+	suffix := "-" + hex.EncodeToString(h[:4])
+	if len(legacy)+len(suffix) > 128 {
+		legacy = legacy[:128-len(suffix)]
+	}
+	return legacy + suffix
+}
+
+// findStack returns the stack of spec, or, when there is none under spec's name, the one under
+// legacy if facectl created it for the same cluster or service (a stack made before names
+// became distinct): its name is kept, so an upgrade never orphans a stack.
+func (d *Deployer) findStack(ctx context.Context, spec stackSpec, legacy string) (stackSpec, *cfntypes.Stack, error) {
+	st, err := d.describeStack(ctx, spec.Name)
+	if err != nil || st != nil || legacy == spec.Name {
+		return spec, st, err
+	}
+	old, err := d.describeStack(ctx, legacy)
+	if err != nil || old == nil || stackTagValue(old) != spec.For {
+		return spec, nil, err
+	}
+	d.log.Info("keeping the stack's earlier name", "stack", legacy, "new_default", spec.Name)
+	spec.Name = legacy
+	return spec, old, nil
 }
 
 func (c Config) clusterStackFor() string { return "cluster/" + clusterName(c.Cluster) }
@@ -91,44 +131,44 @@ func (c Config) serviceStackFor() string {
 // resolveNetwork finds the managed environment's VPC and subnets: the configured subnets, or
 // two of the default VPC's default subnets (public, in two zones), whose tasks get a public IP
 // so they reach ECR without a NAT gateway.
-func (d *Deployer) resolveNetwork(ctx context.Context) error {
-	n := envNetwork{PublicIP: d.cfg.Network.AssignPublicIP}
-	if len(d.cfg.Network.Subnets) == 0 {
-		vpcs, err := d.deps.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{
+func (r *run) resolveNetwork(ctx context.Context) (envNetwork, error) {
+	n := envNetwork{PublicIP: r.cfg.Network.AssignPublicIP}
+	if len(r.cfg.Network.Subnets) == 0 {
+		vpcs, err := r.deps.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("is-default"), Values: []string{"true"}}},
 		})
 		if err != nil {
-			return fmt.Errorf("finding the default VPC: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("finding the default VPC: %w", explain(err))
 		}
 		if len(vpcs.Vpcs) == 0 {
-			return fmt.Errorf("deploy.network.subnets: region %s has no default VPC: create one (aws ec2 create-default-vpc) or set deploy.network.subnets", d.deps.Region)
+			return envNetwork{}, fmt.Errorf("deploy.network.subnets: region %s has no default VPC: create one (aws ec2 create-default-vpc) or set deploy.network.subnets", r.deps.Region)
 		}
 		n.VPC, n.DefaultVPC, n.PublicIP = aws.ToString(vpcs.Vpcs[0].VpcId), true, true
-		subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
+		subnets, err := r.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{
 			{Name: aws.String("vpc-id"), Values: []string{n.VPC}},
 			{Name: aws.String("default-for-az"), Values: []string{"true"}},
 		}})
 		if err != nil {
-			return fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("describing the default VPC's subnets: %w", explain(err))
 		}
 		n.Subnets = twoZones(subnets.Subnets)
 		if len(n.Subnets) < 2 {
-			return fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
+			return envNetwork{}, fmt.Errorf("deploy.network.subnets: the default VPC %s has %d default subnet(s); a load balancer needs two zones: set deploy.network.subnets", n.VPC, len(n.Subnets))
 		}
 	} else {
-		n.Subnets = sortedCopy(d.cfg.Network.Subnets)
+		n.Subnets = sortedCopy(r.cfg.Network.Subnets)
 	}
 	n.LBSubnets = n.Subnets
-	if len(d.cfg.LoadBalancer.Subnets) > 0 {
-		n.LBSubnets = sortedCopy(d.cfg.LoadBalancer.Subnets)
+	if len(r.cfg.LoadBalancer.Subnets) > 0 {
+		n.LBSubnets = sortedCopy(r.cfg.LoadBalancer.Subnets)
 	}
-	if !n.DefaultVPC || len(d.cfg.LoadBalancer.Subnets) > 0 {
+	if !n.DefaultVPC || len(r.cfg.LoadBalancer.Subnets) > 0 {
 		all := append(append([]string{}, n.Subnets...), n.LBSubnets...)
-		out, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
+		out, err := r.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
 			Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: all}},
 		})
 		if err != nil {
-			return fmt.Errorf("describing subnets: %w", explain(err))
+			return envNetwork{}, fmt.Errorf("describing subnets: %w", explain(err))
 		}
 		vpcs, found, zones := map[string]bool{}, map[string]bool{}, map[string]bool{}
 		lb := map[string]bool{}
@@ -144,28 +184,27 @@ func (d *Deployer) resolveNetwork(ctx context.Context) error {
 		}
 		var errs []error
 		if missing := notIn(all, found); len(missing) > 0 {
-			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), r.account, r.deps.Region))
 		}
 		if len(vpcs) > 1 {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
 		}
 		if len(zones) < 2 && len(notIn(all, found)) == 0 {
 			key := "deploy.network.subnets"
-			if len(d.cfg.LoadBalancer.Subnets) > 0 {
+			if len(r.cfg.LoadBalancer.Subnets) > 0 {
 				key = "deploy.load_balancer.subnets"
 			}
 			errs = append(errs, fmt.Errorf("%s: the load balancer needs subnets in at least two availability zones (got %d)", key, len(zones)))
 		}
 		if len(errs) > 0 {
-			return errors.Join(errs...)
+			return envNetwork{}, errors.Join(errs...)
 		}
 		for v := range vpcs {
 			n.VPC = v
 		}
 	}
-	d.net = n
-	d.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
-	return nil
+	r.log.Info("preflight: managed environment network", "vpc", n.VPC, "default_vpc", n.DefaultVPC, "subnets", strings.Join(n.Subnets, ","), "public_ip", n.PublicIP)
+	return n, nil
 }
 
 // twoZones picks the default subnets of the first two availability zones (by name): two zones
@@ -227,28 +266,44 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	if c.Task.ExecutionRoleARN == "" {
 		role := map[string]any{
 			"Description": fmt.Sprintf("facectl: ECS task execution role of service %s (image pull, logs, secrets)", c.Service),
+			// Only ECS, and only for this account's tasks (the confused-deputy guard of
+			// https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task_execution_IAM_role.html).
 			"AssumeRolePolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
 				"Effect": "Allow", "Principal": map[string]any{"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole",
+				"Condition": map[string]any{
+					"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+					"ArnLike":      map[string]any{"aws:SourceArn": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:*"}},
+				},
 			}}},
-			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}},
+			"ManagedPolicyArns": []any{map[string]any{"Fn::Sub": "arn:${AWS::Partition}:" + executionRolePolicy}},
+			// The deploy policy lets CloudFormation create roles only under this path and
+			// within this boundary (see Policy).
+			"Path":                executionRolePath,
+			"PermissionsBoundary": map[string]any{"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/" + c.BoundaryName()},
 		}
-		if stmts := secretStatements(c.Task.Secrets); len(stmts) > 0 {
+		if stmts := secretStatements(c.Task.Secrets, c.Task.SecretsKMSKeys); len(stmts) > 0 {
 			role["Policies"] = []any{map[string]any{"PolicyName": "read-secrets", "PolicyDocument": map[string]any{"Version": "2012-10-17", "Statement": stmts}}}
 		}
 		res["ExecutionRole"] = map[string]any{"Type": "AWS::IAM::Role", "Properties": role}
 	}
 
-	ingress := []any{open(80)}
+	// An NLB cannot redirect, so with a certificate it listens on 443 only: a plaintext
+	// listener on 80 would carry API keys in clear.
+	plaintext := alb || !tls
+	var ingress []any
+	if plaintext {
+		ingress = append(ingress, open(80))
+	}
 	if tls {
 		ingress = append(ingress, open(443))
 	}
 	res["LoadBalancerSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription":     fmt.Sprintf("facectl %s: load balancer", c.Service),
+		"GroupDescription":     atMost(255, fmt.Sprintf("facectl %s: load balancer", c.Service)),
 		"VpcId":                n.VPC,
 		"SecurityGroupIngress": ingress,
 	}}
 	res["TaskSecurityGroup"] = map[string]any{"Type": "AWS::EC2::SecurityGroup", "Properties": map[string]any{
-		"GroupDescription": fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service),
+		"GroupDescription": atMost(255, fmt.Sprintf("facectl %s: tasks, reachable only from the load balancer", c.Service)),
 		"VpcId":            n.VPC,
 		"SecurityGroupIngress": []any{map[string]any{
 			"IpProtocol": "tcp", "FromPort": port, "ToPort": port,
@@ -289,7 +344,9 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	default:
 		plain["Protocol"] = "TCP"
 	}
-	res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	if plaintext {
+		res["Listener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": plain}
+	}
 	if tls {
 		proto := "HTTPS"
 		if !alb {
@@ -330,17 +387,16 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	})
 }
 
-// secretStatements lets the execution role read the configured secrets, and nothing else.
-func secretStatements(secrets []Secret) []any {
+// secretStatements lets the execution role read the configured secrets, and decrypt them with
+// the configured customer-managed keys, and nothing else.
+func secretStatements(secrets []Secret, kmsKeys []string) []any {
 	var ssm, sm []string
 	for _, s := range secrets {
 		switch {
 		case strings.Contains(s.ValueFrom, ":ssm:"):
 			ssm = append(ssm, s.ValueFrom)
 		case strings.Contains(s.ValueFrom, ":secretsmanager:"):
-			// A JSON key, version stage or version ID may follow the secret's own ARN.
-			parts := strings.SplitN(s.ValueFrom, ":", 8)
-			sm = append(sm, strings.Join(parts[:min(len(parts), 7)], ":"))
+			sm = append(sm, secretResource(s.ValueFrom))
 		}
 	}
 	var out []any
@@ -350,7 +406,45 @@ func secretStatements(secrets []Secret) []any {
 	if len(sm) > 0 {
 		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"secretsmanager:GetSecretValue"}, "Resource": sortedCopy(sm)})
 	}
+	if len(kmsKeys) > 0 && len(ssm)+len(sm) > 0 {
+		// Only on behalf of the two services that hold the secrets, never a direct decrypt.
+		via := []any{}
+		if len(ssm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"})
+		}
+		if len(sm) > 0 {
+			via = append(via, map[string]any{"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"})
+		}
+		out = append(out, map[string]any{"Effect": "Allow", "Action": []string{"kms:Decrypt"}, "Resource": sortedCopy(kmsKeys),
+			"Condition": map[string]any{"StringEquals": map[string]any{"kms:ViaService": via}}})
+	}
 	return out
+}
+
+// secretSuffixRE is the random suffix Secrets Manager appends to a secret's name in its ARN.
+var secretSuffixRE = regexp.MustCompile(`-[A-Za-z0-9]{6}$`)
+
+// secretResource is the IAM resource of a Secrets Manager valueFrom: the secret's own ARN (a
+// JSON key, version stage or version ID may follow it), with "-??????" for the random suffix
+// when the ARN was given without one
+// (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_iam-policies.html#auth-and-access_examples_wildcard).
+func secretResource(valueFrom string) string {
+	parts := strings.SplitN(valueFrom, ":", 8)
+	arn := strings.Join(parts[:min(len(parts), 7)], ":")
+	if !secretSuffixRE.MatchString(arn) {
+		arn += "-??????"
+	}
+	return arn
+}
+
+// atMost cuts s (ASCII, as facectl's names are) to n characters: a security group's
+// description takes at most 255
+// (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html).
+func atMost(n int, s string) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func templateJSON(v any) string {
@@ -372,50 +466,49 @@ func sameJSON(a, b string) bool {
 // planEnvironment looks at the managed environment's stacks and decides what to do with each
 // (create, update when a template changed, nothing). Both are looked at first, so that a
 // terminal user is asked once about everything that will change.
-func (d *Deployer) planEnvironment(ctx context.Context) ([]stackStep, error) {
-	if !d.managed {
+func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep, error) {
+	if !r.managedEnv {
 		return nil, nil
 	}
-	d.log.Info("environment: checking the CloudFormation stacks")
+	r.log.Info("environment: checking the CloudFormation stacks")
 	var steps []stackStep
-	cs := stackSpec{Name: d.cfg.ClusterStackName(), For: d.cfg.clusterStackFor(), Body: d.clusterTemplate(), What: "cluster stack"}
-	st, err := d.describeStack(ctx, cs.Name)
+	cs, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ClusterStackName(), For: r.cfg.clusterStackFor(), Body: r.clusterTemplate(), What: "cluster stack"}, r.cfg.legacyClusterStackName())
 	if err != nil {
 		return nil, err
 	}
-	if st == nil && d.clusterExists {
-		d.plan.add("cluster", clusterName(d.cfg.Cluster), "none", "exists, not created by facectl: used as is")
+	if st == nil && r.clusterExists {
+		r.res.add("cluster", clusterName(r.cfg.Cluster), "none", "exists, not created by facectl: used as is")
 	} else {
-		step, err := d.planStack(ctx, cs, st)
+		step, err := r.planStack(ctx, cs, st)
 		if err != nil {
 			return nil, err
 		}
 		steps = append(steps, step)
 	}
-	ss := stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor(), Body: d.ServiceTemplate(d.net), What: "service stack"}
-	if st, err = d.describeStack(ctx, ss.Name); err != nil {
+	ss, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ServiceTemplate(net), What: "service stack"}, r.cfg.legacyServiceStackName())
+	if err != nil {
 		return nil, err
 	}
 	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {
 		// The stack will create the log group: one of that name must not exist already
 		// (CloudFormation would fail on it minutes later).
-		if err := d.checkLogGroupFree(ctx); err != nil {
+		if err := r.checkLogGroupFree(ctx); err != nil {
 			return nil, err
 		}
 	}
-	step, err := d.planStack(ctx, ss, st)
+	step, err := r.planStack(ctx, ss, st)
 	if err != nil {
 		return nil, err
 	}
 	steps = append(steps, step)
 
-	if !d.dryRun {
+	if !r.dryRun {
 		var ask []string
 		for _, s := range steps {
 			ask = append(ask, s.describe()...)
 		}
 		if len(ask) > 0 {
-			if err := d.ask(ask); err != nil {
+			if err := r.ask(ask); err != nil {
 				return nil, err
 			}
 		}
@@ -441,50 +534,27 @@ func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
 	return nil
 }
 
-// applyEnvironment carries out the steps and points the rest of the deploy at what the stacks
-// hold. It runs beside the image build, so it adds nothing to the plan and changes only the
-// settings the build does not read (network, load balancer, execution role).
+// applyEnvironment carries out the steps and returns the service stack's outputs. It runs
+// beside the image build, so it adds nothing to the plan and writes nothing of the run.
 //
 // Stack operations are started with ctx; waiting for them uses waitCtx, which the caller
 // cancels (with cause errStoppedWaiting) to stop waiting without stopping CloudFormation. No
 // further stack is started once waitCtx is done.
-func (d *Deployer) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) error {
-	if !d.managed {
-		return nil
+func (r *run) applyEnvironment(ctx, waitCtx context.Context, steps []stackStep) (map[string]string, error) {
+	if !r.managedEnv {
+		return nil, nil
 	}
 	var outputs map[string]string
 	for _, s := range steps {
 		if waitCtx.Err() != nil {
-			return stoppedWaiting(waitCtx, s.spec.Name, "not started")
+			return nil, stoppedWaiting(waitCtx, s.spec.Name, "not started")
 		}
 		var err error
-		if outputs, err = d.applyStack(ctx, waitCtx, s); err != nil {
-			return err
+		if outputs, err = r.applyStack(ctx, waitCtx, s); err != nil {
+			return nil, err
 		}
 	}
-	d.applyOutputs(outputs) // the service stack's, the last step
-	return nil
-}
-
-// applyOutputs fills the network, load balancer and role settings from the service stack's
-// outputs (placeholders in a dry run that would create the stack).
-func (d *Deployer) applyOutputs(out map[string]string) {
-	get := func(k string) string {
-		if v, ok := out[k]; ok {
-			return v
-		}
-		return "(" + k + " of the new stack)"
-	}
-	d.cfg.Network.Subnets = d.net.Subnets
-	d.cfg.Network.AssignPublicIP = d.net.PublicIP
-	d.cfg.Network.SecurityGroups = []string{get("TaskSecurityGroup")}
-	d.cfg.LoadBalancer.TargetGroupARN = get("TargetGroupArn")
-	if d.cfg.Task.ExecutionRoleARN == "" {
-		d.cfg.Task.ExecutionRoleARN = get("ExecutionRoleArn")
-	}
-	d.lbType = d.cfg.LoadBalancer.Type
-	d.lbLabel = albResourceLabel(out["LoadBalancerArn"], out["TargetGroupArn"])
-	d.url = out["URL"]
+	return outputs, nil // the service stack's, the last step
 }
 
 // describeStack returns the stack, or nil when there is none of that name.
@@ -543,6 +613,8 @@ type stackStep struct {
 	spec stackSpec
 	st   *cfntypes.Stack
 	verb string
+	// changes are an update's resource changes, from its change set.
+	changes []stackChange
 }
 
 // describe says what the step will do, for the confirmation; nothing for "none".
@@ -551,7 +623,14 @@ func (s stackStep) describe() []string {
 	case "create", "replace":
 		return append([]string{fmt.Sprintf("%s %s %s with:", s.verb, s.spec.What, s.spec.Name)}, templateResources(s.spec)...)
 	case "update":
-		return []string{fmt.Sprintf("update %s %s (facectl deploy --dry-run lists the resource changes)", s.spec.What, s.spec.Name)}
+		if len(s.changes) == 0 {
+			return []string{fmt.Sprintf("update %s %s (no resource changes: its outputs or description)", s.spec.What, s.spec.Name)}
+		}
+		out := []string{fmt.Sprintf("update %s %s with:", s.spec.What, s.spec.Name)}
+		for _, c := range s.changes {
+			out = append(out, c.line)
+		}
+		return out
 	}
 	return nil
 }
@@ -559,13 +638,13 @@ func (s stackStep) describe() []string {
 // planStack decides what to do with the stack named by spec (st is nil when there is none):
 // it refuses a stack facectl did not create or one that is busy or broken, and compares the
 // templates. A dry run describes the changes here and applies nothing.
-func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (stackStep, error) {
+func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack) (stackStep, error) {
 	step := stackStep{spec: spec, st: st}
 	if st == nil {
 		step.verb = "create"
-		d.plan.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
-		if d.dryRun {
-			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+		r.res.add(spec.What, spec.Name, "create", fmt.Sprintf("%d resources", len(resourceIDs(spec.Body))))
+		if r.dryRun {
+			r.res.Environment = append(r.res.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	}
@@ -577,9 +656,9 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 	case st.StackStatus == cfntypes.StackStatusRollbackComplete || st.StackStatus == cfntypes.StackStatusReviewInProgress:
 		// A first create that failed leaves an empty stack that can only be deleted.
 		step.verb = "replace"
-		d.plan.add(spec.What, spec.Name, "replace", status+": delete and create again")
-		if d.dryRun {
-			d.plan.Environment = append(d.plan.Environment, templateResources(spec)...)
+		r.res.add(spec.What, spec.Name, "replace", status+": delete and create again")
+		if r.dryRun {
+			r.res.Environment = append(r.res.Environment, templateResources(spec)...)
 		}
 		return step, nil
 	case strings.HasSuffix(status, "_IN_PROGRESS"):
@@ -588,44 +667,128 @@ func (d *Deployer) planStack(ctx context.Context, spec stackSpec, st *cfntypes.S
 		return step, fmt.Errorf("%w: stack %s is %s: see its events in the CloudFormation console, fix the cause and run again (facectl deploy destroy removes it)", ErrStackFailed, spec.Name, status)
 	}
 
-	tmpl, err := d.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
+	tmpl, err := r.deps.CFN.GetTemplate(ctx, &cloudformation.GetTemplateInput{StackName: st.StackId, TemplateStage: cfntypes.TemplateStageOriginal})
 	if err != nil {
 		return step, fmt.Errorf("reading the template of stack %s: %w", spec.Name, explain(err))
 	}
 	if sameJSON(aws.ToString(tmpl.TemplateBody), spec.Body) {
 		step.verb = "none"
-		d.plan.add(spec.What, spec.Name, "none", status)
+		r.res.add(spec.What, spec.Name, "none", status)
 		return step, nil
 	}
-	step.verb = "update"
-	if !d.dryRun {
-		d.plan.add(spec.What, spec.Name, "update", "template changed")
-		return step, nil
-	}
-	changes, err := d.describeChanges(ctx, spec)
+	// Every update is looked at through a change set first: some changes replace what the
+	// running service's traffic goes through, and those are refused before anything changes.
+	changes, err := r.describeChanges(ctx, spec)
 	if err != nil {
 		return step, err
 	}
-	d.plan.add(spec.What, spec.Name, "update", fmt.Sprintf("%d resource change(s)", len(changes)))
-	d.plan.Environment = append(d.plan.Environment, changes...)
+	// No resource changes still updates the stack: its outputs (or description) may have
+	// changed, and UpdateStack says so when nothing has.
+	step.verb, step.changes = "update", changes
+	outage := outageChanges(changes)
+	detail := fmt.Sprintf("%d resource change(s)", len(changes))
+	if len(outage) > 0 {
+		detail += "; facectl deploy refuses it: it replaces " + strings.Join(outage, ", ")
+	}
+	r.res.add(spec.What, spec.Name, "update", detail)
+	if r.dryRun { // a deploy asks about them (describe) and makes them; a dry run lists them
+		for _, c := range changes {
+			r.res.Environment = append(r.res.Environment, c.line)
+		}
+	}
+	if len(outage) > 0 && !r.dryRun {
+		return step, refuseOutage(spec, changes)
+	}
 	return step, nil
+}
+
+// stackChange is one resource change of a change set.
+type stackChange struct {
+	line        string // "<stack> modify TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup), replaced"
+	logicalID   string
+	action      cfntypes.ChangeAction
+	replacement cfntypes.Replacement
+	// properties are the top-level properties a Modify changes.
+	properties []string
+}
+
+// outageResources are the service stack's resources through which the running service's
+// traffic flows, with the settings whose change replaces them. A replaced target group is
+// empty (the ECS service still registers its tasks in the old one, which CloudFormation then
+// deletes), a replaced load balancer has another DNS name, and a replaced security group or
+// one whose ingress rules are rewritten in place cuts the load balancer off the tasks.
+// Create-only properties: https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/aws-resource-elasticloadbalancingv2-targetgroup.html
+// (Port, Protocol, VpcId, TargetType), .../aws-resource-elasticloadbalancingv2-loadbalancer.html
+// (Type, Scheme), .../aws-resource-ec2-securitygroup.html (GroupDescription, VpcId).
+var outageResources = map[string]string{
+	"TargetGroup":               "deploy.task.container_port, deploy.load_balancer.type",
+	"LoadBalancer":              "deploy.load_balancer.type, deploy.network.subnets",
+	"TaskSecurityGroup":         "deploy.task.container_port, deploy.network.subnets",
+	"LoadBalancerSecurityGroup": "deploy.network.subnets",
+}
+
+// outageChanges lists the changes that would drop the running service's traffic.
+func outageChanges(changes []stackChange) []string {
+	var out []string
+	for _, c := range changes {
+		if _, ok := outageResources[c.logicalID]; !ok || c.action != cfntypes.ChangeActionModify {
+			continue
+		}
+		switch {
+		case c.replacement == cfntypes.ReplacementTrue || c.replacement == cfntypes.ReplacementConditional:
+			out = append(out, c.logicalID+" (replaced)")
+		case c.logicalID == "TaskSecurityGroup" && containsString(c.properties, "SecurityGroupIngress"):
+			out = append(out, c.logicalID+" (ingress rules rewritten in place)")
+		}
+	}
+	return out
+}
+
+// refuseOutage is the error for an update that would drop the service's traffic, with what to
+// do instead.
+func refuseOutage(spec stackSpec, changes []stackChange) error {
+	var settings []string
+	for _, c := range changes {
+		if s, ok := outageResources[c.logicalID]; ok && c.action == cfntypes.ChangeActionModify {
+			settings = append(settings, s)
+		}
+	}
+	return fmt.Errorf("%w: updating %s %s would replace %s, and the running service would lose its traffic meanwhile (a new target group has no tasks, a new load balancer has another URL): "+
+		"nothing was changed. Keep the previous value of %s, or move without an outage: deploy the new configuration as another service (deploy.service), "+
+		"switch clients to its URL, then remove this one with facectl deploy destroy (facectl deploy --dry-run lists the replacements)",
+		ErrInvalidConfig, spec.What, spec.Name, strings.Join(outageChanges(changes), ", "), strings.Join(uniqueSettings(settings), ", "))
+}
+
+func uniqueSettings(lists []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range lists {
+		for _, s := range strings.Split(l, ", ") {
+			if !seen[s] {
+				seen[s] = true
+				out = append(out, s)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // applyStack carries out the step and returns the stack's outputs (nil in a dry run of a
 // stack still to be created).
-func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map[string]string, error) {
+func (r *run) applyStack(ctx, waitCtx context.Context, step stackStep) (map[string]string, error) {
 	spec, st := step.spec, step.st
 	switch {
 	case step.verb == "none":
 		return stackOutputs(st), nil
-	case d.dryRun && step.verb == "update":
+	case r.dryRun && step.verb == "update":
 		return stackOutputs(st), nil
-	case d.dryRun:
+	case r.dryRun:
 		return nil, nil
 	case step.verb == "update":
-		d.log.Info("updating stack", "stack", spec.Name)
+		r.log.Info("updating stack", "stack", spec.Name)
 		started := time.Now()
-		if _, err := d.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
+		if _, err := r.deps.CFN.UpdateStack(ctx, &cloudformation.UpdateStackInput{
 			StackName:    st.StackId,
 			TemplateBody: aws.String(spec.Body),
 			Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
@@ -637,19 +800,19 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 			}
 			return nil, fmt.Errorf("updating stack %s: %w", spec.Name, explain(err))
 		}
-		return d.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started)
+		return r.waitStack(waitCtx, aws.ToString(st.StackId), spec.Name, started, st)
 	case step.verb == "replace":
-		d.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
-		if err := d.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
+		r.log.Info("deleting the stack left by a failed create", "stack", spec.Name, "status", st.StackStatus)
+		if err := r.deleteStack(ctx, aws.ToString(st.StackId), spec.Name); err != nil {
 			return nil, err
 		}
 		if waitCtx.Err() != nil {
 			return nil, stoppedWaiting(waitCtx, spec.Name, "deleted, not created again")
 		}
 	}
-	d.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
+	r.log.Info("creating stack", "stack", spec.Name, "resources", strings.Join(resourceIDs(spec.Body), ","))
 	started := time.Now()
-	out, err := d.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
+	out, err := r.deps.CFN.CreateStack(ctx, &cloudformation.CreateStackInput{
 		StackName:    aws.String(spec.Name),
 		TemplateBody: aws.String(spec.Body),
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
@@ -659,15 +822,15 @@ func (d *Deployer) applyStack(ctx, waitCtx context.Context, step stackStep) (map
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
-	return d.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started)
+	return r.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started, nil)
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.
-func (d *Deployer) ask(plan []string) error {
-	if d.confirm == nil {
+func (r *run) ask(plan []string) error {
+	if r.confirm == nil {
 		return nil
 	}
-	yes, err := d.confirm(plan)
+	yes, err := r.confirm(plan)
 	if err != nil {
 		return err
 	}
@@ -678,43 +841,45 @@ func (d *Deployer) ask(plan []string) error {
 }
 
 // waitStack polls the stack until its operation ends; on failure it reports the first
-// resource that failed and CloudFormation's reason.
-func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.Time) (map[string]string, error) {
+// resource that failed and CloudFormation's reason. prev is the stack as it was before an
+// update (nil after a create): for a while CloudFormation may still answer with it, or, after
+// a create, say the stack does not exist.
+func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.Time, prev *cfntypes.Stack) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
 	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
 	status := "unknown"
+	stale := func() bool { return time.Since(started) < consistencyWindow }
 	for {
 		out, err := d.deps.CFN.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(id)})
 		if err != nil && errors.Is(context.Cause(ctx), errStoppedWaiting) {
 			return nil, stoppedWaiting(ctx, name, status)
 		}
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
+		switch {
+		case err != nil && isStackMissing(err) && prev == nil && stale():
+			d.log.Info("CloudFormation does not show the new stack yet: looking again", "stack", name)
+		case err != nil && pollFailure(ctx, err) != nil:
 			return nil, fmt.Errorf("waiting for stack %s (CloudFormation carries on: see its status in the console or with aws cloudformation describe-stacks): %w", name, explain(err))
-		}
-		if err != nil {
+		case err != nil:
 			// CloudFormation carries on whatever a failed look says: keep looking.
 			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-			continue
-		}
-		if len(out.Stacks) == 0 {
+		case len(out.Stacks) == 0:
 			return nil, fmt.Errorf("waiting for stack %s: it disappeared", name)
-		}
-		st := out.Stacks[0]
-		status = string(st.StackStatus)
-		switch {
-		case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
-			d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
-			return stackOutputs(&st), nil
-		case st.StackStatus == cfntypes.StackStatusDeleteComplete:
-			return nil, nil
-		case !strings.HasSuffix(status, "_IN_PROGRESS"):
-			return nil, d.stackFailure(ctx, id, name, status, started)
+		case prev != nil && sameStackState(prev, &out.Stacks[0]) && stale():
+			d.log.Info("CloudFormation still shows the stack as before the update: looking again", "stack", name, "status", out.Stacks[0].StackStatus)
+		default:
+			st := out.Stacks[0]
+			status = string(st.StackStatus)
+			switch {
+			case st.StackStatus == cfntypes.StackStatusCreateComplete || st.StackStatus == cfntypes.StackStatusUpdateComplete:
+				d.log.Info("stack ready", "stack", name, "status", status, "seconds", time.Since(started).Round(time.Millisecond).Seconds())
+				return stackOutputs(&st), nil
+			case st.StackStatus == cfntypes.StackStatusDeleteComplete:
+				return nil, nil
+			case !strings.HasSuffix(status, "_IN_PROGRESS"):
+				return nil, d.stackFailure(ctx, id, name, status, started)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -725,6 +890,17 @@ func (d *Deployer) waitStack(ctx context.Context, id, name string, started time.
 		case <-tick.C:
 		}
 	}
+}
+
+// sameStackState reports whether a look at the stack after an update still shows it as it was
+// before: the same status and last update time. A stack never updated before has no update
+// time (nor has any stack in moto), so its status alone tells, unless it was UPDATE_COMPLETE
+// already.
+func sameStackState(prev, cur *cfntypes.Stack) bool {
+	if prev.StackStatus != cur.StackStatus || !aws.ToTime(prev.LastUpdatedTime).Equal(aws.ToTime(cur.LastUpdatedTime)) {
+		return false
+	}
+	return cur.LastUpdatedTime != nil || !strings.HasPrefix(string(cur.StackStatus), "UPDATE_")
 }
 
 // errStoppedWaiting is the cause with which Run stops waiting for the stacks when the image
@@ -781,22 +957,19 @@ func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
 		if isStackMissing(err) {
 			return nil
 		}
-		if err != nil && (ctx.Err() != nil || !transient(err)) {
+		if err != nil && pollFailure(ctx, err) != nil {
 			return fmt.Errorf("waiting for stack %s to be deleted: %w", name, explain(err))
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			d.log.Warn("could not read the stack; trying again", "stack", name, "err", explain(err))
-			select {
-			case <-ctx.Done():
-			case <-tick.C:
-			}
-			continue
-		}
-		if len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete {
+		case len(out.Stacks) == 0 || out.Stacks[0].StackStatus == cfntypes.StackStatusDeleteComplete:
 			return nil
-		}
-		if status := string(out.Stacks[0].StackStatus); !strings.HasSuffix(status, "_IN_PROGRESS") {
-			return d.stackFailure(ctx, id, name, status, started)
+		case !strings.HasPrefix(string(out.Stacks[0].StackStatus), "DELETE_") && time.Since(started) < consistencyWindow:
+			// CloudFormation may answer from before the delete for a while.
+			d.log.Info("CloudFormation does not show the delete yet: looking again", "stack", name, "status", out.Stacks[0].StackStatus)
+		case !strings.HasSuffix(string(out.Stacks[0].StackStatus), "_IN_PROGRESS"):
+			return d.stackFailure(ctx, id, name, string(out.Stacks[0].StackStatus), started)
 		}
 		select {
 		case <-ctx.Done():
@@ -806,11 +979,12 @@ func (d *Deployer) deleteStack(ctx context.Context, id, name string) error {
 	}
 }
 
-// describeChanges creates a change set for spec, describes it and deletes it: the dry run's
-// view of an update, never executed.
-func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]string, error) {
-	name := fmt.Sprintf("facectl-dry-run-%d", time.Now().UnixNano())
-	d.log.Info("dry run: creating a change set to describe (never executed)", "stack", spec.Name, "change_set", name)
+// describeChanges creates a change set for spec, describes it and deletes it: the view of an
+// update before it is made, never executed. No changes (a template that differs only in form)
+// is an empty list.
+func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]stackChange, error) {
+	name := fmt.Sprintf("facectl-changes-%d", time.Now().UnixNano())
+	d.log.Info("creating a change set to see what the update changes (never executed)", "stack", spec.Name, "change_set", name)
 	cs, err := d.deps.CFN.CreateChangeSet(ctx, &cloudformation.CreateChangeSetInput{
 		StackName:     aws.String(spec.Name),
 		ChangeSetName: aws.String(name),
@@ -825,35 +999,37 @@ func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]strin
 	defer func() {
 		// The change set is only a description; a failure to delete it costs nothing but is said.
 		if _, err := d.deps.CFN.DeleteChangeSet(context.WithoutCancel(ctx), &cloudformation.DeleteChangeSetInput{ChangeSetName: cs.Id}); err != nil {
-			d.log.Warn("deleting the dry run's change set", "change_set", aws.ToString(cs.Id), "err", explain(err))
+			d.log.Warn("deleting the change set", "change_set", aws.ToString(cs.Id), "err", explain(err))
 		}
 	}()
+	started := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, stackTimeout)
+	defer cancel()
 	tick := time.NewTicker(d.cfg.Wait.PollInterval)
 	defer tick.Stop()
-	var lines []string
+	var changes []stackChange
 	var token *string
 	for {
 		out, err := d.deps.CFN.DescribeChangeSet(ctx, &cloudformation.DescribeChangeSetInput{ChangeSetName: cs.Id, NextToken: token})
-		if err != nil {
+		switch {
+		case err != nil && changeSetNotYet(err) && time.Since(started) < consistencyWindow:
+			d.log.Info("CloudFormation does not show the new change set yet: looking again", "stack", spec.Name)
+		case err != nil && pollFailure(ctx, err) != nil:
 			return nil, fmt.Errorf("describing change set of stack %s: %w", spec.Name, explain(err))
-		}
-		switch out.Status {
-		case cfntypes.ChangeSetStatusCreateComplete:
+		case err != nil:
+			d.log.Warn("could not read the change set; trying again", "stack", spec.Name, "err", explain(err))
+		case out.Status == cfntypes.ChangeSetStatusCreateComplete:
 			for _, c := range out.Changes {
 				if r := c.ResourceChange; r != nil {
-					line := fmt.Sprintf("%s %s %s (%s)", spec.Name, strings.ToLower(string(r.Action)), aws.ToString(r.LogicalResourceId), aws.ToString(r.ResourceType))
-					if r.Replacement == cfntypes.ReplacementTrue {
-						line += ", replaced"
-					}
-					lines = append(lines, line)
+					changes = append(changes, newStackChange(spec.Name, r))
 				}
 			}
 			if out.NextToken == nil {
-				return lines, nil
+				return changes, nil
 			}
 			token = out.NextToken
 			continue
-		case cfntypes.ChangeSetStatusFailed:
+		case out.Status == cfntypes.ChangeSetStatusFailed:
 			if strings.Contains(aws.ToString(out.StatusReason), "didn't contain changes") {
 				return nil, nil
 			}
@@ -865,6 +1041,23 @@ func (d *Deployer) describeChanges(ctx context.Context, spec stackSpec) ([]strin
 		case <-tick.C:
 		}
 	}
+}
+
+func newStackChange(stack string, r *cfntypes.ResourceChange) stackChange {
+	c := stackChange{logicalID: aws.ToString(r.LogicalResourceId), action: r.Action, replacement: r.Replacement}
+	c.line = fmt.Sprintf("%s %s %s (%s)", stack, strings.ToLower(string(r.Action)), c.logicalID, aws.ToString(r.ResourceType))
+	switch r.Replacement {
+	case cfntypes.ReplacementTrue:
+		c.line += ", replaced"
+	case cfntypes.ReplacementConditional:
+		c.line += ", replaced (conditionally: CloudFormation decides while updating)"
+	}
+	for _, det := range r.Details {
+		if t := det.Target; t != nil && t.Attribute == cfntypes.ResourceAttributeProperties && !containsString(c.properties, aws.ToString(t.Name)) {
+			c.properties = append(c.properties, aws.ToString(t.Name))
+		}
+	}
+	return c
 }
 
 // resourceIDs lists the template's logical resource IDs, sorted.

@@ -95,7 +95,7 @@ func motoEndpoint(t *testing.T) string {
 	moto.once.Do(func() {
 		port := freePort(t)
 		cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-		cmd.Env = append(os.Environ(), "MOTO_ECS_SERVICE_RUNNING=2")
+		cmd.Env = append(os.Environ(), "MOTO_ECS_SERVICE_RUNNING=2", "MOTO_ACM_VALIDATION_WAIT=0") // requested certificates are ISSUED at once
 		cmd.Stdout, cmd.Stderr = &moto.log, &moto.log
 		if err := cmd.Start(); err != nil {
 			moto.err = fmt.Errorf("starting moto_server: %w", err)
@@ -241,4 +241,9 @@ func ctxT(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// printEvents writes the service events a deploy hands out as the CLI does.
+func printEvents(w io.Writer) func(Event) {
+	return func(e Event) { fmt.Fprintf(w, "%s  %s\n", e.Time.UTC().Format(time.RFC3339), e.Message) }
 }

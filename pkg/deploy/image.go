@@ -23,17 +23,17 @@ type imageRef struct {
 }
 
 // image builds and pushes the image, or resolves deploy.image.uri.
-func (d *Deployer) image(ctx context.Context) (imageRef, error) {
-	if uri := d.cfg.Image.URI; uri != "" {
-		return d.prebuiltImage(ctx, uri)
+func (r *run) ensureImage(ctx context.Context) (imageRef, error) {
+	if uri := r.cfg.Image.URI; uri != "" {
+		return r.prebuiltImage(ctx, uri)
 	}
-	tag := d.cfg.Image.Tag
+	tag := r.cfg.Image.Tag
 	if tag == "" {
-		t, err := d.deps.GitTag(ctx, d.cfg.Image.Context)
+		t, err := r.deps.GitTag(ctx, r.cfg.Image.Context)
 		switch {
-		case err != nil && d.dryRun:
+		case err != nil && r.dryRun:
 			// A dry run builds nothing, so it needs no commit to name the image after.
-			d.log.Warn("no git commit to tag the image with: the dry run shows the tag dev", "err", err)
+			r.log.Warn("no git commit to tag the image with: the dry run shows the tag dev", "err", err)
 			tag = "dev"
 		case err != nil:
 			return imageRef{}, err
@@ -41,39 +41,39 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 			tag = t
 		}
 	}
-	repoURI, err := d.repository(ctx)
+	repoURI, err := r.repository(ctx)
 	if err != nil {
 		return imageRef{}, err
 	}
 	host, repo, _ := strings.Cut(repoURI, "/")
-	if d.cfg.Image.Registry != "" {
-		host = d.cfg.Image.Registry
+	if r.cfg.Image.Registry != "" {
+		host = r.cfg.Image.Registry
 	}
 	ref := host + "/" + repo + ":" + tag
-	platform := d.cfg.Image.Platform
+	platform := r.cfg.Image.Platform
 
-	if d.dryRun {
+	if r.dryRun {
 		// Show the digest ECR already has for this tag, so an unchanged tree shows no diff.
-		if digest := d.ecrDigest(ctx, repo, tag); digest != "" {
-			d.plan.add("image", ref, "none", "already in ECR as "+digest+" (dry run does not build)")
+		if digest := r.ecrDigest(ctx, repo, tag); digest != "" {
+			r.res.add("image", ref, "none", "already in ECR as "+digest+" (dry run does not build)")
 			return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
 		}
-		d.plan.add("image", ref, "build", fmt.Sprintf("build %s for %s and push (dry run does not build)", d.cfg.Image.Dockerfile, platform))
+		r.res.add("image", ref, "build", fmt.Sprintf("build %s for %s and push (dry run does not build)", r.cfg.Image.Dockerfile, platform))
 		return imageRef{Ref: ref}, nil
 	}
-	if d.deps.Docker == nil {
+	if r.deps.Docker == nil {
 		return imageRef{}, errors.New("building the image: no docker runner (set deploy.image.uri to deploy a prebuilt image)")
 	}
-	d.log.Info("building image", "ref", ref, "platform", platform, "dockerfile", d.cfg.Image.Dockerfile, "context", d.cfg.Image.Context)
-	if err := d.deps.Docker.Build(ctx, BuildOptions{
-		Dockerfile: d.cfg.Image.Dockerfile, Context: d.cfg.Image.Context, Platform: platform,
-		Tags: []string{ref}, BuildArgs: d.cfg.Image.BuildArgs,
+	r.log.Info("building image", "ref", ref, "platform", platform, "dockerfile", r.cfg.Image.Dockerfile, "context", r.cfg.Image.Context)
+	if err := r.deps.Docker.Build(ctx, BuildOptions{
+		Dockerfile: r.cfg.Image.Dockerfile, Context: r.cfg.Image.Context, Platform: platform,
+		Tags: []string{ref}, BuildArgs: r.cfg.Image.BuildArgs,
 	}); err != nil {
 		return imageRef{}, fmt.Errorf("building image %s: %w", ref, err)
 	}
-	d.plan.add("image", ref, "build", "built for "+platform)
+	r.res.add("image", ref, "build", "built for "+platform)
 
-	info, err := d.deps.Docker.Inspect(ctx, ref)
+	info, err := r.deps.Docker.Inspect(ctx, ref)
 	if err != nil {
 		return imageRef{}, fmt.Errorf("inspecting image %s: %w", ref, err)
 	}
@@ -83,12 +83,12 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 			ErrArchitectureMismatch, ref, info.Platform(), platform)
 	}
 
-	d.log.Info("logging in to the registry with an ECR token", "registry", host)
-	if err := d.login(ctx, host); err != nil {
+	r.log.Info("logging in to the registry with an ECR token", "registry", host)
+	if err := r.login(ctx, host); err != nil {
 		return imageRef{}, err
 	}
-	d.log.Info("pushing image", "ref", ref)
-	digest, err := d.deps.Docker.Push(ctx, ref)
+	r.log.Info("pushing image", "ref", ref)
+	digest, err := r.deps.Docker.Push(ctx, ref)
 	if err != nil {
 		if action := DeniedAction(err.Error()); action != "" {
 			return imageRef{}, &AWSError{Action: action, Code: "AccessDenied", Err: fmt.Errorf("pushing image %s: %w", ref, err),
@@ -96,8 +96,8 @@ func (d *Deployer) image(ctx context.Context) (imageRef, error) {
 		}
 		return imageRef{}, fmt.Errorf("pushing image %s: %w", ref, err)
 	}
-	d.plan.add("image", ref, "push", digest)
-	d.log.Info("pushed image", "ref", ref, "digest", digest)
+	r.res.add("image", ref, "push", digest)
+	r.log.Info("pushed image", "ref", ref, "digest", digest)
 	return imageRef{Ref: host + "/" + repo + "@" + digest, Digest: digest}, nil
 }
 
@@ -109,19 +109,19 @@ func samePlatform(a, b string) bool {
 // prebuiltImage pins deploy.image.uri by digest. An ECR image is pinned from its own registry,
 // in whatever account and region it is, or refused: a tag left in the task definition lets
 // tasks started later (scaling, replacements) run another image than the one deployed.
-func (d *Deployer) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
+func (r *run) prebuiltImage(ctx context.Context, uri string) (imageRef, error) {
 	if _, digest, ok := strings.Cut(uri, "@"); ok {
-		d.plan.add("image", uri, "none", "prebuilt, pinned by digest")
+		r.res.add("image", uri, "none", "prebuilt, pinned by digest")
 		return imageRef{Ref: uri, Digest: digest}, nil
 	}
 	img, ok := parseECRImage(uri)
 	if !ok {
-		d.log.Warn("deploying an image outside ECR that is not pinned by digest: tasks started later may run a different image; deploy HOST/REPO@sha256:... to pin it", "image", uri)
-		d.plan.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
+		r.log.Warn("deploying an image outside ECR that is not pinned by digest: tasks started later may run a different image; deploy HOST/REPO@sha256:... to pin it", "image", uri)
+		r.res.add("image", uri, "none", "prebuilt, outside ECR, not pinned by digest")
 		return imageRef{Ref: uri}, nil
 	}
 	where := fmt.Sprintf("repository %s of account %s in %s", img.Repository, img.Account, img.Region)
-	out, err := d.ecrClient(img.Region).DescribeImages(ctx, &ecr.DescribeImagesInput{
+	out, err := r.ecrClient(img.Region).DescribeImages(ctx, &ecr.DescribeImagesInput{
 		RegistryId: aws.String(img.Account), RepositoryName: aws.String(img.Repository), ImageIds: []ecrtypes.ImageIdentifier{img.id()},
 	})
 	var notFound *ecrtypes.ImageNotFoundException
@@ -138,13 +138,13 @@ func (d *Deployer) prebuiltImage(ctx context.Context, uri string) (imageRef, err
 	}
 	digest := aws.ToString(out.ImageDetails[0].ImageDigest)
 	ref := uri[:strings.Index(uri, "/")] + "/" + img.Repository + "@" + digest
-	d.plan.add("image", uri, "none", "prebuilt, pinned as "+digest)
+	r.res.add("image", uri, "none", "prebuilt, pinned as "+digest)
 	return imageRef{Ref: ref, Digest: digest}, nil
 }
 
 // ecrDigest returns the digest ECR holds for repo:tag, or "" when it has none.
-func (d *Deployer) ecrDigest(ctx context.Context, repo, tag string) string {
-	out, err := d.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
+func (r *run) ecrDigest(ctx context.Context, repo, tag string) string {
+	out, err := r.deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{
 		RepositoryName: aws.String(repo),
 		ImageIds:       []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
 	})
@@ -155,31 +155,32 @@ func (d *Deployer) ecrDigest(ctx context.Context, repo, tag string) string {
 }
 
 // repository makes sure the ECR repository exists with a lifecycle policy and returns its URI.
-func (d *Deployer) repository(ctx context.Context) (string, error) {
-	name := d.cfg.Image.Repository
-	out, err := d.deps.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
+func (r *run) repository(ctx context.Context) (string, error) {
+	name := r.cfg.Image.Repository
+	out, err := r.deps.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{name}})
 	var notFound *ecrtypes.RepositoryNotFoundException
 	var uri string
 	created := false
 	switch {
 	case errors.As(err, &notFound):
-		detail := fmt.Sprintf("scan on push %v, %s", d.cfg.Image.ScanOnPush, lifecycleSummary(d.cfg.Image))
-		if d.dryRun {
-			d.plan.add("ecr repository", name, "create", detail)
-			return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com/%s", d.account, d.deps.Region, name), nil
+		detail := fmt.Sprintf("scan on push %v, %s", r.cfg.Image.ScanOnPush, lifecycleSummary(r.cfg.Image))
+		if r.dryRun {
+			r.res.add("ecr repository", name, "create", detail)
+			return ecrHost(r.account, r.deps.Region) + "/" + name, nil
 		}
-		d.log.Info("creating ECR repository", "name", name)
-		cr, err := d.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
+		r.log.Info("creating ECR repository", "name", name)
+		cr, err := r.deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{
 			RepositoryName:             aws.String(name),
-			ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: d.cfg.Image.ScanOnPush},
+			ImageScanningConfiguration: &ecrtypes.ImageScanningConfiguration{ScanOnPush: r.cfg.Image.ScanOnPush},
 			ImageTagMutability:         ecrtypes.ImageTagMutabilityMutable,
+			Tags:                       []ecrtypes.Tag{{Key: aws.String(tagRepository), Value: aws.String("created by facectl deploy")}},
 		})
 		if err != nil {
 			return "", fmt.Errorf("creating ECR repository %s: %w", name, explain(err))
 		}
 		uri = aws.ToString(cr.Repository.RepositoryUri)
 		created = true
-		d.plan.add("ecr repository", name, "create", detail)
+		r.res.add("ecr repository", name, "create", detail)
 	case err != nil:
 		return "", fmt.Errorf("describing ECR repository %s: %w", name, explain(err))
 	case len(out.Repositories) == 0:
@@ -191,44 +192,45 @@ func (d *Deployer) repository(ctx context.Context) (string, error) {
 	// A lifecycle policy the user wrote is theirs: only add ours where none exists, and
 	// replace only ours (an older facectl's may expire images still deployed).
 	verb := "create"
+	existing := ""
 	if !created {
-		cur, err := d.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
+		cur, err := r.deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(name)})
 		var noPolicy *ecrtypes.LifecyclePolicyNotFoundException
 		switch {
 		case err == nil && !ownLifecyclePolicy(aws.ToString(cur.LifecyclePolicyText)):
-			d.log.Info("keeping the repository's own lifecycle policy: make sure it keeps images tagged "+deployedTagPrefix+"*, which deployed task definitions use",
+			r.log.Info("keeping the repository's own lifecycle policy: make sure it keeps images tagged "+deployedTagPrefix+"*, which deployed task definitions use",
 				"repository", name)
-			d.plan.add("ecr repository", name, "none", "exists with its own lifecycle policy")
+			r.res.add("ecr repository", name, "none", "exists with its own lifecycle policy")
 			return uri, nil
-		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(d.cfg.Image)):
-			d.plan.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
+		case err == nil && sameJSON(aws.ToString(cur.LifecyclePolicyText), lifecyclePolicy(r.cfg.Image, r.cfg.Cluster, r.cfg.Service, aws.ToString(cur.LifecyclePolicyText))):
+			r.res.add("ecr repository", name, "none", "exists with facectl's lifecycle policy")
 			return uri, nil
 		case err == nil:
-			verb = "update"
+			verb, existing = "update", aws.ToString(cur.LifecyclePolicyText)
 		case !errors.As(err, &noPolicy):
 			return "", fmt.Errorf("reading the lifecycle policy of %s: %w", name, explain(err))
 		}
-		if d.dryRun {
-			d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image))
+		if r.dryRun {
+			r.res.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
 			return uri, nil
 		}
 	}
-	d.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", d.cfg.Image.KeepImages, "keep_deployed", d.cfg.Image.KeepDeployed)
-	if _, err := d.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
+	r.log.Info("putting ECR lifecycle policy", "repository", name, "keep_images", r.cfg.Image.KeepImages, "keep_deployed", r.cfg.Image.KeepDeployed)
+	if _, err := r.deps.ECR.PutLifecyclePolicy(ctx, &ecr.PutLifecyclePolicyInput{
 		RepositoryName:      aws.String(name),
-		LifecyclePolicyText: aws.String(lifecyclePolicy(d.cfg.Image)),
+		LifecyclePolicyText: aws.String(lifecyclePolicy(r.cfg.Image, r.cfg.Cluster, r.cfg.Service, existing)),
 	}); err != nil {
 		return "", fmt.Errorf("putting the lifecycle policy of %s: %w", name, explain(err))
 	}
 	if !created {
-		d.plan.add("ecr lifecycle policy", name, verb, lifecycleSummary(d.cfg.Image))
+		r.res.add("ecr lifecycle policy", name, verb, lifecycleSummary(r.cfg.Image))
 	}
 	return uri, nil
 }
 
 // login logs the docker client in to host with an ECR authorization token.
-func (d *Deployer) login(ctx context.Context, host string) error {
-	out, err := d.deps.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
+func (r *run) login(ctx context.Context, host string) error {
+	out, err := r.deps.ECR.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
 	if err != nil {
 		return fmt.Errorf("getting an ECR login token: %w", explain(err))
 	}
@@ -243,16 +245,16 @@ func (d *Deployer) login(ctx context.Context, host string) error {
 	if !ok {
 		return errors.New("decoding the ECR login token: no user:password")
 	}
-	if err := d.deps.Docker.Login(ctx, host, user, pass); err != nil {
+	if err := r.deps.Docker.Login(ctx, host, user, pass); err != nil {
 		return fmt.Errorf("logging in to %s: %w", host, err)
 	}
 	return nil
 }
 
 // logGroup creates the awslogs group when missing and keeps its retention as configured.
-func (d *Deployer) logGroup(ctx context.Context) error {
-	group := d.cfg.LogGroup()
-	out, err := d.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
+func (r *run) ensureLogGroup(ctx context.Context) error {
+	group := r.cfg.LogGroup()
+	out, err := r.deps.Logs.DescribeLogGroups(ctx, &cloudwatchlogs.DescribeLogGroupsInput{LogGroupNamePrefix: aws.String(group)})
 	if err != nil {
 		return fmt.Errorf("describing log group %s: %w", group, explain(err))
 	}
@@ -262,23 +264,23 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 			found = &out.LogGroups[i]
 		}
 	}
-	want := int32(d.cfg.Logs.RetentionDays)
+	want := int32(r.cfg.Logs.RetentionDays)
 	if found == nil {
 		detail := "retention " + retentionText(want)
-		d.plan.add("log group", group, "create", detail)
-		if d.dryRun {
+		r.res.add("log group", group, "create", detail)
+		if r.dryRun {
 			return nil
 		}
-		d.log.Info("creating log group", "name", group, "retention_days", want)
-		if _, err := d.deps.Logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
+		r.log.Info("creating log group", "name", group, "retention_days", want)
+		if _, err := r.deps.Logs.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(group)}); err != nil {
 			return fmt.Errorf("creating log group %s: %w", group, explain(err))
 		}
 	} else if aws.ToInt32(found.RetentionInDays) == want {
-		d.plan.add("log group", group, "none", "")
+		r.res.add("log group", group, "none", "")
 		return nil
 	} else {
-		d.plan.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
-		if d.dryRun {
+		r.res.add("log group", group, "update", fmt.Sprintf("retention %s -> %s", retentionText(aws.ToInt32(found.RetentionInDays)), retentionText(want)))
+		if r.dryRun {
 			return nil
 		}
 	}
@@ -287,14 +289,14 @@ func (d *Deployer) logGroup(ctx context.Context) error {
 			return nil // a new group never expires
 		}
 		// retention_days 0 is "never expire": an existing group's retention must be removed.
-		d.log.Info("removing log retention (never expire)", "name", group)
-		if _, err := d.deps.Logs.DeleteRetentionPolicy(ctx, &cloudwatchlogs.DeleteRetentionPolicyInput{LogGroupName: aws.String(group)}); err != nil {
+		r.log.Info("removing log retention (never expire)", "name", group)
+		if _, err := r.deps.Logs.DeleteRetentionPolicy(ctx, &cloudwatchlogs.DeleteRetentionPolicyInput{LogGroupName: aws.String(group)}); err != nil {
 			return fmt.Errorf("removing the retention of log group %s: %w", group, explain(err))
 		}
 		return nil
 	}
-	d.log.Info("setting log retention", "name", group, "retention_days", want)
-	if _, err := d.deps.Logs.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{
+	r.log.Info("setting log retention", "name", group, "retention_days", want)
+	if _, err := r.deps.Logs.PutRetentionPolicy(ctx, &cloudwatchlogs.PutRetentionPolicyInput{
 		LogGroupName: aws.String(group), RetentionInDays: aws.Int32(want),
 	}); err != nil {
 		return fmt.Errorf("setting the retention of log group %s: %w", group, explain(err))
@@ -308,4 +310,14 @@ func retentionText(days int32) string {
 		return "never expire"
 	}
 	return fmt.Sprintf("%d days", days)
+}
+
+// ecrHost is the registry of an account's ECR in region; China's regions use amazonaws.com.cn
+// (https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-Beijing.html).
+func ecrHost(account, region string) string {
+	h := fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", account, region)
+	if partitionOf(region) == "aws-cn" {
+		h += ".cn"
+	}
+	return h
 }

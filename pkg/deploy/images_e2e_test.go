@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -46,6 +47,7 @@ func motoConfig(t *testing.T, prefix string) (Config, Deps, aws.Config) {
 // keep_deployed deployed images are kept, older ones expire.
 func TestLifecyclePolicyInECR(t *testing.T) {
 	cfg, deps, _ := motoConfig(t, "lifecycle")
+	cfg.Cluster = "lifecycle" // in the golden policy's rule (the repository stays unique to the run)
 	ctx := ctxT(t, 30*time.Second)
 	old := `{"rules":[{"rulePriority":1,"description":"keep images facectl deployed (facectl deploy)","selection":{"tagStatus":"tagged","tagPrefixList":["facectl-deployed-"],"countType":"imageCountMoreThan","countNumber":9999},"action":{"type":"expire"}}]}`
 	if _, err := deps.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(cfg.Image.Repository)}); err != nil {
@@ -58,8 +60,7 @@ func TestLifecyclePolicyInECR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.plan = &Plan{}
-	if _, err := d.repository(ctx); err != nil {
+	if _, err := d.newRun(false, nil).repository(ctx); err != nil {
 		t.Fatal(err)
 	}
 	got, err := deps.ECR.GetLifecyclePolicy(ctx, &ecr.GetLifecyclePolicyInput{RepositoryName: aws.String(cfg.Image.Repository)})
@@ -73,10 +74,21 @@ func TestLifecyclePolicyInECR(t *testing.T) {
 	golden(t, "lifecycle_policy.golden.json", pretty.String()+"\n")
 }
 
-// TestDestroyPurgesTheServicesDeployedImages: --purge-images deletes the images of every
-// revision the service registered (older deploys too), except one another service of the
-// cluster still runs; images of other families stay.
-func TestDestroyPurgesTheServicesDeployedImages(t *testing.T) {
+// purgeFixture is a repository with the images old, shared, current and stage-only, and
+// services web (revisions old, shared, current; runs current) and stage (stage-only, shared;
+// runs shared) in one cluster.
+type purgeFixture struct {
+	cfg                             Config
+	deps                            Deps
+	awsCfg                          aws.Config
+	ctx                             context.Context
+	repo                            *string
+	host                            string
+	old, shared, current, stageOnly string
+	register                        func(service, digest string) string
+}
+
+func newPurgeFixture(t *testing.T) purgeFixture {
 	cfg, deps, awsCfg := motoConfig(t, "purge")
 	ctx := ctxT(t, time.Minute)
 	repo := aws.String(cfg.Image.Repository)
@@ -100,7 +112,8 @@ func TestDestroyPurgesTheServicesDeployedImages(t *testing.T) {
 		return dg
 	}
 	old, shared, current, stageOnly := push("old"), push("shared"), push("current"), push("stage-only")
-	register := func(service, digest string) string {
+	var register func(service, digest string) string
+	register = func(service, digest string) string {
 		out, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 			Family:               aws.String(service),
 			ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + digest), Memory: aws.Int32(512)}},
@@ -122,6 +135,63 @@ func TestDestroyPurgesTheServicesDeployedImages(t *testing.T) {
 		}
 	}
 
+	return purgeFixture{cfg, deps, awsCfg, ctx, repo, host, old, shared, current, stageOnly, register}
+}
+
+// TestDestroyPurgeSparesImagesUsedAnywhere: --purge-images keeps the service's images that a
+// service of another cluster runs or another service's active revision keeps for rollback.
+func TestDestroyPurgeSparesImagesUsedAnywhere(t *testing.T) {
+	f := newPurgeFixture(t)
+	cfg, deps, awsCfg, ctx, repo, host, register := f.cfg, f.deps, f.awsCfg, f.ctx, f.repo, f.host, f.register
+	old, current := f.old, f.current
+
+	// Issue 15 item 4: the repository is shared by every cluster. Service web of another
+	// cluster runs old (same family, its own tags), and an active revision of another
+	// service (a rollback target, running nowhere) uses current: both stay.
+	other, err := ecs.NewFromConfig(awsCfg).CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cfg.Cluster + "-b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherTD, err := deps.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family:               aws.String("web"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("facectl"), Image: aws.String(host + "@" + old), Memory: aws.Int32(512)}},
+		Tags:                 []ecstypes.Tag{{Key: aws.String(tagCluster), Value: aws.String(cfg.Cluster + "-b")}, {Key: aws.String(tagService), Value: aws.String("web")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := deps.ECS.CreateService(ctx, &ecs.CreateServiceInput{Cluster: other.Cluster.ClusterName, ServiceName: aws.String("web"), TaskDefinition: otherTD.TaskDefinition.TaskDefinitionArn, DesiredCount: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	register("stage", current) // stage's newest revision, not deployed yet: a rollback target of stage
+
+	d, err := Open(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept := strings.Join(res.Kept, "\n"); !strings.Contains(kept, "3 image(s) in ECR repository "+cfg.Image.Repository+": still run by service web in cluster "+cfg.Cluster+"-b, stage, task definition stage:") {
+		t.Errorf("kept:\n%s", kept)
+	}
+	left, err := deps.ECR.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: repo, Filter: &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusAny}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left.ImageDetails) != 4 {
+		t.Errorf("%d images left, want all 4 (old, shared and current are used elsewhere; stage-only is stage's)", len(left.ImageDetails))
+	}
+}
+
+// TestDestroyPurgesTheServicesDeployedImagesInOneCluster: --purge-images deletes the images of
+// every revision the service registered (older deploys too), except one another service of the
+// cluster still runs; images of other families stay.
+func TestDestroyPurgesTheServicesDeployedImagesInOneCluster(t *testing.T) {
+	f := newPurgeFixture(t)
+	cfg, deps, ctx, repo := f.cfg, f.deps, f.ctx, f.repo
+	old, shared, current, stageOnly := f.old, f.shared, f.current, f.stageOnly
 	d, err := Open(cfg, deps)
 	if err != nil {
 		t.Fatal(err)

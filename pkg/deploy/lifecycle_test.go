@@ -7,44 +7,6 @@ import (
 	"time"
 )
 
-// The lifecycle policy keeps the last keep_deployed deployed images first (an image a rule
-// matches is never expired by a later rule), and follows ECR's rules: "any" last, tagged rules
-// with a prefix list.
-func TestLifecyclePolicyKeepsDeployedImages(t *testing.T) {
-	var p struct {
-		Rules []struct {
-			RulePriority int `json:"rulePriority"`
-			Selection    struct {
-				TagStatus     string   `json:"tagStatus"`
-				TagPrefixList []string `json:"tagPrefixList"`
-				CountType     string   `json:"countType"`
-				CountUnit     string   `json:"countUnit"`
-				CountNumber   int      `json:"countNumber"`
-			} `json:"selection"`
-		} `json:"rules"`
-	}
-	if err := json.Unmarshal([]byte(lifecyclePolicy(ImageConfig{KeepImages: 30, KeepDeployed: 12})), &p); err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Rules) != 3 {
-		t.Fatalf("rules = %+v", p.Rules)
-	}
-	first, untagged, rest := p.Rules[0].Selection, p.Rules[1].Selection, p.Rules[2].Selection
-	if p.Rules[0].RulePriority != 1 || first.TagStatus != "tagged" || len(first.TagPrefixList) != 1 || first.TagPrefixList[0] != deployedTagPrefix ||
-		first.CountType != "imageCountMoreThan" || first.CountNumber != 12 {
-		t.Errorf("the last keep_deployed deployed images are not kept first: %+v", p.Rules[0])
-	}
-	if untagged.TagStatus != "untagged" || untagged.CountType != "sinceImagePushed" || untagged.CountUnit != "days" || len(untagged.TagPrefixList) > 0 {
-		t.Errorf("untagged rule = %+v", untagged)
-	}
-	if rest.TagStatus != "any" || rest.CountNumber != 30 || p.Rules[2].RulePriority <= p.Rules[1].RulePriority {
-		t.Errorf("the any rule must be last and keep keep_images: %+v", p.Rules[2])
-	}
-	if !ownLifecyclePolicy(lifecyclePolicy(DefaultConfig().Image)) || ownLifecyclePolicy(`{"rules":[]}`) {
-		t.Error("facectl's policy is not told from the user's")
-	}
-}
-
 // A deploy of an image not yet tagged as deployed tags it (before the task definition uses
 // it), and replaces an older facectl lifecycle policy that expired by count alone.
 func TestDeployProtectsItsImageFromTheLifecyclePolicy(t *testing.T) {
@@ -64,7 +26,7 @@ func TestDeployProtectsItsImageFromTheLifecyclePolicy(t *testing.T) {
 		ok("ecr.DescribeImages", `{"imageDetails":[{"repositoryName":"facectl","imageDigest":"`+builtDigest+`","imageTags":["abc123"]}]}`),
 		ok("ecr.BatchGetImage", `{"images":[{"repositoryName":"facectl","imageId":{"imageDigest":"`+builtDigest+`"},"imageManifest":"{\"schemaVersion\":2}","imageManifestMediaType":"application/vnd.oci.image.manifest.v1+json"}],"failures":[]}`),
 		&stubCall{op: "ecr.PutImage", status: 200, body: `{"image":{"repositoryName":"facectl"}}`, check: func(t *testing.T, body string) {
-			want := `"imageTag":"` + deployedTagPrefix + strings.TrimPrefix(builtDigest, "sha256:") + `"`
+			want := `"imageTag":"` + deployedPrefix("facectl", "facectl") + strings.TrimPrefix(builtDigest, "sha256:") + `"`
 			if !strings.Contains(body, want) || !strings.Contains(body, `"imageManifest":"{\"schemaVersion\":2}"`) {
 				t.Errorf("PutImage body = %s, want %s", body, want)
 			}

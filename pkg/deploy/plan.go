@@ -2,10 +2,7 @@ package deploy
 
 import (
 	"fmt"
-	"io"
-	"regexp"
 	"strings"
-	"text/tabwriter"
 )
 
 // Action is one step of a deploy: what it touched and what it did (or, in a dry run, would do).
@@ -20,60 +17,9 @@ type Action struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// Plan collects the actions of a deploy and the diffs shown by --dry-run.
-type Plan struct {
-	// DryRun marks a plan of things not done.
-	DryRun bool
-	// Account, Region, Cluster and Service say where.
-	Account, Region, Cluster, Service string
-	// Actions are the steps, in order.
-	Actions []Action
-	// TaskDefinitionDiff is the line diff of the current and the new task definition.
-	TaskDefinitionDiff string
-	// ServiceDiff is the line diff of the service's managed settings.
-	ServiceDiff string
-	// Environment lists the resource changes of the environment's stacks (a dry run's change
-	// sets, described and never executed).
-	Environment []string
-	// URL is where the service answers, when facectl knows it.
-	URL string
-}
-
-func (p *Plan) add(resource, name, verb, detail string) {
-	p.Actions = append(p.Actions, Action{Resource: resource, Name: name, Verb: verb, Detail: detail})
-}
-
-// Render writes the plan for humans.
-func (p *Plan) Render(w io.Writer) {
-	head := "Deployed"
-	if p.DryRun {
-		head = "Plan (dry run: nothing was changed)"
-	}
-	fmt.Fprintf(w, "%s for service %s in cluster %s (account %s, %s):\n", head, p.Service, p.Cluster, p.Account, p.Region)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, a := range p.Actions {
-		verb := a.Verb
-		if verb == "none" {
-			verb = "unchanged"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", a.Resource, shortDigest(a.Name), verb, a.Detail)
-	}
-	tw.Flush()
-	if len(p.Environment) > 0 {
-		fmt.Fprintf(w, "\nEnvironment changes (CloudFormation, described, not executed):\n")
-		for _, l := range p.Environment {
-			fmt.Fprintf(w, "  %s\n", l)
-		}
-	}
-	if p.TaskDefinitionDiff != "" {
-		fmt.Fprintf(w, "\nTask definition diff (- current, + new):\n%s", p.TaskDefinitionDiff)
-	}
-	if p.ServiceDiff != "" {
-		fmt.Fprintf(w, "\nService diff (- current, + new):\n%s", p.ServiceDiff)
-	}
-	if p.URL != "" && !p.DryRun {
-		fmt.Fprintf(w, "\nURL: %s\n", p.URL)
-	}
+// add records one step in the result.
+func (res *Result) add(resource, name, verb, detail string) {
+	res.Actions = append(res.Actions, Action{Resource: resource, Name: name, Verb: verb, Detail: detail})
 }
 
 // lineDiff returns a line diff of a and b with three lines of context, or "" when equal.
@@ -144,8 +90,3 @@ func lineDiff(a, b string) string {
 	}
 	return sb.String()
 }
-
-var longDigestRE = regexp.MustCompile(`(sha256:[0-9a-f]{12})[0-9a-f]{52}`)
-
-// shortDigest shortens digests in a resource name to keep the plan table narrow.
-func shortDigest(s string) string { return longDigestRE.ReplaceAllString(s, "$1…") }

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -89,4 +90,22 @@ func allowsServiceLinkedRole(p PolicyDocument, service string) bool {
 		}
 	}
 	return false
+}
+
+// TestCFNHandlerPermissionsCurrentSchemas pins actions the current registry schemas' handlers
+// call that the table once lacked (issue 15, item 15): the LogGroup read and delete handlers,
+// the LoadBalancer read handler and the Cluster update handler.
+func TestCFNHandlerPermissionsCurrentSchemas(t *testing.T) {
+	for typ, actions := range map[string][]string{
+		"AWS::ElasticLoadBalancingV2::LoadBalancer": {"elasticloadbalancing:DescribeCapacityReservation"},
+		"AWS::Logs::LogGroup": {"logs:GetDataProtectionPolicy", "logs:DescribeIndexPolicies",
+			"logs:DescribeResourcePolicies", "logs:DeleteDataProtectionPolicy"},
+		"AWS::ECS::Cluster": {"ecs:PutAccountSetting"},
+	} {
+		for _, a := range actions {
+			if !slices.Contains(cfnHandlerPermissions[typ], a) {
+				t.Errorf("%s: %s missing from cfnHandlerPermissions", typ, a)
+			}
+		}
+	}
 }

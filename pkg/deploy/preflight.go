@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -16,70 +18,88 @@ import (
 )
 
 // preflight checks credentials, the cluster, subnets, security groups and the target group,
-// and reports every problem at once.
-func (d *Deployer) preflight(ctx context.Context) error {
-	d.log.Info("preflight: checking credentials, cluster, network and load balancer")
-	id, err := d.deps.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+// and reports every problem at once. It returns what it established of the service's
+// environment: all of it for your own network, the network for the managed environment (whose
+// stacks establish the rest).
+func (r *run) preflight(ctx context.Context) (serviceEnv, error) {
+	env := serviceEnv{}
+	if !r.managedEnv {
+		env = envFromConfig(r.cfg)
+	}
+	r.log.Info("preflight: checking credentials, cluster, network and load balancer")
+	id, err := r.deps.STS.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
 		// Nothing else can work without credentials.
-		return fmt.Errorf("checking AWS credentials: %w", explain(err))
+		return env, fmt.Errorf("checking AWS credentials: %w", explain(err))
 	}
-	d.account = aws.ToString(id.Account)
-	d.log.Info("preflight: AWS caller", "account", d.account, "arn", aws.ToString(id.Arn), "region", d.deps.Region)
+	r.account = aws.ToString(id.Account)
+	r.log.Info("preflight: AWS caller", "account", r.account, "arn", aws.ToString(id.Arn), "region", r.deps.Region)
 
 	var errs []error
-	if err := d.checkCluster(ctx); err != nil {
+	if err := r.checkCluster(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if d.managed {
-		if err := d.resolveNetwork(ctx); err != nil {
+	if r.managedEnv {
+		net, err := r.resolveNetwork(ctx)
+		env.network = net
+		if err != nil {
 			errs = append(errs, err)
-		} else if !d.net.DefaultVPC {
-			// Subnets the user chose: their routes decide whether the tasks reach ECR. The
-			// default VPC's default subnets are public, with a public IP: right by construction.
-			if err := d.checkEgress(ctx, d.net.VPC, d.net.Subnets, d.net.PublicIP); err != nil {
+		} else if !net.DefaultVPC || len(r.cfg.LoadBalancer.Subnets) > 0 {
+			// Subnets the user chose: their routes decide whether the tasks reach ECR and
+			// clients reach the load balancer. The default VPC's default subnets are public,
+			// with a public IP: right by construction.
+			tasks := net.Subnets
+			if net.DefaultVPC {
+				tasks = nil
+			}
+			if err := r.checkEgress(ctx, net.VPC, tasks, net.PublicIP, net.LBSubnets); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if r.cfg.LoadBalancer.CertificateARN != "" {
+			if err := r.checkCertificate(ctx); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	} else {
-		net, err := d.checkNetwork(ctx)
+		net, err := r.checkNetwork(ctx)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if net.vpc != "" {
-			if err := d.checkEgress(ctx, net.vpc, d.cfg.Network.Subnets, d.cfg.Network.AssignPublicIP); err != nil {
+			if err := r.checkEgress(ctx, net.vpc, r.cfg.Network.Subnets, r.cfg.Network.AssignPublicIP, nil); err != nil {
 				errs = append(errs, err)
 			}
 		}
-		if err := d.checkTargetGroup(ctx, net); err != nil {
+		if err := r.checkTargetGroup(ctx, net, &env); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if err := d.checkRoles(ctx); err != nil {
+	if err := r.checkRoles(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%w: preflight found %d problem(s):\n%w", ErrInvalidConfig, len(errs), errors.Join(errs...))
+		return env, fmt.Errorf("%w: preflight found %d problem(s):\n%w", ErrInvalidConfig, len(errs), errors.Join(errs...))
 	}
-	return nil
+	return env, nil
 }
 
-func (d *Deployer) checkCluster(ctx context.Context) error {
-	out, err := d.deps.ECS.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{d.cfg.Cluster}})
+func (r *run) checkCluster(ctx context.Context) error {
+	out, err := r.deps.ECS.DescribeClusters(ctx, &ecs.DescribeClustersInput{Clusters: []string{r.cfg.Cluster}})
 	if err != nil {
-		return fmt.Errorf("describing cluster %s: %w", d.cfg.Cluster, explain(err))
+		return fmt.Errorf("describing cluster %s: %w", r.cfg.Cluster, explain(err))
 	}
 	for _, c := range out.Clusters {
 		if aws.ToString(c.Status) == "ACTIVE" {
-			d.clusterExists = true
+			r.clusterExists = true
 			return nil
 		}
 	}
-	if d.managed && !strings.HasPrefix(d.cfg.Cluster, "arn:") {
+	if r.managedEnv && !strings.HasPrefix(r.cfg.Cluster, "arn:") {
 		return nil // the environment's cluster stack creates it
 	}
 	return fmt.Errorf("deploy.cluster: cluster %q is not an active cluster in account %s, %s: create it (aws ecs create-cluster --cluster-name %s) or fix deploy.cluster",
-		d.cfg.Cluster, d.account, d.deps.Region, d.cfg.Cluster)
+		r.cfg.Cluster, r.account, r.deps.Region, r.cfg.Cluster)
 }
 
 // networkInfo is what preflight learnt about the tasks' network, for the egress and load
@@ -90,12 +110,12 @@ type networkInfo struct {
 	groups  []ec2types.SecurityGroup
 }
 
-func (d *Deployer) checkNetwork(ctx context.Context) (networkInfo, error) {
+func (r *run) checkNetwork(ctx context.Context) (networkInfo, error) {
 	var info networkInfo
 	var errs []error
 	vpcs := map[string]bool{}
-	subnets, err := d.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
-		Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: d.cfg.Network.Subnets}},
+	subnets, err := r.deps.EC2.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("subnet-id"), Values: r.cfg.Network.Subnets}},
 	})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("describing subnets: %w", explain(err)))
@@ -105,8 +125,8 @@ func (d *Deployer) checkNetwork(ctx context.Context) (networkInfo, error) {
 			found[aws.ToString(s.SubnetId)] = true
 			vpcs[aws.ToString(s.VpcId)] = true
 		}
-		if missing := notIn(d.cfg.Network.Subnets, found); len(missing) > 0 {
-			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+		if missing := notIn(r.cfg.Network.Subnets, found); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("deploy.network.subnets: %s not found in account %s, %s", strings.Join(missing, ", "), r.account, r.deps.Region))
 		}
 		if len(vpcs) > 1 {
 			errs = append(errs, fmt.Errorf("deploy.network.subnets: the subnets are in different VPCs (%s)", strings.Join(keys(vpcs), ", ")))
@@ -114,8 +134,8 @@ func (d *Deployer) checkNetwork(ctx context.Context) (networkInfo, error) {
 			info.vpc, info.subnets = keys(vpcs)[0], subnets.Subnets
 		}
 	}
-	groups, err := d.deps.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
-		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: d.cfg.Network.SecurityGroups}},
+	groups, err := r.deps.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: r.cfg.Network.SecurityGroups}},
 	})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("describing security groups: %w", explain(err)))
@@ -128,21 +148,22 @@ func (d *Deployer) checkNetwork(ctx context.Context) (networkInfo, error) {
 				errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s is in %s, not in the subnets' VPC", aws.ToString(g.GroupId), aws.ToString(g.VpcId)))
 			}
 		}
-		if missing := notIn(d.cfg.Network.SecurityGroups, found); len(missing) > 0 {
-			errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s not found in account %s, %s", strings.Join(missing, ", "), d.account, d.deps.Region))
+		if missing := notIn(r.cfg.Network.SecurityGroups, found); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("deploy.network.security_groups: %s not found in account %s, %s", strings.Join(missing, ", "), r.account, r.deps.Region))
 		}
 	}
 	return info, errors.Join(errs...)
 }
 
 // checkTargetGroup tells NLB from ALB, checks the target type and derives the ALB resource
-// label used by the requests-per-target scaling policy.
-func (d *Deployer) checkTargetGroup(ctx context.Context, net networkInfo) error {
-	arn := d.cfg.LoadBalancer.TargetGroupARN
+// label used by the requests-per-target scaling policy; the load balancer's type and label go
+// into env.
+func (r *run) checkTargetGroup(ctx context.Context, net networkInfo, env *serviceEnv) error {
+	arn := r.cfg.LoadBalancer.TargetGroupARN
 	if arn == "" {
 		return nil
 	}
-	out, err := d.deps.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
+	out, err := r.deps.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{arn}})
 	if err != nil {
 		return fmt.Errorf("deploy.load_balancer.target_group_arn: describing target group: %w", explain(err))
 	}
@@ -158,22 +179,22 @@ func (d *Deployer) checkTargetGroup(ctx context.Context, net networkInfo) error 
 		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s is not attached to a load balancer (add a listener forwarding to it)", aws.ToString(tg.TargetGroupName)))
 		return errors.Join(errs...)
 	}
-	errs = append(errs, d.checkTargetGroupMatchesTasks(tg, net)...)
-	lbs, err := d.deps.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: tg.LoadBalancerArns[:1]})
+	errs = append(errs, r.checkTargetGroupMatchesTasks(tg, net)...)
+	lbs, err := r.deps.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{LoadBalancerArns: tg.LoadBalancerArns[:1]})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("describing the target group's load balancer: %w", explain(err)))...)
 	}
 	if len(lbs.LoadBalancers) > 0 {
-		d.lbType = string(lbs.LoadBalancers[0].Type)
-		d.lbLabel = albResourceLabel(tg.LoadBalancerArns[0], arn)
-		if err := d.checkGroupsAdmitLoadBalancer(lbs.LoadBalancers[0], net); err != nil {
+		env.LoadBalancerType = string(lbs.LoadBalancers[0].Type)
+		env.ALBLabel = albResourceLabel(tg.LoadBalancerArns[0], arn)
+		if err := r.checkGroupsAdmitLoadBalancer(lbs.LoadBalancers[0], net); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	if d.cfg.AutoScaling.Enabled && d.cfg.AutoScaling.RequestsPerTarget > 0 && d.lbType != "application" {
-		errs = append(errs, fmt.Errorf("deploy.autoscaling.requests_per_target: the target group belongs to a %q load balancer; requests per target needs an Application Load Balancer (use cpu_target only)", d.lbType))
+	if r.cfg.AutoScaling.Enabled && r.cfg.AutoScaling.RequestsPerTarget > 0 && env.LoadBalancerType != "application" {
+		errs = append(errs, fmt.Errorf("deploy.autoscaling.requests_per_target: the target group belongs to a %q load balancer; requests per target needs an Application Load Balancer (use cpu_target only)", env.LoadBalancerType))
 	}
-	d.log.Info("preflight: load balancer", "type", d.lbType, "target_group", aws.ToString(tg.TargetGroupName))
+	r.log.Info("preflight: load balancer", "type", env.LoadBalancerType, "target_group", aws.ToString(tg.TargetGroupName))
 	return errors.Join(errs...)
 }
 
@@ -204,4 +225,28 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkCertificate refuses a certificate the load balancer cannot use: one of another region
+// (a load balancer takes only its own region's ACM certificates), a missing one, or one that
+// is not ISSUED (pending validation, expired, revoked...). CloudFormation would fail on it
+// minutes into the stack.
+func (r *run) checkCertificate(ctx context.Context) error {
+	arn := r.cfg.LoadBalancer.CertificateARN
+	const key = "deploy.load_balancer.certificate_arn"
+	if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 && parts[3] != r.deps.Region {
+		return fmt.Errorf("%s: %s is in region %s, but the load balancer is in %s, which only takes its own region's certificates: request or import one in %s", key, arn, parts[3], r.deps.Region, r.deps.Region)
+	}
+	out, err := r.deps.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	var nf *acmtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%s: certificate %s not found in account %s, %s", key, arn, r.account, r.deps.Region)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: describing certificate %s: %w", key, arn, explain(err))
+	}
+	if st := out.Certificate.Status; st != acmtypes.CertificateStatusIssued {
+		return fmt.Errorf("%s: certificate %s is %s, not ISSUED: finish its validation (or use another certificate) and deploy again", key, arn, st)
+	}
+	return nil
 }

@@ -75,14 +75,14 @@ func subnetEgress(tables []ec2types.RouteTable, subnets []string) map[string]egr
 // neededEndpoints are the VPC endpoint services (short names) the task needs without a route to
 // the internet: ECR (API, registry, and S3 where the layers are) for an ECR image, logs for
 // awslogs, SSM or Secrets Manager for secrets.
-func (d *Deployer) neededEndpoints() (services []string, internet bool) {
-	image := d.cfg.Image.URI
+func (r *run) neededEndpoints() (services []string, internet bool) {
+	image := r.cfg.Image.URI
 	if image == "" {
-		host := d.cfg.Image.Registry
+		host := r.cfg.Image.Registry
 		if host == "" {
-			host = d.account + ".dkr.ecr." + d.deps.Region + ".amazonaws.com"
+			host = r.account + ".dkr.ecr." + r.deps.Region + ".amazonaws.com"
 		}
-		image = host + "/" + d.cfg.Image.Repository
+		image = host + "/" + r.cfg.Image.Repository
 	}
 	if _, ok := parseECRImage(image); ok {
 		services = append(services, "ecr.api", "ecr.dkr", "s3")
@@ -91,7 +91,7 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 	}
 	services = append(services, "logs") // awslogs, always configured
 	ssm, sm := false, false
-	for _, s := range d.cfg.Task.Secrets {
+	for _, s := range r.cfg.Task.Secrets {
 		ssm = ssm || strings.Contains(s.ValueFrom, ":ssm:")
 		sm = sm || strings.Contains(s.ValueFrom, ":secretsmanager:")
 	}
@@ -108,21 +108,24 @@ func (d *Deployer) neededEndpoints() (services []string, internet bool) {
 // not pull its image, write its logs or read its secrets: a public subnet (0.0.0.0/0 to an
 // internet gateway) without a public IP, or a private one without a NAT gateway or the VPC
 // endpoints. ECS would only say so with CannotPullContainerError, minutes later.
-func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool) error {
-	tables, err := d.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
+//
+// lbSubnets, when given, are an internet-facing load balancer's: each must route 0.0.0.0/0 to
+// an internet gateway, or the load balancer is created but unreachable.
+func (r *run) checkEgress(ctx context.Context, vpc string, subnets []string, publicIP bool, lbSubnets []string) error {
+	tables, err := r.deps.EC2.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{
 		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 	})
 	if err != nil {
 		return fmt.Errorf("describing the route tables of %s: %w", vpc, explain(err))
 	}
 	routes := subnetEgress(tables.RouteTables, subnets)
-	needed, internet := d.neededEndpoints()
+	needed, internet := r.neededEndpoints()
 
 	// The endpoints are read only when a subnet has no usable route out.
 	var have map[string][]ec2types.VpcEndpoint // by service short name, e.g. ecr.dkr
 	endpointsMissing := func(table string) ([]string, error) {
 		if have == nil {
-			out, err := d.deps.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
+			out, err := r.deps.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{
 				Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}},
 			})
 			if err != nil {
@@ -134,20 +137,31 @@ func (d *Deployer) checkEgress(ctx context.Context, vpc string, subnets []string
 					continue
 				}
 				name := aws.ToString(e.ServiceName)
-				short := strings.TrimPrefix(name, "com.amazonaws."+d.deps.Region+".")
+				short := strings.TrimPrefix(name, "com.amazonaws."+r.deps.Region+".")
 				have[short] = append(have[short], e)
 			}
 		}
 		var lack []string
 		for _, svc := range needed {
 			if !slices.ContainsFunc(have[svc], func(e ec2types.VpcEndpoint) bool { return endpointServes(e, table) }) {
-				lack = append(lack, "com.amazonaws."+d.deps.Region+"."+svc)
+				lack = append(lack, "com.amazonaws."+r.deps.Region+"."+svc)
 			}
 		}
 		return lack, nil
 	}
 
 	var errs []error
+	key := "deploy.load_balancer.subnets"
+	if len(r.cfg.LoadBalancer.Subnets) == 0 {
+		key += " (empty: the tasks' deploy.network.subnets)"
+	}
+	for subnet, e := range subnetEgress(tables.RouteTables, lbSubnets) {
+		if e.kind != "igw" {
+			errs = append(errs, fmt.Errorf("%s: %s has no route 0.0.0.0/0 to an internet gateway (route table %s), so an internet-facing load balancer there is unreachable. "+
+				"Fix: set deploy.load_balancer.subnets to public subnets of the VPC (in two zones)", key, subnet, routeTableOr(e.table)))
+		}
+	}
+	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	for _, subnet := range subnets {
 		e := routes[subnet]
 		switch {
@@ -200,10 +214,10 @@ var healthPaths = map[string]bool{"/readyz": true, "/healthz": true}
 
 // checkTargetGroupMatchesTasks compares the target group with the tasks: same VPC, health
 // checks on the container port and on a path serve answers.
-func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net networkInfo) []error {
+func (r *run) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net networkInfo) []error {
 	var errs []error
 	name := aws.ToString(tg.TargetGroupName)
-	port := d.cfg.Task.ContainerPort
+	port := r.cfg.Task.ContainerPort
 	if v := aws.ToString(tg.VpcId); net.vpc != "" && v != "" && v != net.vpc {
 		errs = append(errs, fmt.Errorf("deploy.load_balancer.target_group_arn: target group %s is in %s but the subnets are in %s: ECS cannot register the tasks with it", name, v, net.vpc))
 	}
@@ -212,7 +226,7 @@ func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net net
 			"set its health check port to traffic-port (aws elbv2 modify-target-group --health-check-port traffic-port)", name, hp, port))
 	}
 	if p := aws.ToInt32(tg.Port); p != 0 && int(p) != port {
-		d.log.Warn("the target group's port differs from the container port; ECS registers the tasks on the container port, so traffic still arrives",
+		r.log.Warn("the target group's port differs from the container port; ECS registers the tasks on the container port, so traffic still arrives",
 			"target_group", name, "target_group_port", p, "container_port", port)
 	}
 	switch tg.HealthCheckProtocol {
@@ -232,11 +246,11 @@ func (d *Deployer) checkTargetGroupMatchesTasks(tg elbtypes.TargetGroup, net net
 // checkGroupsAdmitLoadBalancer makes sure one of the task security groups lets the load
 // balancer reach the container port: from the load balancer's security group, or from an
 // address range overlapping the tasks' subnets (an NLB without security groups).
-func (d *Deployer) checkGroupsAdmitLoadBalancer(lb elbtypes.LoadBalancer, net networkInfo) error {
+func (r *run) checkGroupsAdmitLoadBalancer(lb elbtypes.LoadBalancer, net networkInfo) error {
 	if len(net.groups) == 0 {
 		return nil // reported by checkNetwork
 	}
-	port := int32(d.cfg.Task.ContainerPort)
+	port := int32(r.cfg.Task.ContainerPort)
 	lbGroups := map[string]bool{}
 	for _, g := range lb.SecurityGroups {
 		lbGroups[g] = true

@@ -18,32 +18,32 @@ const ecsTasksPrincipal = "ecs-tasks.amazonaws.com"
 // checkRoles checks that the execution role (and the task role, when set) exists and lets
 // ECS tasks assume it, as ecspresso's verify does. Without it, tasks fail at start with an
 // error about assuming the role, long after the deploy looked fine.
-func (d *Deployer) checkRoles(ctx context.Context) error {
+func (r *run) checkRoles(ctx context.Context) error {
 	var errs []error
-	for _, r := range []struct{ key, arn string }{
-		{"deploy.task.execution_role_arn", d.cfg.Task.ExecutionRoleARN},
-		{"deploy.task.task_role_arn", d.cfg.Task.TaskRoleARN},
+	for _, role := range []struct{ key, arn string }{
+		{"deploy.task.execution_role_arn", r.cfg.Task.ExecutionRoleARN},
+		{"deploy.task.task_role_arn", r.cfg.Task.TaskRoleARN},
 	} {
-		if r.arn == "" {
+		if role.arn == "" {
 			continue
 		}
-		if err := d.checkRole(ctx, r.key, r.arn); err != nil {
+		if err := r.checkRole(ctx, role.key, role.arn); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (d *Deployer) checkRole(ctx context.Context, key, arn string) error {
+func (r *run) checkRole(ctx context.Context, key, arn string) error {
 	account, name, ok := roleARNParts(arn)
 	if !ok {
 		return fmt.Errorf("%s: %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", key, arn)
 	}
-	if account != d.account {
-		d.log.Warn("cannot check a role of another account: make sure it trusts "+ecsTasksPrincipal, "role", arn)
+	if account != r.account {
+		r.log.Warn("cannot check a role of another account: make sure it trusts "+ecsTasksPrincipal, "role", arn)
 		return nil
 	}
-	out, err := d.deps.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
+	out, err := r.deps.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 	var noSuch *iamtypes.NoSuchEntityException
 	switch {
 	case errors.As(err, &noSuch):

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -20,7 +22,73 @@ import (
 const (
 	tagService = "facectl:service"
 	tagCluster = "facectl:cluster"
+	// tagRepository marks an ECR repository facectl created.
+	tagRepository = "facectl:repository"
 )
+
+// RollbackOptions select the revision to roll back to.
+type RollbackOptions struct {
+	// Revision is the task definition revision to return to; 0 means the one before the
+	// service's current revision.
+	Revision int
+}
+
+// Rollback points the service at an earlier task definition revision and waits like Deploy.
+func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (Result, error) {
+	r := d.newRun(false, nil)
+	r.res.ServiceAction = "update"
+	err := r.rollback(ctx, opts)
+	r.res.Seconds = time.Since(r.startedAt).Round(time.Millisecond).Seconds()
+	return *r.res, explain(err)
+}
+
+func (r *run) rollback(ctx context.Context, opts RollbackOptions) error {
+	res := r.res
+	svc, err := r.describeService(ctx)
+	if err != nil {
+		return err
+	}
+	if svc == nil {
+		return fmt.Errorf("%w: %s in cluster %s", ErrServiceNotFound, r.cfg.Service, r.cfg.Cluster)
+	}
+	current := aws.ToString(svc.TaskDefinition)
+	family, rev := splitRevision(current)
+	target, image, err := r.rollbackTarget(ctx, family, rev, opts.Revision)
+	if err != nil {
+		return err
+	}
+	res.TaskDefinitionARN, res.Image = target, image
+	if err := r.checkImageExists(ctx, image); err != nil {
+		return err
+	}
+	res.add("service", r.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
+	r.log.Info("rolling back", "service", r.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
+	// The desired count is never part of a rollback.
+	out, err := r.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+		Cluster: aws.String(r.cfg.Cluster), Service: aws.String(r.cfg.Service), TaskDefinition: aws.String(target),
+	})
+	if err != nil {
+		return fmt.Errorf("updating service %s to %s: %w", r.cfg.Service, shortARN(target), explain(err))
+	}
+	if r.cfg.Wait.Timeout == 0 {
+		res.Outcome = OutcomeNotWaited
+		return nil
+	}
+	outcome, stopped, err := r.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
+	res.Outcome, res.StoppedTasks = outcome, stopped
+	return err
+}
+
+// splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).
+func splitRevision(arn string) (string, int) {
+	s := shortARN(arn)
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return s, 0
+	}
+	n, _ := strconv.Atoi(s[i+1:])
+	return s[:i], n
+}
 
 // taskDefinitionTags are the tags of a task definition registered for this service.
 func (d *Deployer) taskDefinitionTags() []ecstypes.Tag {

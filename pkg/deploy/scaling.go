@@ -37,9 +37,9 @@ func (d *Deployer) describeScalableTarget(ctx context.Context) (*aastypes.Scalab
 	return &out.ScalableTargets[0], nil
 }
 
-// scalingManaged reports whether auto scaling owns the desired count: configured here, or a
+// scalingOwnsCount reports whether auto scaling owns the desired count: configured here, or a
 // scalable target registered by someone else. Then deploys never touch the desired count.
-func (d *Deployer) scalingManaged(ctx context.Context) (bool, error) {
+func (d *Deployer) scalingOwnsCount(ctx context.Context) (bool, error) {
 	if d.cfg.AutoScaling.Enabled {
 		return true, nil
 	}
@@ -99,42 +99,47 @@ func (d *Deployer) ScalingPolicyInputs(albLabel string) []*aas.PutScalingPolicyI
 	return out
 }
 
-// autoScaling registers the scalable target and puts the policies, each only when it differs.
-func (d *Deployer) autoScaling(ctx context.Context) error {
-	a := d.cfg.AutoScaling
+// applyAutoScaling registers the scalable target and puts the policies, each only when it differs.
+func (r *run) applyAutoScaling(ctx context.Context, env serviceEnv) error {
+	a := r.cfg.AutoScaling
 	if !a.Enabled {
 		return nil
 	}
-	resID := d.scalingResourceID()
-	cur, err := d.describeScalableTarget(ctx)
+	resID := r.scalingResourceID()
+	cur, err := r.describeScalableTarget(ctx)
 	if err != nil {
 		return err
 	}
 	switch {
 	case cur != nil && int(aws.ToInt32(cur.MinCapacity)) == a.Min && int(aws.ToInt32(cur.MaxCapacity)) == a.Max:
-		d.plan.add("scalable target", resID, "none", fmt.Sprintf("min %d, max %d", a.Min, a.Max))
+		r.res.add("scalable target", resID, "none", fmt.Sprintf("min %d, max %d", a.Min, a.Max))
 	default:
 		verb, detail := "create", fmt.Sprintf("min %d, max %d", a.Min, a.Max)
 		if cur != nil {
 			verb = "update"
 			detail = fmt.Sprintf("min %d -> %d, max %d -> %d", aws.ToInt32(cur.MinCapacity), a.Min, aws.ToInt32(cur.MaxCapacity), a.Max)
 		}
-		d.plan.add("scalable target", resID, verb, detail)
-		if !d.dryRun {
-			d.log.Info("registering scalable target", "resource", resID, "min", a.Min, "max", a.Max)
-			if _, err := d.deps.Scaling.RegisterScalableTarget(ctx, d.RegisterScalableTargetInput()); err != nil {
+		r.res.add("scalable target", resID, verb, detail)
+		if !r.dryRun {
+			r.log.Info("registering scalable target", "resource", resID, "min", a.Min, "max", a.Max)
+			// Application Auto Scaling may not see a service ECS has just created.
+			err := r.untilConsistent(ctx, "RegisterScalableTarget", scalingServiceNotYet, func(ctx context.Context) error {
+				_, err := r.deps.Scaling.RegisterScalableTarget(ctx, r.RegisterScalableTargetInput())
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("registering scalable target %s: %w", resID, explain(err))
 			}
 		}
 	}
 
 	label := ""
-	if d.lbType == "application" {
-		label = d.lbLabel
+	if env.LoadBalancerType == "application" {
+		label = env.ALBLabel
 	}
 	existing := map[string]aastypes.ScalingPolicy{}
 	if cur != nil {
-		out, err := d.deps.Scaling.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
+		out, err := r.deps.Scaling.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
 			ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String(resID), ScalableDimension: scalableDimension,
 		})
 		if err != nil {
@@ -144,24 +149,24 @@ func (d *Deployer) autoScaling(ctx context.Context) error {
 			existing[aws.ToString(p.PolicyName)] = p
 		}
 	}
-	for _, in := range d.ScalingPolicyInputs(label) {
+	for _, in := range r.ScalingPolicyInputs(label) {
 		name := aws.ToString(in.PolicyName)
 		c := in.TargetTrackingScalingPolicyConfiguration
 		detail := fmt.Sprintf("%s target %g", c.PredefinedMetricSpecification.PredefinedMetricType, aws.ToFloat64(c.TargetValue))
 		verb := "create"
 		if p, ok := existing[name]; ok {
 			if samePolicy(p, in) {
-				d.plan.add("scaling policy", name, "none", detail)
+				r.res.add("scaling policy", name, "none", detail)
 				continue
 			}
 			verb = "update"
 		}
-		d.plan.add("scaling policy", name, verb, detail)
-		if d.dryRun {
+		r.res.add("scaling policy", name, verb, detail)
+		if r.dryRun {
 			continue
 		}
-		d.log.Info("putting scaling policy", "name", name, "metric", c.PredefinedMetricSpecification.PredefinedMetricType, "target", aws.ToFloat64(c.TargetValue))
-		if _, err := d.deps.Scaling.PutScalingPolicy(ctx, in); err != nil {
+		r.log.Info("putting scaling policy", "name", name, "metric", c.PredefinedMetricSpecification.PredefinedMetricType, "target", aws.ToFloat64(c.TargetValue))
+		if _, err := r.deps.Scaling.PutScalingPolicy(ctx, in); err != nil {
 			return fmt.Errorf("putting scaling policy %s: %w", name, explain(err))
 		}
 	}

@@ -18,6 +18,11 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 	out, err := d.deps.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{
 		Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
 	})
+	var noCluster *ecstypes.ClusterNotFoundException
+	if errors.As(err, &noCluster) {
+		// A fresh account's dry run: the environment's cluster stack has not created it yet.
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("describing service %s: %w", d.cfg.Service, explain(err))
 	}
@@ -34,35 +39,36 @@ func (d *Deployer) describeService(ctx context.Context) (*ecstypes.Service, erro
 	return nil, nil
 }
 
-// taskDefinition registers a new revision when the rendered one differs from the service's
+// registerTaskDefinition registers a new revision when the rendered one differs from the service's
 // current one (and from the family's latest); it returns the ARN to deploy.
-func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, image string) (string, bool, error) {
-	want := RenderTaskDefinition(d.cfg, image, d.deps.Region)
-	family := d.cfg.TaskFamily()
+func (r *run) registerTaskDefinition(ctx context.Context, svc *ecstypes.Service, image string, env serviceEnv) (string, bool, error) {
+	want := RenderTaskDefinition(r.cfg, image, r.deps.Region)
+	want.ExecutionRoleARN = env.ExecutionRoleARN // the stack's role in the managed environment
+	family := r.cfg.TaskFamily()
 
 	var currentARN, currentJSON string
 	if svc != nil && aws.ToString(svc.TaskDefinition) != "" {
 		currentARN = aws.ToString(svc.TaskDefinition)
-		cur, err := d.describeTaskDefinition(ctx, currentARN)
+		cur, err := r.describeTaskDefinition(ctx, currentARN)
 		if err != nil {
 			return "", false, err
 		}
 		if cur != nil {
 			currentJSON = cur.JSON()
 			if cur.Equal(want) {
-				d.plan.add("task definition", shortARN(currentARN), "none", "matches the service's current revision")
+				r.res.add("task definition", shortARN(currentARN), "none", "matches the service's current revision")
 				return currentARN, false, nil
 			}
 		}
 	}
 	// The family's latest revision may already be what we want (e.g. a deploy that registered
 	// it and then failed to update the service).
-	latest, err := d.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family)})
+	latest, err := r.deps.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(family)})
 	if err == nil && latest.TaskDefinition != nil {
 		latestARN := aws.ToString(latest.TaskDefinition.TaskDefinitionArn)
 		if latestARN != currentARN && taskDefinitionFromECS(latest.TaskDefinition).Equal(want) {
-			d.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
-			d.plan.add("task definition", shortARN(latestARN), "none", "already registered as the family's latest revision")
+			r.res.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+			r.res.add("task definition", shortARN(latestARN), "none", "already registered as the family's latest revision")
 			return latestARN, false, nil
 		}
 		if currentJSON == "" && svc == nil {
@@ -72,21 +78,21 @@ func (d *Deployer) taskDefinition(ctx context.Context, svc *ecstypes.Service, im
 		return "", false, fmt.Errorf("describing task definition family %s: %w", family, explain(err))
 	}
 
-	d.plan.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
-	if d.dryRun {
-		d.plan.add("task definition", family, "register", "new revision")
+	r.res.TaskDefinitionDiff = lineDiff(currentJSON, want.JSON())
+	if r.dryRun {
+		r.res.add("task definition", family, "register", "new revision")
 		return family + ":(new revision)", true, nil
 	}
-	d.log.Info("registering task definition", "family", family, "image", image)
+	r.log.Info("registering task definition", "family", family, "image", image)
 	in := want.Input()
-	in.Tags = d.taskDefinitionTags() // rollback tells this service's revisions by them
-	out, err := d.deps.ECS.RegisterTaskDefinition(ctx, in)
+	in.Tags = r.taskDefinitionTags() // rollback tells this service's revisions by them
+	out, err := r.deps.ECS.RegisterTaskDefinition(ctx, in)
 	if err != nil {
 		return "", false, fmt.Errorf("registering task definition %s: %w", family, explain(err))
 	}
 	arn := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
-	d.plan.add("task definition", shortARN(arn), "register", "")
-	d.log.Info("registered task definition", "arn", arn)
+	r.res.add("task definition", shortARN(arn), "register", "")
+	r.log.Info("registered task definition", "arn", arn)
 	return arn, true, nil
 }
 
@@ -163,21 +169,21 @@ func (d *Deployer) desiredCount() int32 {
 	return int32(n)
 }
 
-func (d *Deployer) wantView(tdARN string, managed, creating bool) serviceView {
+func (d *Deployer) wantView(tdARN string, scaled, creating bool, env serviceEnv) serviceView {
 	v := serviceView{
 		TaskDefinition:        shortARN(tdARN),
 		MinimumHealthyPercent: int32(d.cfg.Deployment.MinimumHealthyPercent),
 		MaximumPercent:        int32(d.cfg.Deployment.MaximumPercent),
 		CircuitBreaker:        &circuitBreaker{Enable: d.cfg.Deployment.CircuitBreaker, Rollback: d.cfg.Deployment.Rollback},
-		Subnets:               sortedCopy(d.cfg.Network.Subnets),
-		SecurityGroups:        sortedCopy(d.cfg.Network.SecurityGroups),
-		AssignPublicIP:        string(d.assignPublicIP()),
+		Subnets:               sortedCopy(env.Subnets),
+		SecurityGroups:        sortedCopy(env.SecurityGroups),
+		AssignPublicIP:        string(assignPublicIP(env)),
 	}
-	if !managed || creating {
+	if !scaled || creating {
 		n := d.desiredCount()
 		v.DesiredCount = &n
 	}
-	if tg := d.cfg.LoadBalancer.TargetGroupARN; tg != "" {
+	if tg := env.TargetGroupARN; tg != "" {
 		v.LoadBalancers = []loadBalancerRef{{TargetGroupARN: tg, ContainerName: d.cfg.Task.ContainerName, ContainerPort: int32(d.cfg.Task.ContainerPort)}}
 		v.HealthCheckGracePeriodSeconds = int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod))
 	}
@@ -229,16 +235,16 @@ func sortedCopy(in []string) []string {
 	return out
 }
 
-func (d *Deployer) assignPublicIP() ecstypes.AssignPublicIp {
-	if d.cfg.Network.AssignPublicIP {
+func assignPublicIP(env serviceEnv) ecstypes.AssignPublicIp {
+	if env.AssignPublicIP {
 		return ecstypes.AssignPublicIpEnabled
 	}
 	return ecstypes.AssignPublicIpDisabled
 }
 
-func (d *Deployer) networkConfiguration() *ecstypes.NetworkConfiguration {
+func networkConfiguration(env serviceEnv) *ecstypes.NetworkConfiguration {
 	return &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
-		Subnets: d.cfg.Network.Subnets, SecurityGroups: d.cfg.Network.SecurityGroups, AssignPublicIp: d.assignPublicIP(),
+		Subnets: env.Subnets, SecurityGroups: env.SecurityGroups, AssignPublicIp: assignPublicIP(env),
 	}}
 }
 
@@ -250,19 +256,24 @@ func (d *Deployer) deploymentConfiguration() *ecstypes.DeploymentConfiguration {
 	}
 }
 
-func (d *Deployer) loadBalancers() []ecstypes.LoadBalancer {
-	if d.cfg.LoadBalancer.TargetGroupARN == "" {
+func (d *Deployer) loadBalancers(env serviceEnv) []ecstypes.LoadBalancer {
+	if env.TargetGroupARN == "" {
 		return nil
 	}
 	return []ecstypes.LoadBalancer{{
-		TargetGroupArn: aws.String(d.cfg.LoadBalancer.TargetGroupARN),
+		TargetGroupArn: aws.String(env.TargetGroupARN),
 		ContainerName:  aws.String(d.cfg.Task.ContainerName),
 		ContainerPort:  aws.Int32(int32(d.cfg.Task.ContainerPort)),
 	}}
 }
 
-// CreateServiceInput is the request that creates the service running tdARN.
+// CreateServiceInput is the request that creates the service running tdARN in the network
+// and behind the target group the configuration names.
 func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
+	return d.createServiceInput(tdARN, envFromConfig(d.cfg))
+}
+
+func (d *Deployer) createServiceInput(tdARN string, env serviceEnv) *ecs.CreateServiceInput {
 	in := &ecs.CreateServiceInput{
 		Cluster:                 aws.String(d.cfg.Cluster),
 		ServiceName:             aws.String(d.cfg.Service),
@@ -270,11 +281,13 @@ func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
 		DesiredCount:            aws.Int32(d.desiredCount()),
 		LaunchType:              ecstypes.LaunchTypeFargate,
 		SchedulingStrategy:      ecstypes.SchedulingStrategyReplica,
-		NetworkConfiguration:    d.networkConfiguration(),
+		NetworkConfiguration:    networkConfiguration(env),
 		DeploymentConfiguration: d.deploymentConfiguration(),
 		EnableECSManagedTags:    true,
 		PropagateTags:           ecstypes.PropagateTagsService,
-		LoadBalancers:           d.loadBalancers(),
+		LoadBalancers:           d.loadBalancers(env),
+		// destroy deletes only a service that carries these.
+		Tags: d.taskDefinitionTags(),
 	}
 	if in.LoadBalancers != nil {
 		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))
@@ -283,23 +296,28 @@ func (d *Deployer) CreateServiceInput(tdARN string) *ecs.CreateServiceInput {
 }
 
 // UpdateServiceInput is the request that moves the service to tdARN and the configured
-// settings. The desired count is left out when auto scaling manages the service.
-func (d *Deployer) UpdateServiceInput(tdARN string, managed bool, withLoadBalancers bool) *ecs.UpdateServiceInput {
+// settings (the network and target group the configuration names). The desired count is left
+// out when auto scaling manages the service.
+func (d *Deployer) UpdateServiceInput(tdARN string, scaled bool, withLoadBalancers bool) *ecs.UpdateServiceInput {
+	return d.updateServiceInput(tdARN, scaled, withLoadBalancers, envFromConfig(d.cfg))
+}
+
+func (d *Deployer) updateServiceInput(tdARN string, scaled bool, withLoadBalancers bool, env serviceEnv) *ecs.UpdateServiceInput {
 	in := &ecs.UpdateServiceInput{
 		Cluster:                 aws.String(d.cfg.Cluster),
 		Service:                 aws.String(d.cfg.Service),
 		TaskDefinition:          aws.String(tdARN),
-		NetworkConfiguration:    d.networkConfiguration(),
+		NetworkConfiguration:    networkConfiguration(env),
 		DeploymentConfiguration: d.deploymentConfiguration(),
 	}
-	if !managed {
+	if !scaled {
 		in.DesiredCount = aws.Int32(int32(d.cfg.DesiredCount))
 	}
-	if d.cfg.LoadBalancer.TargetGroupARN != "" {
+	if env.TargetGroupARN != "" {
 		in.HealthCheckGracePeriodSeconds = aws.Int32(int32(seconds(d.cfg.LoadBalancer.HealthCheckGracePeriod)))
 	}
 	if withLoadBalancers {
-		in.LoadBalancers = d.loadBalancers()
+		in.LoadBalancers = d.loadBalancers(env)
 		if in.LoadBalancers == nil {
 			in.LoadBalancers = []ecstypes.LoadBalancer{}
 		}
@@ -327,43 +345,48 @@ func changedFields(cur, want serviceView) []string {
 	return out
 }
 
-// service creates or updates the service; it returns the deployment to wait for.
-func (d *Deployer) service(ctx context.Context, svc *ecstypes.Service, tdARN string, managed bool) (string, string, error) {
-	name := d.cfg.Service
+// applyService creates or updates the service; it returns the deployment to wait for.
+func (r *run) applyService(ctx context.Context, svc *ecstypes.Service, tdARN string, scaled bool, env serviceEnv) (string, string, error) {
+	name := r.cfg.Service
 	if svc == nil {
-		want := d.wantView(tdARN, managed, true)
-		d.plan.ServiceDiff = lineDiff("", want.json())
-		d.plan.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", d.desiredCount()))
-		if d.dryRun {
+		want := r.wantView(tdARN, scaled, true, env)
+		r.res.ServiceDiff = lineDiff("", want.json())
+		r.res.add("service", name, "create", fmt.Sprintf("FARGATE, %d tasks", r.desiredCount()))
+		if r.dryRun {
 			return "", "create", nil
 		}
-		d.log.Info("creating service", "service", name, "cluster", d.cfg.Cluster, "desired_count", d.desiredCount())
-		out, err := d.deps.ECS.CreateService(ctx, d.CreateServiceInput(tdARN))
+		r.log.Info("creating service", "service", name, "cluster", r.cfg.Cluster, "desired_count", r.desiredCount())
+		var out *ecs.CreateServiceOutput
+		err := r.untilConsistent(ctx, "CreateService", createServiceNotYet, func(ctx context.Context) error {
+			var err error
+			out, err = r.deps.ECS.CreateService(ctx, r.createServiceInput(tdARN, env))
+			return err
+		})
 		if err != nil {
 			return "", "", fmt.Errorf("creating service %s: %w", name, explain(err))
 		}
 		return primaryDeploymentID(out.Service), "create", nil
 	}
 
-	want := d.wantView(tdARN, managed, false)
+	want := r.wantView(tdARN, scaled, false, env)
 	cur := currentView(svc, want)
 	changes := changedFields(cur, want)
 	if len(changes) == 0 {
-		d.plan.add("service", name, "none", "already runs "+shortARN(tdARN))
+		r.res.add("service", name, "none", "already runs "+shortARN(tdARN))
 		return primaryDeploymentID(svc), "none", nil
 	}
-	d.plan.ServiceDiff = lineDiff(cur.json(), want.json())
+	r.res.ServiceDiff = lineDiff(cur.json(), want.json())
 	detail := "changes " + strings.Join(changes, ", ")
-	if managed {
+	if scaled {
 		detail += " (desired count left to auto scaling)"
 	}
-	d.plan.add("service", name, "update", detail)
-	if d.dryRun {
+	r.res.add("service", name, "update", detail)
+	if r.dryRun {
 		return "", "update", nil
 	}
 	withLB := containsString(changes, "loadBalancers")
-	d.log.Info("updating service", "service", name, "task_definition", shortARN(tdARN), "changes", strings.Join(changes, ","))
-	out, err := d.deps.ECS.UpdateService(ctx, d.UpdateServiceInput(tdARN, managed, withLB))
+	r.log.Info("updating service", "service", name, "task_definition", shortARN(tdARN), "changes", strings.Join(changes, ","))
+	out, err := r.deps.ECS.UpdateService(ctx, r.updateServiceInput(tdARN, scaled, withLB, env))
 	if err != nil {
 		return "", "", fmt.Errorf("updating service %s: %w", name, explain(err))
 	}

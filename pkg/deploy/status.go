@@ -3,17 +3,12 @@ package deploy
 import (
 	"context"
 	"fmt"
-	"io"
 	"sort"
-	"strconv"
-	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	aas "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 )
 
@@ -90,8 +85,8 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
-	if d.managed {
-		if stack, err := d.describeStack(ctx, d.cfg.ServiceStackName()); err != nil {
+	if d.managedEnv {
+		if _, stack, err := d.findStack(ctx, stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor()}, d.cfg.legacyServiceStackName()); err != nil {
 			return st, err
 		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {
 			st.URL = stackOutputs(stack)["URL"]
@@ -134,97 +129,4 @@ func deploymentStatuses(deps []ecstypes.Deployment) []DeploymentStatus {
 		})
 	}
 	return out
-}
-
-// Render writes the status for humans.
-func (s Status) Render(w io.Writer) {
-	fmt.Fprintf(w, "service %s in cluster %s: %s, %d/%d running, %d pending, task definition %s\n",
-		s.Service, s.Cluster, s.Status, s.RunningCount, s.DesiredCount, s.PendingCount, shortARN(s.TaskDefinition))
-	if s.URL != "" {
-		fmt.Fprintf(w, "URL: %s\n", s.URL)
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nDEPLOYMENT\tSTATUS\tROLLOUT\tTASK DEFINITION\tRUNNING\tDESIRED\tFAILED")
-	for _, dep := range s.Deployments {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", dep.ID, dep.Status, dep.RolloutState, shortARN(dep.TaskDefinition), dep.Running, dep.Desired, dep.Failed)
-	}
-	tw.Flush()
-	if s.AutoScaling != nil {
-		var ps []string
-		for _, p := range s.AutoScaling.Policies {
-			ps = append(ps, p.Name+" ("+p.Metric+" "+strconv.FormatFloat(p.Target, 'g', -1, 64)+")")
-		}
-		fmt.Fprintf(w, "\nauto scaling: min %d, max %d; policies: %s\n", s.AutoScaling.Min, s.AutoScaling.Max, strings.Join(ps, ", "))
-	} else {
-		fmt.Fprintf(w, "\nauto scaling: none\n")
-	}
-	if len(s.Events) > 0 {
-		fmt.Fprintln(w, "\nrecent events:")
-		for _, e := range s.Events {
-			fmt.Fprintf(w, "  %s  %s\n", e.Time.UTC().Format(time.RFC3339), e.Message)
-		}
-	}
-}
-
-// RollbackOptions select the revision to roll back to.
-type RollbackOptions struct {
-	// Revision is the task definition revision to return to; 0 means the one before the
-	// service's current revision.
-	Revision int
-}
-
-// Rollback points the service at an earlier task definition revision and waits like Deploy.
-func (d *Deployer) Rollback(ctx context.Context, opts RollbackOptions) (res Result, err error) {
-	d.startedAt = time.Now()
-	d.plan = &Plan{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Region: d.deps.Region}
-	res = Result{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Outcome: OutcomeFailed, ServiceAction: "update"}
-	defer func() {
-		res.Actions = d.plan.Actions
-		res.Seconds = time.Since(d.startedAt).Round(time.Millisecond).Seconds()
-		err = explain(err)
-	}()
-	svc, err := d.describeService(ctx)
-	if err != nil {
-		return res, err
-	}
-	if svc == nil {
-		return res, fmt.Errorf("%w: %s in cluster %s", ErrServiceNotFound, d.cfg.Service, d.cfg.Cluster)
-	}
-	current := aws.ToString(svc.TaskDefinition)
-	family, rev := splitRevision(current)
-	target, image, err := d.rollbackTarget(ctx, family, rev, opts.Revision)
-	if err != nil {
-		return res, err
-	}
-	res.TaskDefinitionARN, res.Image = target, image
-	if err := d.checkImageExists(ctx, image); err != nil {
-		return res, err
-	}
-	d.plan.add("service", d.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
-	d.log.Info("rolling back", "service", d.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
-	// The desired count is never part of a rollback.
-	out, err := d.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster: aws.String(d.cfg.Cluster), Service: aws.String(d.cfg.Service), TaskDefinition: aws.String(target),
-	})
-	if err != nil {
-		return res, fmt.Errorf("updating service %s to %s: %w", d.cfg.Service, shortARN(target), explain(err))
-	}
-	if d.cfg.Wait.Timeout == 0 {
-		res.Outcome = OutcomeNotWaited
-		return res, nil
-	}
-	outcome, stopped, err := d.wait(ctx, target, primaryDeploymentID(out.Service))
-	res.Outcome, res.StoppedTasks = outcome, stopped
-	return res, err
-}
-
-// splitRevision turns arn:...:task-definition/facectl:3 into ("facectl", 3).
-func splitRevision(arn string) (string, int) {
-	s := shortARN(arn)
-	i := strings.LastIndex(s, ":")
-	if i < 0 {
-		return s, 0
-	}
-	n, _ := strconv.Atoi(s[i+1:])
-	return s[:i], n
 }

@@ -201,8 +201,7 @@ func (s *awsStub) deps(t *testing.T, out io.Writer) Deps {
 	d.Docker = nil
 	d.GitTag = func(context.Context, string) (string, error) { return "", fmt.Errorf("the test sets the tag") }
 	d.Log = testLogger(t)
-	d.Out = out
-	d.Progress = out
+	d.Events = printEvents(out)
 	return d
 }
 
@@ -292,7 +291,7 @@ func imageDetailsJSON(ref string) string {
 func protectedImageCall() *stubCall {
 	digest := newImage[strings.Index(newImage, "@")+1:]
 	return ok("ecr.DescribeImages", fmt.Sprintf(`{"imageDetails":[{"registryId":"123456789012","repositoryName":"facectl","imageDigest":%q,"imageTags":["v2",%q]}]}`,
-		digest, deployedTagPrefix+strings.TrimPrefix(digest, "sha256:")))
+		digest, deployedPrefix("facectl", "facectl")+strings.TrimPrefix(digest, "sha256:")))
 }
 
 // serviceJSON renders a service with deployments given as JSON objects.

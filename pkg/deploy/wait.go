@@ -102,14 +102,29 @@ func judge(svc *ecstypes.Service, tdARN, id string) (waitVerdict, string) {
 	return waitDone, fmt.Sprintf("%d/%d running", svc.RunningCount, svc.DesiredCount)
 }
 
-// wait polls the service until the deployment is done, failed, rolled back or timed out,
+// showsDeployment reports whether a look at svc reflects the update to tdARN: the service
+// runs tdARN, or ECS reports the deployment id failed. A stale answer from before the update
+// shows neither. (A deployment's own task definition is no evidence: moto never changes it.)
+func showsDeployment(svc *ecstypes.Service, tdARN, id string) bool {
+	if aws.ToString(svc.TaskDefinition) == tdARN {
+		return true
+	}
+	for _, dep := range svc.Deployments {
+		if id != "" && aws.ToString(dep.Id) == id && dep.RolloutState == ecstypes.DeploymentRolloutStateFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// waitForDeployment polls the service until the deployment is done, failed, rolled back or timed out,
 // printing new service events as they appear.
-func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []StoppedTask, error) {
-	timeout := d.cfg.Wait.Timeout
-	d.log.Info("waiting for the deployment to complete", "deployment", id, "task_definition", shortARN(tdARN), "timeout", timeout)
+func (r *run) waitForDeployment(ctx context.Context, tdARN, id string) (Outcome, []StoppedTask, error) {
+	timeout := r.cfg.Wait.Timeout
+	r.log.Info("waiting for the deployment to complete", "deployment", id, "task_definition", shortARN(tdARN), "timeout", timeout)
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ticker := time.NewTicker(d.cfg.Wait.PollInterval)
+	ticker := time.NewTicker(r.cfg.Wait.PollInterval)
 	defer ticker.Stop()
 
 	seen := map[string]bool{}
@@ -120,48 +135,60 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 	var lastErr error
 	failures := 0
 	var lastSeen time.Time
+	started, caughtUp := time.Now(), false
 	for {
-		out, err := d.deps.ECS.DescribeServices(wctx, &ecs.DescribeServicesInput{
-			Cluster: aws.String(d.cfg.Cluster), Services: []string{d.cfg.Service},
+		out, err := r.deps.ECS.DescribeServices(wctx, &ecs.DescribeServicesInput{
+			Cluster: aws.String(r.cfg.Cluster), Services: []string{r.cfg.Service},
 		})
 		if err != nil && wctx.Err() == nil {
 			if !transient(err) {
 				return OutcomeFailed, nil, fmt.Errorf("describing service %s while waiting (the deployment's state is unknown: it may still be rolling out, see facectl deploy status): %w",
-					d.cfg.Service, explain(err))
+					r.cfg.Service, explain(err))
 			}
 			failures++
 			lastErr = err
-			d.log.Warn("could not read the service; trying again until the timeout", "attempt", failures, "err", explain(err))
+			r.log.Warn("could not read the service; trying again until the timeout", "attempt", failures, "err", explain(err))
 		}
 		if err == nil {
 			failures, lastErr, lastSeen = 0, nil, time.Now()
-			if len(out.Services) == 0 {
-				return OutcomeFailed, nil, fmt.Errorf("service %s disappeared while waiting", d.cfg.Service)
+			// Right after CreateService or UpdateService, ECS may still answer from before it
+			// (no service, or the previous deployment): that is no verdict until a look has
+			// shown the deployment, or consistencyWindow has passed.
+			stale := func() bool { return !caughtUp && time.Since(started) < consistencyWindow }
+			verdict, why := waitPending, "ECS does not show the service yet"
+			if len(out.Services) == 0 && !stale() {
+				return OutcomeFailed, nil, fmt.Errorf("service %s disappeared while waiting", r.cfg.Service)
 			}
-			svc := &out.Services[0]
-			d.printEvents(svc, seen)
-			verdict, why := judge(svc, tdARN, id)
+			if len(out.Services) > 0 {
+				svc := &out.Services[0]
+				caughtUp = caughtUp || showsDeployment(svc, tdARN, id)
+				r.printEvents(svc, seen)
+				verdict, why = judge(svc, tdARN, id)
+				if verdict == waitRolledBack && stale() {
+					verdict, why = waitPending, "ECS does not show the new deployment yet"
+				}
+			}
 			if why != last {
-				d.log.Info("deployment state", "state", why)
+				r.log.Info("deployment state", "state", why)
 				last = why
 			}
 			switch verdict {
 			case waitDone:
 				return OutcomeDeployed, nil, nil
 			case waitFailed:
-				stopped := d.reportStopped(ctx, tdARN)
+				stopped := r.reportStopped(ctx, tdARN)
 				return OutcomeFailed, stopped, fmt.Errorf("%w: %s%s", ErrDeploymentFailed, why, stoppedSummary(stopped))
 			case waitRolledBack:
-				stopped := d.reportStopped(ctx, tdARN)
+				stopped := r.reportStopped(ctx, tdARN)
 				return OutcomeRolledBack, stopped, fmt.Errorf("%w: %s%s", ErrRolledBack, why, stoppedSummary(stopped))
 			}
 		}
 		select {
 		case <-wctx.Done():
 			if ctx.Err() != nil {
-				return OutcomeFailed, nil, fmt.Errorf("waiting for service %s: %w", d.cfg.Service, ctx.Err())
+				return OutcomeFailed, nil, fmt.Errorf("waiting for service %s: %w", r.cfg.Service, ctx.Err())
 			}
-			stopped := d.reportStopped(ctx, tdARN)
+			stopped := r.reportStopped(ctx, tdARN)
 			state := "its state when the wait ended: " + last
 			switch {
 			case lastErr != nil && lastSeen.IsZero():
@@ -177,9 +204,9 @@ func (d *Deployer) wait(ctx context.Context, tdARN, id string) (Outcome, []Stopp
 	}
 }
 
-// printEvents writes service events not seen before, oldest first. Events older than the
-// deploy's start are marked seen without printing.
-func (d *Deployer) printEvents(svc *ecstypes.Service, seen map[string]bool) {
+// printEvents hands service events not seen before to Deps.Events, oldest first. Events older
+// than the deploy's start are marked seen without it.
+func (r *run) printEvents(svc *ecstypes.Service, seen map[string]bool) {
 	events := append([]ecstypes.ServiceEvent(nil), svc.Events...)
 	sort.Slice(events, func(i, j int) bool { return aws.ToTime(events[i].CreatedAt).Before(aws.ToTime(events[j].CreatedAt)) })
 	for _, e := range events {
@@ -189,10 +216,12 @@ func (d *Deployer) printEvents(svc *ecstypes.Service, seen map[string]bool) {
 		}
 		seen[id] = true
 		at := aws.ToTime(e.CreatedAt)
-		if at.Before(d.startedAt.Add(-time.Minute)) {
+		if at.Before(r.startedAt.Add(-time.Minute)) {
 			continue
 		}
-		fmt.Fprintf(d.progress, "%s  %s\n", at.UTC().Format(time.RFC3339), aws.ToString(e.Message))
+		if r.deps.Events != nil {
+			r.deps.Events(Event{Time: at, Message: aws.ToString(e.Message)})
+		}
 	}
 }
 
@@ -210,20 +239,20 @@ func stoppedSummary(stopped []StoppedTask) string {
 
 // reportStopped lists recently stopped tasks of tdARN (or of the service, when none ran tdARN).
 // It runs after the wait's own deadline, so it has a short deadline of its own.
-func (d *Deployer) reportStopped(ctx context.Context, tdARN string) []StoppedTask {
+func (r *run) reportStopped(ctx context.Context, tdARN string) []StoppedTask {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	stopped, err := d.stoppedTasks(ctx, tdARN)
+	stopped, err := r.stoppedTasks(ctx, tdARN)
 	if err != nil {
-		d.log.Warn("could not list stopped tasks", "err", explain(err))
+		r.log.Warn("could not list stopped tasks", "err", explain(err))
 		return nil
 	}
 	return stopped
 }
 
-func (d *Deployer) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTask, error) {
-	list, err := d.deps.ECS.ListTasks(ctx, &ecs.ListTasksInput{
-		Cluster: aws.String(d.cfg.Cluster), ServiceName: aws.String(d.cfg.Service), DesiredStatus: ecstypes.DesiredStatusStopped,
+func (r *run) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTask, error) {
+	list, err := r.deps.ECS.ListTasks(ctx, &ecs.ListTasksInput{
+		Cluster: aws.String(r.cfg.Cluster), ServiceName: aws.String(r.cfg.Service), DesiredStatus: ecstypes.DesiredStatusStopped,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("listing stopped tasks: %w", err)
@@ -235,7 +264,7 @@ func (d *Deployer) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTas
 	if len(arns) > 100 {
 		arns = arns[:100]
 	}
-	out, err := d.deps.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(d.cfg.Cluster), Tasks: arns})
+	out, err := r.deps.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(r.cfg.Cluster), Tasks: arns})
 	if err != nil {
 		return nil, fmt.Errorf("describing stopped tasks: %w", err)
 	}
@@ -262,9 +291,6 @@ func (d *Deployer) stoppedTasks(ctx context.Context, tdARN string) ([]StoppedTas
 	sort.SliceStable(all, func(i, j int) bool { return all[i].StoppedAt.After(all[j].StoppedAt) })
 	if len(all) > 5 {
 		all = all[:5]
-	}
-	for _, s := range all {
-		fmt.Fprintf(d.progress, "stopped: %s\n", s)
 	}
 	return all, nil
 }
