@@ -20,7 +20,7 @@ func TestRunKeepsInputOrder(t *testing.T) {
 	}
 	var running, peak atomic.Int32
 	var got []string
-	Run(context.Background(), inputs, 4, func(_ context.Context, in Input) string {
+	Run(context.Background(), slices.Values(inputs), 4, func(_ context.Context, in Input) string {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -51,7 +51,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	inputs := make([]Input, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	var processed, emitted atomic.Int32
-	Run(ctx, inputs, 2, func(context.Context, Input) int {
+	Run(ctx, slices.Values(inputs), 2, func(context.Context, Input) int {
 		if processed.Add(1) == 10 {
 			cancel()
 		}
