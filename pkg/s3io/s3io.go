@@ -182,7 +182,11 @@ func (c *Client) Get(ctx context.Context, bucket, key, etag string, maxBytes int
 // TooLarge is the error for an object over maxBytes, worded as imageio.ReadLimited words it for
 // files.
 func TooLarge(maxBytes int64) error {
-	return fmt.Errorf("%w: input exceeds the %g MiB limit", imageio.ErrTooLarge, float64(maxBytes)/(1<<20))
+	limit := fmt.Sprintf("%.2f MiB (%d bytes)", float64(maxBytes)/(1<<20), maxBytes)
+	if maxBytes%(1<<20) == 0 {
+		limit = fmt.Sprintf("%d MiB", maxBytes>>20)
+	}
+	return fmt.Errorf("%w: input exceeds the %s limit", imageio.ErrTooLarge, limit)
 }
 
 // Head reads an object's size, ETag, content type and user metadata.
