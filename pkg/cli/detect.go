@@ -203,6 +203,11 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 	if err := det.Validate(); err != nil {
 		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
 	}
+	for _, d := range []*string{&o.outputs.CropDir, &o.outputs.BlurDir, &o.outputs.AnnotateDir} {
+		if s3io.IsURL(*d) && !strings.HasSuffix(*d, "/") {
+			*d += "/" // an output is always a prefix, as a directory is
+		}
+	}
 	ctx := cmd.Context()
 	var store objectStore
 	if o.usesS3(args) {
