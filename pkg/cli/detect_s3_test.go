@@ -36,7 +36,7 @@ type s3Env struct {
 func newS3Env(t *testing.T) *s3Env {
 	t.Helper()
 	isolate(t)
-	motoURL := startMotoForCLI(t) // before the AWS variables below: moto's botocore must not see them
+	motoURL := testenv.StartMoto(t)
 	testenv.FakeAWS(t)
 	target, _ := url.Parse(motoURL)
 	proxy := httputil.NewSingleHostReverseProxy(target)

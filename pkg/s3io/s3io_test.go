@@ -1,21 +1,17 @@
 package s3io
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,45 +25,8 @@ import (
 // "denied-bucket": moto does not evaluate IAM, so denial is made at the HTTP boundary.
 func startMoto(t *testing.T) (*Client, *s3.Client) {
 	t.Helper()
+	target, _ := url.Parse(testenv.StartMoto(t))
 	testenv.FakeAWS(t)
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		t.Fatal("moto_server not found: install moto with its server extra (pip install 'moto[server]')")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	// moto's own botocore must not see the test's fake AWS profile settings (AWS_PROFILE="" makes
-	// it fail on every error response).
-	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "AWS_") })
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("moto_server:\n%s", logs.String())
-		}
-	})
-	target, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(target.String() + "/moto-api/")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("moto_server did not start:\n%s", logs.String())
-		}
-		time.Sleep(50 * time.Millisecond) // polling a child process that has no readiness signal
-	}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/denied-bucket") {
