@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/facectl/facectl/pkg/s3io"
 )
 
 func TestRunKeepsInputOrder(t *testing.T) {
@@ -20,7 +23,7 @@ func TestRunKeepsInputOrder(t *testing.T) {
 	}
 	var running, peak atomic.Int32
 	var got []string
-	Run(context.Background(), inputs, 4, func(_ context.Context, in Input) string {
+	Run(context.Background(), slices.Values(inputs), 4, func(_ context.Context, in Input) string {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -51,7 +54,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	inputs := make([]Input, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	var processed, emitted atomic.Int32
-	Run(ctx, inputs, 2, func(context.Context, Input) int {
+	Run(ctx, slices.Values(inputs), 2, func(context.Context, Input) int {
 		if processed.Add(1) == 10 {
 			cancel()
 		}
@@ -91,5 +94,90 @@ func TestExpand(t *testing.T) {
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("Expand:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// fakeLister pages n keys under every prefix, counting how many it has handed out; it fails the
+// test on any bucket it was not told about.
+type fakeLister struct {
+	t       *testing.T
+	buckets map[string]error
+	n       int
+	yielded atomic.Int32
+}
+
+func (f *fakeLister) CheckBucket(_ context.Context, bucket string) error {
+	err, ok := f.buckets[bucket]
+	if !ok {
+		f.t.Errorf("unexpected bucket %q", bucket)
+	}
+	return err
+}
+
+func (f *fakeLister) List(_ context.Context, bucket, prefix string) iter.Seq2[s3io.Object, error] {
+	return func(yield func(s3io.Object, error) bool) {
+		for i := range f.n {
+			f.yielded.Add(1)
+			if !yield(s3io.Object{Bucket: bucket, Key: fmt.Sprintf("%s%06d.jpg", prefix, i), Size: 1}, nil) {
+				return
+			}
+		}
+	}
+}
+
+// TestOpenStreamsListing: a prefix is read only as far as the work has got (a bounded lookahead),
+// in order, mixed with local arguments in argument order.
+func TestOpenStreamsListing(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.jpg"), []byte("x"), 0o644)
+	t.Chdir(dir)
+	store := &fakeLister{t: t, buckets: map[string]error{"in-bucket": nil, "out-bucket": nil}, n: 100_000}
+	plan, err := Open(t.Context(), []string{"a.jpg", "s3://in-bucket/raw/", "s3://in-bucket/one.jpg"}, []string{"s3://out-bucket/x/", ""}, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Count != -1 {
+		t.Errorf("Count %d, want -1 (a prefix)", plan.Count)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	const workers = 2
+	var got []string
+	Run(ctx, plan.Inputs, workers, func(context.Context, Input) int { return 0 }, func(in Input, _ int) {
+		got = append(got, in.Path+" "+in.Rel)
+		if ahead := int(store.yielded.Load()) - (len(got) - 1); ahead > 2*workers+2 {
+			t.Fatalf("listed %d objects ahead of the work, want at most %d", ahead, 2*workers+2)
+		}
+		if len(got) == 1000 {
+			cancel()
+		}
+	})
+	if got[0] != "a.jpg a.jpg" || got[1] != "s3://in-bucket/raw/000000.jpg raw/000000.jpg" || got[2] != "s3://in-bucket/raw/000001.jpg raw/000001.jpg" {
+		t.Errorf("first inputs %q", got[:3])
+	}
+	if len(got) > 1000+2*workers {
+		t.Errorf("%d inputs after cancelling at 1000", len(got))
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	store := &fakeLister{t: t, buckets: map[string]error{"in-bucket": nil, "gone-bucket": s3io.ErrNoBucket}}
+	for _, tc := range []struct {
+		args, outs []string
+		want       string
+	}{
+		{[]string{"s3://in-bucket/raw/"}, []string{"s3://in-bucket/raw/out/"}, "output s3://in-bucket/raw/out/ overlaps input s3://in-bucket/raw/"},
+		{[]string{"s3://in-bucket/raw/a.jpg"}, []string{"s3://in-bucket/"}, "overlaps input s3://in-bucket/raw/a.jpg"},
+		{[]string{"s3://in-bucket/raw/"}, []string{"s3://gone-bucket/x/"}, "no such bucket"},
+		{[]string{"s3://x/"}, nil, "not valid"},
+	} {
+		_, err := Open(t.Context(), tc.args, tc.outs, store)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Open(%q, %q) = %v, want %q", tc.args, tc.outs, err, tc.want)
+		}
+	}
+	// Separate buckets, or sibling prefixes, do not overlap.
+	if _, err := Open(t.Context(), []string{"s3://in-bucket/raw/"}, []string{"s3://in-bucket/rawblurred/"}, store); err != nil {
+		t.Errorf("a sibling prefix with the same start: %v", err)
 	}
 }

@@ -1,5 +1,5 @@
-// Package batch expands command-line arguments into input files and processes them on a pool of
-// workers, delivering results in input order.
+// Package batch expands command-line arguments into inputs (files, and objects in S3) and
+// processes them on a pool of workers, delivering results in input order.
 package batch
 
 import (
@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/facectl/facectl/pkg/s3io"
 )
 
 // Stdin is the argument that names standard input.
@@ -29,6 +31,8 @@ type Input struct {
 	// Err is set when the argument could not be expanded (missing file, unreadable directory):
 	// it is reported as that input's result.
 	Err error
+	// Object is set for an S3 input: its bucket and key, and from a listing its ETag and size.
+	Object *s3io.Object
 }
 
 // Expand turns arguments (files, directories walked recursively, glob patterns, "-") into inputs
@@ -37,28 +41,32 @@ type Input struct {
 func Expand(args []string) []Input {
 	var out []Input
 	for _, arg := range args {
-		if arg == Stdin {
-			out = append(out, Input{Path: Stdin, Rel: "stdin"})
-			continue
-		}
-		paths := []string{arg}
-		if _, err := os.Lstat(arg); err != nil && hasMeta(arg) {
-			matches, gerr := filepath.Glob(arg)
-			switch {
-			case gerr != nil:
-				out = append(out, Input{Path: arg, Err: fmt.Errorf("bad glob pattern: %w", gerr)})
-				continue
-			case len(matches) == 0:
-				out = append(out, Input{Path: arg, Err: errors.New("no file matches this pattern")})
-				continue
-			}
-			paths = matches
-		}
-		for _, p := range paths {
-			out = append(out, expandPath(p)...)
-		}
+		out = append(out, expandArg(arg)...)
 	}
 	uniqueRels(out)
+	return out
+}
+
+// expandArg expands one local argument.
+func expandArg(arg string) []Input {
+	if arg == Stdin {
+		return []Input{{Path: Stdin, Rel: "stdin"}}
+	}
+	paths := []string{arg}
+	if _, err := os.Lstat(arg); err != nil && hasMeta(arg) {
+		matches, gerr := filepath.Glob(arg)
+		switch {
+		case gerr != nil:
+			return []Input{{Path: arg, Err: fmt.Errorf("bad glob pattern: %w", gerr)}}
+		case len(matches) == 0:
+			return []Input{{Path: arg, Err: errors.New("no file matches this pattern")}}
+		}
+		paths = matches
+	}
+	var out []Input
+	for _, p := range paths {
+		out = append(out, expandPath(p)...)
+	}
 	return out
 }
 

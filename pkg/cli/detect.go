@@ -2,33 +2,59 @@ package cli
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/batch"
+	"github.com/facectl/facectl/pkg/buildinfo"
 	"github.com/facectl/facectl/pkg/face"
 	"github.com/facectl/facectl/pkg/imageio"
 	"github.com/facectl/facectl/pkg/render"
 	"github.com/facectl/facectl/pkg/report"
+	"github.com/facectl/facectl/pkg/s3io"
 	"github.com/facectl/facectl/pkg/vision"
 )
 
-func init() { commands = append(commands, newDetectCmd) }
+func init() {
+	commands = append(commands, newDetectCmd)
+	registerSection("s3", "Amazon S3 (or MinIO, LocalStack, moto) for `detect`'s s3:// inputs and outputs; credentials, region and endpoint (AWS_ENDPOINT_URL_S3) come from the AWS SDK's usual chain.", func() any { c := s3io.DefaultConfig(); return &c })
+}
 
 // detectOptions are detect's own flags (the detector's are in the config's detector section).
 type detectOptions struct {
-	format  string
-	filter  face.Filter
-	quiet   bool
-	outputs render.FileOutputs
-	pixel   bool
+	format       string
+	filter       face.Filter
+	quiet        bool
+	outputs      render.FileOutputs
+	pixel        bool
+	results      string
+	skipExisting bool
 }
+
+// objectStore is what detect does with S3 (*s3io.Client).
+type objectStore interface {
+	batch.Lister
+	batch.ObjectStore
+	Get(ctx context.Context, bucket, key, etag string, maxBytes int64) ([]byte, s3io.Object, error)
+	PutFile(ctx context.Context, bucket, key string, f *os.File, contentType string) error
+}
+
+// newObjectStore builds the S3 client; tests replace it to add faults at the HTTP boundary.
+var newObjectStore = func(ctx context.Context, cfg s3io.Config) (objectStore, error) { return s3io.New(ctx, cfg) }
+
+// resultsUploadTimeout bounds writing the results object after an interrupt cancelled the run.
+const resultsUploadTimeout = 2 * time.Minute
 
 // progressMin is the batch size from which a progress line is shown on a terminal.
 const progressMin = 20
@@ -36,10 +62,14 @@ const progressMin = 20
 func newDetectCmd(a *app) *cobra.Command {
 	o := &detectOptions{}
 	cmd := &cobra.Command{
-		Use:   "detect [flags] FILE|DIR|GLOB|- ...",
+		Use:   "detect [flags] FILE|DIR|GLOB|s3://BUCKET/PREFIX/|s3://BUCKET/KEY|- ...",
 		Short: "Find faces in image files",
 		Long: `Find faces in JPEG, PNG, WebP and BMP files. Arguments are files, directories (searched
-recursively for image files), glob patterns, or - for standard input.
+recursively for image files), glob patterns, s3://BUCKET/PREFIX/ (every object under the prefix, in
+key order), s3://BUCKET/KEY, or - for standard input. The outputs (--annotate, --crop, --blur) and
+--results may be s3://BUCKET/PREFIX/ too; output objects record their source's ETag, and
+--skip-existing keeps those made from the same source, so an interrupted run continues where it
+stopped.
 
 A file that cannot be read or is not a valid image is reported on stderr (and as an "error" result
 in json, jsonl and csv) and the others are still processed; the exit code is then 1. Usage errors
@@ -49,7 +79,8 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
   facectl detect --annotate out/ --crop crops/ 'holiday/*.jpg'
   facectl detect --blur blurred/ --pixelate group.png
   cat photo.jpg | facectl detect -
-  facectl detect -q selfie.jpg && echo "someone is there"`,
+  facectl detect -q selfie.jpg && echo "someone is there"
+  facectl detect --blur s3://photos-blurred/ --results s3://photos-blurred/results.jsonl --skip-existing s3://photos/raw/`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return &usageError{err: errors.New("no input: give files, directories, glob patterns, or - for standard input")}
@@ -74,7 +105,10 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
 	f.BoolVar(&o.pixel, "pixelate", false, "with --blur: pixelate instead of blurring")
 	f.BoolVar(&o.outputs.Force, "force", false, "overwrite existing output files (inputs are never overwritten)")
 	f.IntVar(&o.outputs.Quality, "quality", 90, "JPEG quality of written images (1..100)")
+	f.StringVar(&o.results, "results", "", "also write one JSON line per input (its ETag, size, faces, outputs or error) to `FILE` or s3://BUCKET/KEY")
+	f.BoolVar(&o.skipExisting, "skip-existing", false, "skip inputs whose s3:// outputs exist made from the same source ETag, and keep such outputs")
 	addDetectorFlags(cmd)
+	addSettingFlags(f, "s3", false)
 	return cmd
 }
 
@@ -98,7 +132,49 @@ func (o *detectOptions) validate() error {
 	if o.pixel && o.outputs.BlurDir == "" {
 		errs = append(errs, errors.New("--pixelate needs --blur DIR"))
 	}
+	if o.skipExisting {
+		// A file records nothing of its source, so only objects can say they are up to date.
+		for _, d := range o.outputDirs() {
+			if d != "" && !s3io.IsURL(d) {
+				errs = append(errs, fmt.Errorf("--skip-existing needs s3:// outputs (%s is a directory)", d))
+			}
+		}
+		if !o.outputs.Any() {
+			errs = append(errs, errors.New("--skip-existing needs an s3:// output (--annotate, --crop or --blur)"))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (o *detectOptions) outputDirs() []string {
+	return []string{o.outputs.CropDir, o.outputs.BlurDir, o.outputs.AnnotateDir}
+}
+
+// objectOutputs is where detect writes outputs in S3, or nil when none is s3://.
+func (o *detectOptions) objectOutputs(store objectStore, det *detectorSection) *batch.ObjectOutputs {
+	prefixes := map[string]s3io.URL{}
+	for kind, d := range map[string]string{batch.KindCrop: o.outputs.CropDir, batch.KindBlur: o.outputs.BlurDir, batch.KindAnnotate: o.outputs.AnnotateDir} {
+		if u, err := s3io.Parse(d); err == nil {
+			prefixes[kind] = u
+		}
+	}
+	if len(prefixes) == 0 {
+		return nil
+	}
+	version, commit, _ := buildinfo.Info()
+	if commit != "" {
+		version += " " + commit
+	}
+	model := det.Detector
+	if det.Detector == "yunet" {
+		model = filepath.Base(det.Model) + " sha256:" + det.ModelSHA256
+	}
+	return &batch.ObjectOutputs{Store: store, Prefixes: prefixes, Force: o.outputs.Force, SkipExisting: o.skipExisting, Version: version, Model: model}
+}
+
+// usesS3 reports whether any argument or output is in S3.
+func (o *detectOptions) usesS3(args []string) bool {
+	return slices.ContainsFunc(append(slices.Clone(args), append(o.outputDirs(), o.results)...), s3io.IsURL)
 }
 
 func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) error {
@@ -116,7 +192,8 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 		return &usageError{err: errors.New("- (standard input) may be given only once")}
 	}
 	det := defaultDetectorSection()
-	log, err := a.setup(cmd, map[string]any{"detector": det}, "text")
+	s3cfg := s3io.DefaultConfig()
+	log, err := a.setup(cmd, map[string]any{"detector": det, "s3": &s3cfg}, "text")
 	if err := errors.Join(err, o.validate()); err != nil {
 		return &usageError{err: err}
 	}
@@ -126,44 +203,85 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 	if err := det.Validate(); err != nil {
 		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
 	}
+	for _, d := range []*string{&o.outputs.CropDir, &o.outputs.BlurDir, &o.outputs.AnnotateDir} {
+		if s3io.IsURL(*d) && !strings.HasSuffix(*d, "/") {
+			*d += "/" // an output is always a prefix, as a directory is
+		}
+	}
+	ctx := cmd.Context()
+	var store objectStore
+	if o.usesS3(args) {
+		if store, err = newObjectStore(ctx, s3cfg); err != nil {
+			return err
+		}
+	}
+	// Checked before the detector loads, so a wrong bucket fails at once.
+	plan, err := batch.Open(ctx, args, append(o.outputDirs(), o.results), store)
+	if errors.Is(err, batch.ErrOverlap) {
+		return &usageError{err: err}
+	}
+	if err != nil {
+		return err
+	}
+	objOut := o.objectOutputs(store, det)
+	results, err := openResults(o.results)
+	if err != nil {
+		return err
+	}
 	eng, err := vision.New(det.Config, log)
 	if err != nil {
+		results.abort()
 		return err
 	}
 	defer eng.Close()
 
-	inputs := batch.Expand(args)
 	var out report.Writer
 	if !o.quiet {
 		if out, err = report.New(o.format, a.streams.Out); err != nil {
+			results.abort()
 			return err
 		}
 	}
-	ctx := cmd.Context()
-	progress := a.streams.ErrTTY && !o.quiet && len(inputs) >= progressMin
-	var done, failed, faces int
+	progress := a.streams.ErrTTY && !o.quiet && (plan.Count < 0 || plan.Count >= progressMin)
+	total := ""
+	if plan.Count >= 0 {
+		total = fmt.Sprintf("/%d", plan.Count)
+	}
+	workers := eng.Workers()
+	if store != nil {
+		// Twice as many inputs in flight as detectors, so that objects download while others are
+		// detected (the engine makes the extra ones wait for a detector).
+		workers *= 2
+	}
+	var done, failed, faces, skipped int
 	var writeErr error
-	batch.Run(ctx, inputs, eng.Workers(), func(ctx context.Context, in batch.Input) report.Result {
-		return a.detectOne(ctx, eng, o, in, det.Limits.MaxBytes)
+	batch.Run(ctx, plan.Inputs, workers, func(ctx context.Context, in batch.Input) report.Result {
+		return a.detectOne(ctx, eng, o, in, det.Limits.MaxBytes, store, objOut)
 	}, func(in batch.Input, r report.Result) {
 		if errors.Is(r.Err, context.Canceled) {
 			return // interrupted mid-file: not a result, reported once below
 		}
 		done++
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			failed++
 			if progress {
 				fmt.Fprint(a.streams.Err, "\r\033[K")
 			}
 			fmt.Fprintf(a.streams.Err, "facectl: %s: %v\n", r.File, r.Err)
-		} else {
+		case r.Skipped:
+			skipped++
+		default:
 			faces += len(r.Detection.Faces)
 		}
 		if out != nil && writeErr == nil {
 			writeErr = out.Write(r)
 		}
+		if writeErr == nil {
+			writeErr = results.Write(r)
+		}
 		if progress {
-			fmt.Fprintf(a.streams.Err, "\r\033[K%d/%d files, %d faces, %d errors", done, len(inputs), faces, failed)
+			fmt.Fprintf(a.streams.Err, "\r\033[K%d%s files, %d faces, %d errors, %d skipped", done, total, faces, failed, skipped)
 		}
 	})
 	if progress {
@@ -172,14 +290,24 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 	if out != nil {
 		writeErr = errors.Join(writeErr, out.Close())
 	}
+	// Written even after an interrupt: it is the record of what was done.
+	upCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultsUploadTimeout)
+	defer cancel()
+	writeErr = errors.Join(writeErr, results.finish(upCtx, store))
+	if total == "" {
+		total = fmt.Sprintf(" (%d listed)", done)
+		if ctx.Err() != nil {
+			total = ""
+		}
+	}
 	switch {
 	case writeErr != nil:
 		return fmt.Errorf("writing results: %w", writeErr)
 	case ctx.Err() != nil:
-		fmt.Fprintf(a.streams.Err, "facectl: interrupted after %d of %d files\n", done, len(inputs))
+		fmt.Fprintf(a.streams.Err, "facectl: interrupted after %d%s files\n", done, total)
 		return &exitError{code: 130}
 	case failed > 0:
-		fmt.Fprintf(a.streams.Err, "facectl: %d of %d files failed\n", failed, len(inputs))
+		fmt.Fprintf(a.streams.Err, "facectl: %d of %d files failed\n", failed, done)
 		return &exitError{code: ExitFailure}
 	case o.quiet && faces == 0:
 		return &exitError{code: ExitUsage}
@@ -187,27 +315,173 @@ func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) err
 	return nil
 }
 
+// resultsFile is --results: a local file written as results come, or for s3:// a temporary
+// file put as one object at the end (S3 has no appends; the disk, not memory, holds it).
+type resultsFile struct {
+	report.Writer
+	f   *os.File
+	dst *s3io.URL
+}
+
+func openResults(name string) (*resultsFile, error) {
+	if name == "" {
+		return &resultsFile{Writer: discard{}}, nil
+	}
+	if s3io.IsURL(name) {
+		u, err := s3io.Parse(name)
+		if err != nil {
+			return nil, err
+		}
+		if u.IsPrefix() {
+			return nil, &usageError{err: fmt.Errorf("--results %s: give an object key, not a prefix", name)}
+		}
+		f, err := os.CreateTemp("", "facectl-results-*.jsonl")
+		if err != nil {
+			return nil, fmt.Errorf("results: %w", err)
+		}
+		return &resultsFile{Writer: report.NewResults(f), f: f, dst: &u}, nil
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	return &resultsFile{Writer: report.NewResults(f), f: f}, nil
+}
+
+// finish closes the file and, for s3://, puts it.
+func (r *resultsFile) finish(ctx context.Context, store objectStore) error {
+	if r.f == nil {
+		return nil
+	}
+	defer r.abort()
+	if r.dst == nil {
+		return r.f.Close()
+	}
+	if err := store.PutFile(ctx, r.dst.Bucket, r.dst.Key, r.f, "application/x-ndjson"); err != nil {
+		return fmt.Errorf("%s: %w", r.dst, err)
+	}
+	return nil
+}
+
+// abort releases the file; a temporary one is removed.
+func (r *resultsFile) abort() {
+	if r.f == nil {
+		return
+	}
+	r.f.Close()
+	if r.dst != nil {
+		os.Remove(r.f.Name())
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(report.Result) error { return nil }
+func (discard) Close() error              { return nil }
+
 // detectOne reads one input and detects faces in it, writing any requested output images.
-func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOptions, in batch.Input, maxBytes int64) report.Result {
+func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs) report.Result {
 	name := in.Path
 	if in.Err != nil {
 		return report.Result{File: name, Err: in.Err}
 	}
-	data, err := a.readInput(in, maxBytes)
+	src := batch.Source{Name: name, Object: in.Object}
+	var data []byte
+	var err error
+	if in.Object != nil {
+		var skip []string
+		data, skip, err = readObject(ctx, o, in, maxBytes, store, objOut, &src)
+		if errors.Is(err, errSkipped) {
+			return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: in.Object.Size, Outputs: skip}
+		}
+	} else {
+		data, err = a.readInput(in, maxBytes)
+		if err == nil {
+			sum := md5.Sum(data)
+			src.ETag = `"` + hex.EncodeToString(sum[:]) + `"`
+			if objOut != nil && o.skipExisting {
+				keys, done, derr := objOut.Done(ctx, in.Rel, src.ETag)
+				if derr == nil && done {
+					return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: int64(len(data)), Outputs: keys}
+				}
+				err = derr
+			}
+		}
+	}
+	res := report.Result{File: name, ETag: src.ETag, Size: int64(len(data)), Err: err}
 	if err != nil {
-		return report.Result{File: name, Err: err}
+		return res
 	}
 	if !o.outputs.Any() {
-		d, err := eng.Detect(ctx, data, o.filter)
-		return report.Result{File: name, Detection: d, Err: err}
+		res.Detection, res.Err = eng.Detect(ctx, data, o.filter)
+		return res
 	}
-	format, _ := imageio.Sniff(data)
-	src := in.Path
-	if src == batch.Stdin {
-		src = ""
+	src.Format, _ = imageio.Sniff(data)
+	local := in.Path
+	if local == batch.Stdin || in.Object != nil {
+		local = ""
 	}
-	d, err := eng.WriteFiles(ctx, data, o.filter, o.outputs, in.Rel, src, format)
-	return report.Result{File: name, Detection: d, Err: err}
+	res.Err = eng.Process(ctx, data, o.filter, func(img gocv.Mat, d face.Detection) error {
+		res.Detection = d
+		return o.outputs.Each(img, d.Faces, src.Format, func(r render.Rendered) error {
+			kind := string(r.Kind)
+			if objOut != nil {
+				if _, ok := objOut.Prefixes[kind]; ok {
+					u, err := objOut.Put(ctx, src, in.Rel, kind, r.Face, len(d.Faces), r.Data, r.Format)
+					res.Outputs = append(res.Outputs, u)
+					return err
+				}
+			}
+			p := o.outputs.Path(in.Rel, r)
+			res.Outputs = append(res.Outputs, p)
+			return o.outputs.Save(p, local, r.Data)
+		})
+	})
+	if res.Err != nil {
+		res.Detection = face.Detection{}
+	}
+	return res
+}
+
+// errSkipped is readObject's answer for an input whose outputs are up to date.
+var errSkipped = errors.New("outputs exist")
+
+// readObject reads an S3 input, or finds with --skip-existing that it need not be read (then
+// it returns errSkipped and the outputs' keys).
+func readObject(ctx context.Context, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs, src *batch.Source) ([]byte, []string, error) {
+	obj := in.Object
+	if maxBytes > 0 && obj.Size > maxBytes {
+		// Known from the listing: an oversized object is never downloaded.
+		return nil, nil, s3io.TooLarge(maxBytes)
+	}
+	if objOut != nil && o.skipExisting {
+		etag := obj.ETag
+		if etag == "" {
+			head, err := store.Head(ctx, obj.Bucket, obj.Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			etag = head.ETag
+			obj.Size = head.Size
+		}
+		keys, done, err := objOut.Done(ctx, in.Rel, etag)
+		if err != nil {
+			return nil, nil, err
+		}
+		if done {
+			src.ETag = etag
+			return nil, keys, errSkipped
+		}
+	}
+	data, got, err := store.Get(ctx, obj.Bucket, obj.Key, obj.ETag, maxBytes)
+	if errors.Is(err, s3io.ErrNotFound) && obj.ETag != "" {
+		err = fmt.Errorf("%w (deleted since it was listed)", err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	src.ETag, src.ContentType = got.ETag, got.ContentType
+	return data, nil, nil
 }
 
 func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {

@@ -113,6 +113,7 @@ type jsonResult struct {
 	ElapsedMS *float64   `json:"elapsed_ms"`
 	Faces     []jsonFace `json:"faces"`
 	Error     string     `json:"error"`
+	Skipped   bool       `json:"skipped"`
 }
 
 type jsonFace struct {

@@ -30,6 +30,8 @@ func commandsOf(s setting) [][]string {
 		return [][]string{{"serve"}}
 	case "detector":
 		return [][]string{{"serve"}, {"detect"}}
+	case "s3":
+		return [][]string{{"detect"}}
 	case "deploy":
 		if s.persistent {
 			return [][]string{{"deploy"}, {"deploy", "status"}, {"deploy", "init"}}

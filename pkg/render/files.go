@@ -39,11 +39,53 @@ var ErrExists = errors.New("output exists (use --force to overwrite)")
 // replaced to match the output format), input is the input's path ("" for stdin), format is the
 // input's format: JPEG stays JPEG, everything else is written as PNG. img is modified.
 func (o FileOutputs) Write(img gocv.Mat, faces []face.Face, rel, input string, format imageio.Format) error {
-	outFmt, ext := imageio.PNG, ".png"
-	if format == imageio.JPEG {
-		outFmt, ext = imageio.JPEG, ".jpg"
-	}
+	return o.Each(img, faces, format, func(r Rendered) error { return o.Save(o.Path(rel, r), input, r.Data) })
+}
+
+// Path is the file Write writes r to: rel under the output's directory, with the extension of
+// r's format (and _faceN for crops).
+func (o FileOutputs) Path(rel string, r Rendered) string {
 	stem := strings.TrimSuffix(rel, filepath.Ext(rel))
+	ext := ".png"
+	if r.Format == imageio.JPEG {
+		ext = ".jpg"
+	}
+	switch r.Kind {
+	case CropOutput:
+		return filepath.Join(o.CropDir, fmt.Sprintf("%s_face%d%s", stem, r.Face, ext))
+	case BlurOutput:
+		return filepath.Join(o.BlurDir, stem+ext)
+	}
+	return filepath.Join(o.AnnotateDir, stem+ext)
+}
+
+// OutputKind says which of FileOutputs' images one is.
+type OutputKind string
+
+// The outputs, in the order Each renders them.
+const (
+	CropOutput     OutputKind = "crop"
+	BlurOutput     OutputKind = "blur"
+	AnnotateOutput OutputKind = "annotate"
+)
+
+// Rendered is one encoded output image.
+type Rendered struct {
+	Kind OutputKind
+	// Face is the 1-based face number of a crop.
+	Face   int
+	Data   []byte
+	Format imageio.Format
+}
+
+// Each renders the outputs o asks for, in the order crops (face 1 first), obscured copy,
+// annotated image, and hands each to fn, which stores it (Write names files; other callers
+// write objects). JPEG input stays JPEG, everything else becomes PNG. img is modified.
+func (o FileOutputs) Each(img gocv.Mat, faces []face.Face, format imageio.Format, fn func(Rendered) error) error {
+	outFmt := imageio.PNG
+	if format == imageio.JPEG {
+		outFmt = imageio.JPEG
+	}
 	if o.CropDir != "" {
 		for i, f := range faces {
 			c := Crop(img, f, o.CropMargin)
@@ -52,7 +94,7 @@ func (o FileOutputs) Write(img gocv.Mat, faces []face.Face, rel, input string, f
 			if err != nil {
 				return err
 			}
-			if err := o.save(filepath.Join(o.CropDir, fmt.Sprintf("%s_face%d%s", stem, i+1, ext)), input, data); err != nil {
+			if err := fn(Rendered{Kind: CropOutput, Face: i + 1, Data: data, Format: outFmt}); err != nil {
 				return err
 			}
 		}
@@ -65,7 +107,7 @@ func (o FileOutputs) Write(img gocv.Mat, faces []face.Face, rel, input string, f
 		if err != nil {
 			return err
 		}
-		if err := o.save(filepath.Join(o.BlurDir, stem+ext), input, data); err != nil {
+		if err := fn(Rendered{Kind: BlurOutput, Data: data, Format: outFmt}); err != nil {
 			return err
 		}
 	}
@@ -75,16 +117,16 @@ func (o FileOutputs) Write(img gocv.Mat, faces []face.Face, rel, input string, f
 		if err != nil {
 			return err
 		}
-		if err := o.save(filepath.Join(o.AnnotateDir, stem+ext), input, data); err != nil {
+		if err := fn(Rendered{Kind: AnnotateOutput, Data: data, Format: outFmt}); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// save writes data to path, refusing to replace the input and, without Force, any existing file.
+// Save writes data to path, refusing to replace the input and, without Force, any existing file.
 // The data goes to a temporary file first so a failed write never leaves half a file.
-func (o FileOutputs) save(path, input string, data []byte) error {
+func (o FileOutputs) Save(path, input string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

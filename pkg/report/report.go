@@ -18,11 +18,19 @@ import (
 // Formats lists the output formats.
 var Formats = []string{"text", "json", "jsonl", "csv", "wider"}
 
-// Result is the outcome for one file: a detection, or the error that stopped it.
+// Result is the outcome for one file: a detection, or the error that stopped it, or a skip.
 type Result struct {
 	File      string
 	Detection face.Detection
 	Err       error
+	// Skipped: the outputs were made from this very input by an earlier run (--skip-existing),
+	// so it was not read again; Detection is empty.
+	Skipped bool
+	// ETag and Size identify the input read (ETag: S3's, or the quoted MD5 of a file).
+	ETag string
+	Size int64
+	// Outputs are the images written for it (paths or s3:// URLs).
+	Outputs []string
 }
 
 // jsonResult is Result's JSON form, documented in docs/detect.md.
@@ -39,6 +47,12 @@ type jsonResult struct {
 // MarshalJSON encodes r as {"file","width","height","detector","elapsed_ms","faces"} or, for a
 // failed file, {"file","error"}.
 func (r Result) MarshalJSON() ([]byte, error) {
+	if r.Skipped {
+		return json.Marshal(struct {
+			File    string `json:"file"`
+			Skipped bool   `json:"skipped"`
+		}{r.File, true})
+	}
 	if r.Err != nil {
 		return json.Marshal(jsonResult{File: r.File, Error: r.Err.Error()})
 	}
@@ -109,6 +123,45 @@ func (j *jsonWriter) Close() error {
 	return err
 }
 
+// Record is Result's form in a results file (--results): the audit record of one input, with
+// what identifies the version read and what was written. Documented in the README.
+type Record struct {
+	File     string      `json:"file"`
+	ETag     string      `json:"etag,omitempty"`
+	Size     int64       `json:"size,omitempty"`
+	Width    int         `json:"width,omitempty"`
+	Height   int         `json:"height,omitempty"`
+	Detector string      `json:"detector,omitempty"`
+	Faces    []face.Face `json:"faces"`
+	Outputs  []string    `json:"outputs,omitempty"`
+	Skipped  bool        `json:"skipped,omitempty"`
+	Error    string      `json:"error,omitempty"`
+}
+
+// NewRecord is r as a results-file record; faces is null for a failed or skipped input.
+func NewRecord(r Result) Record {
+	rec := Record{File: r.File, ETag: r.ETag, Size: r.Size, Outputs: r.Outputs, Skipped: r.Skipped}
+	switch {
+	case r.Err != nil:
+		rec.Error = r.Err.Error()
+	case !r.Skipped:
+		rec.Width, rec.Height, rec.Detector = r.Detection.Width, r.Detection.Height, r.Detection.Detector
+		rec.Faces = r.Detection.Faces
+		if rec.Faces == nil {
+			rec.Faces = []face.Face{}
+		}
+	}
+	return rec
+}
+
+// NewResults writes results as JSON Lines of Records.
+func NewResults(w io.Writer) Writer { return &recordWriter{enc: json.NewEncoder(w)} }
+
+type recordWriter struct{ enc *json.Encoder }
+
+func (j *recordWriter) Write(r Result) error { return j.enc.Encode(NewRecord(r)) }
+func (j *recordWriter) Close() error         { return nil }
+
 type jsonlWriter struct{ enc *json.Encoder }
 
 func (j *jsonlWriter) Write(r Result) error { return j.enc.Encode(r) }
@@ -135,6 +188,9 @@ func newCSVWriter(w io.Writer) *csvWriter {
 }
 
 func (c *csvWriter) Write(r Result) error {
+	if r.Skipped {
+		return nil // nothing was detected in it this time
+	}
 	if r.Err != nil {
 		row := make([]string, len(csvHeader))
 		row[0], row[len(row)-1] = r.File, r.Err.Error()
@@ -172,7 +228,7 @@ func (c *csvWriter) Close() error {
 type widerWriter struct{ w io.Writer }
 
 func (ww *widerWriter) Write(r Result) error {
-	if r.Err != nil {
+	if r.Err != nil || r.Skipped {
 		return nil
 	}
 	name := strings.TrimSuffix(filepath.Base(r.File), filepath.Ext(r.File))
@@ -191,6 +247,10 @@ func (ww *widerWriter) Close() error { return nil }
 type textWriter struct{ w io.Writer }
 
 func (t *textWriter) Write(r Result) error {
+	if r.Skipped {
+		_, err := fmt.Fprintf(t.w, "%s: skipped (its outputs exist)\n", r.File)
+		return err
+	}
 	if r.Err != nil {
 		_, err := fmt.Fprintf(t.w, "%s: error: %v\n", r.File, r.Err)
 		return err
