@@ -40,16 +40,41 @@ var buildFacectl = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
+// syncBuffer is the server process's log, written by the reader goroutine and read by tests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // serveProcess runs `facectl serve` on an ephemeral port and returns the process and its URL,
 // read from the "server listening" log line (no sleeping until it is up).
-func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+	t.Helper()
+	return serveProcessWith(t, nil, args...)
+}
+
+// serveProcessWith is serveProcess run through the command wrapper (such as prlimit).
+func serveProcessWith(t *testing.T, wrapper []string, args ...string) (*exec.Cmd, string, *syncBuffer) {
 	t.Helper()
 	bin, err := buildFacectl()
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--model", testenv.Model(t)}, args...)
-	cmd := exec.Command(bin, args...)
+	args = append([]string{bin, "serve", "--addr", "127.0.0.1:0", "--model", testenv.Model(t)}, args...)
+	args = append(wrapper, args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "FACECTL_LOG_FORMAT=json")
 	cmd.Dir = t.TempDir() // no facectl.yaml here
 	stderr, err := cmd.StderrPipe()
@@ -65,15 +90,13 @@ func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffe
 			cmd.Wait()
 		}
 	})
-	logs := &bytes.Buffer{}
-	var mu sync.Mutex
+	logs := &syncBuffer{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			mu.Lock()
 			logs.Write(append(sc.Bytes(), '\n'))
-			mu.Unlock()
 			var l struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "server listening" {
 				addr <- l.Addr
