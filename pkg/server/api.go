@@ -486,6 +486,7 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 	return s.respond(w, r, append(b, '\n'), func(h http.Header) {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		h.Set("Cache-Control", "no-store")
+		detectionHeaders(h, det)
 	})
 }
 
@@ -516,10 +517,15 @@ func (s *Server) writeImage(w http.ResponseWriter, r *http.Request, img []byte, 
 		h.Set("Content-Type", format.MIME())
 		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, name, extension(format)))
 		h.Set("Cache-Control", "no-store")
-		h.Set("X-Face-Count", strconv.Itoa(len(det.Faces)))
-		h.Set("X-Detector", det.Detector)
-		h.Set("X-Elapsed-Ms", strconv.FormatFloat(det.ElapsedMS(), 'f', 1, 64))
+		detectionHeaders(h, det)
 	})
+}
+
+// detectionHeaders sum up the detection on every successful detect and blur answer.
+func detectionHeaders(h http.Header, det face.Detection) {
+	h.Set("X-Face-Count", strconv.Itoa(len(det.Faces)))
+	h.Set("X-Detector", det.Detector)
+	h.Set("X-Elapsed-Ms", strconv.FormatFloat(det.ElapsedMS(), 'f', 1, 64))
 }
 
 // respond sends a 200 with body, holding len(body) of response memory (waiting for it within
