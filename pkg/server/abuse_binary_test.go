@@ -272,7 +272,9 @@ func TestNoRequestAfterAnUnreadOrBrokenBody(t *testing.T) {
 // one GET /healthz) than the server's open-file limit, lowered to 256 for the test. The old
 // server ran out of files: neither the main nor the metrics port accepted any more, so health
 // checks failed. Now the connections are capped below the limit and idle ones are closed
-// first: /readyz on the metrics port stays 200 and an ordinary upload is answered.
+// first: /readyz on the metrics port stays 200 and an ordinary upload is answered. (On Fargate
+// ECS sets nofile to 65535, soft and hard:
+// https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Ulimit.html.)
 func TestConnectionFloodPastTheFileLimit(t *testing.T) {
 	const nofile, flood = 256, 600
 	cmd, url, logs := serveProcessLimited(t, nofile, "--workers", "1", "--metrics-addr", "127.0.0.1:0")

@@ -74,7 +74,7 @@ type Config struct {
 	// it to the open-file limit (ulimit -n) less 128 files kept for the metrics listener's
 	// connections and its own files. At the cap an idle keep-alive connection is closed to make
 	// room; without one, new clients wait in the listen backlog. Each open connection holds
-	// about 10 KB while idle. Default 4096.
+	// about 25 KB while idle. Default 4096.
 	MaxConnections int `mapstructure:"max_connections" flag:"max-connections" help:"most open client connections (lowered to fit ulimit -n); idle ones are closed first at the cap"`
 
 	// RequestTimeout is the deadline of one detection request from its admission: waiting
