@@ -17,6 +17,7 @@ type connLimit struct {
 	net.Listener
 	slots  chan struct{}
 	closed chan struct{}
+	idled  chan struct{} // a connection went idle: an Accept waiting at the cap may close it
 	once   sync.Once
 	m      *metrics
 	name   string // the listener's label in the metrics
@@ -34,19 +35,24 @@ const floodConns = 256
 
 func newConnLimit(ln net.Listener, max int, name string, m *metrics, returnMemory func()) *connLimit {
 	m.connLimit.WithLabelValues(name).Set(float64(max))
-	return &connLimit{Listener: ln, slots: make(chan struct{}, max), closed: make(chan struct{}),
+	return &connLimit{Listener: ln, slots: make(chan struct{}, max), closed: make(chan struct{}), idled: make(chan struct{}, 1),
 		m: m, name: name, idle: map[*limitedConn]struct{}{}, returnMemory: returnMemory}
 }
 
 func (l *connLimit) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		l.closeIdle()
+	for taken := false; !taken; {
 		select {
 		case l.slots <- struct{}{}:
-		case <-l.closed:
-			return nil, net.ErrClosed
+			taken = true
+		default:
+			l.closeIdle()
+			select {
+			case l.slots <- struct{}{}:
+				taken = true
+			case <-l.idled:
+			case <-l.closed:
+				return nil, net.ErrClosed
+			}
 		}
 	}
 	c, err := l.Listener.Accept()
@@ -125,6 +131,10 @@ func (c *limitedConn) setIdle(idle bool) {
 	defer c.l.mu.Unlock()
 	if idle {
 		c.l.idle[c] = struct{}{}
+		select {
+		case c.l.idled <- struct{}{}:
+		default:
+		}
 	} else {
 		delete(c.l.idle, c)
 	}
