@@ -9,7 +9,7 @@ import (
 // connLimit caps the open connections of a listener below the process's open-file limit, so
 // that a flood of connections never leaves the server unable to accept (or to open its own
 // files): at the cap it closes an idle keep-alive connection to make room for the new client,
-// and without one it waits to accept until a connection closes (new clients wait in the
+// and without one the new client waits until a connection closes (further clients wait in the
 // kernel's backlog meanwhile, which costs no file). Each open connection holds net/http's
 // buffers and a goroutine, so the cap bounds their memory too; when a flood is over, the heap
 // it used is handed back to the system as after an upload burst.
@@ -39,7 +39,14 @@ func newConnLimit(ln net.Listener, max int, name string, m *metrics, returnMemor
 		m: m, name: name, idle: map[*limitedConn]struct{}{}, returnMemory: returnMemory}
 }
 
+// Accept takes a client's connection first, so that idle connections are closed only for a
+// client that is really there (this one is then the single connection over the cap, within the
+// files kept for the process), and then waits for a place.
 func (l *connLimit) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
 	for taken := false; !taken; {
 		select {
 		case l.slots <- struct{}{}:
@@ -51,14 +58,10 @@ func (l *connLimit) Accept() (net.Conn, error) {
 				taken = true
 			case <-l.idled:
 			case <-l.closed:
+				c.Close()
 				return nil, net.ErrClosed
 			}
 		}
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
 	}
 	l.mu.Lock()
 	l.peak = max(l.peak, len(l.slots))
