@@ -355,7 +355,7 @@ func TestConnectionFloodPastTheFileLimit(t *testing.T) {
 
 // serveProcessLimited is serveProcess with the open-file limit (soft and hard, so the Go
 // runtime cannot raise it) of the server set to nofile through prlimit(1).
-func serveProcessLimited(t *testing.T, nofile int, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func serveProcessLimited(t *testing.T, nofile int, args ...string) (*exec.Cmd, string, *logRecords) {
 	t.Helper()
 	return serveProcessWith(t, []string{"prlimit", fmt.Sprintf("--nofile=%d:%d", nofile, nofile), "--"}, args...)
 }
@@ -363,7 +363,7 @@ func serveProcessLimited(t *testing.T, nofile int, args ...string) (*exec.Cmd, s
 var metricsAddrPattern = regexp.MustCompile(`"metrics_addr":"([^"]+)"`)
 
 // metricsAddrFrom reads the metrics listener's address from the "server listening" line.
-func metricsAddrFrom(t *testing.T, logs *syncBuffer) string {
+func metricsAddrFrom(t *testing.T, logs *logRecords) string {
 	t.Helper()
 	m := metricsAddrPattern.FindStringSubmatch(logs.String())
 	if m == nil {
@@ -373,7 +373,7 @@ func metricsAddrFrom(t *testing.T, logs *syncBuffer) string {
 }
 
 // tail is the end of the server's logs, for failure messages.
-func tail(logs *syncBuffer) string {
+func tail(logs *logRecords) string {
 	s := logs.String()
 	return s[max(0, len(s)-4000):]
 }

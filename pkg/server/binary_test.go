@@ -40,33 +40,15 @@ var buildFacectl = sync.OnceValues(func() (string, error) {
 	return bin, nil
 })
 
-// syncBuffer is the server process's log, written by the reader goroutine and read by tests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serveProcess runs `facectl serve` on an ephemeral port and returns the process and its URL,
 // read from the "server listening" log line (no sleeping until it is up).
-func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *logRecords) {
 	t.Helper()
 	return serveProcessWith(t, nil, args...)
 }
 
 // serveProcessWith is serveProcess run through the command wrapper (such as prlimit).
-func serveProcessWith(t *testing.T, wrapper []string, args ...string) (*exec.Cmd, string, *syncBuffer) {
+func serveProcessWith(t *testing.T, wrapper []string, args ...string) (*exec.Cmd, string, *logRecords) {
 	t.Helper()
 	bin, err := buildFacectl()
 	if err != nil {
@@ -90,7 +72,7 @@ func serveProcessWith(t *testing.T, wrapper []string, args ...string) (*exec.Cmd
 			cmd.Wait()
 		}
 	})
-	logs := &syncBuffer{}
+	logs := &logRecords{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// logRecords collects a server's log records as JSON objects.
+// logRecords collects a server's log records as JSON objects (from a Server or a process).
 type logRecords struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -28,6 +28,13 @@ func (l *logRecords) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
+}
+
+// String is the log as written, for failure messages.
+func (l *logRecords) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func (l *logRecords) all(t *testing.T) []map[string]any {
