@@ -482,7 +482,6 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("encoding the detection: %w", err)
 	}
-	img = nil // the JSON holds its copy
 	return s.respond(w, r, append(b, '\n'), func(h http.Header) {
 		h.Set("Content-Type", "application/json; charset=utf-8")
 		h.Set("Cache-Control", "no-store")

@@ -228,7 +228,7 @@ func (s *Server) notFoundOrNotAllowed(mux *http.ServeMux, w http.ResponseWriter,
 // on instead of answering itself, so that they are logged and counted like any other request.
 func (s *Server) serverWide(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodOptions {
-		s.writeError(w, r, errorf(http.StatusBadRequest, "bad_request", "only OPTIONS may ask for \"*\""))
+		s.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
 		return
 	}
 	w.Header().Set("Allow", "GET, HEAD, POST, OPTIONS")
