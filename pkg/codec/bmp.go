@@ -136,19 +136,21 @@ func (h *bmpHeader) read(s *bmpStream) error {
 			for i := 0; i < n; i++ {
 				h.palette[i] = [3]byte{b[4*i], b[4*i+1], b[4*i+2]}
 			}
-		case h.bpp == 16 && h.rle == bmpBitfields:
-			var mask [3]int // red, green, blue
-			for i := range mask {
-				if mask[i], err = s.dword(); err != nil {
-					return err
-				}
+		case h.rle == bmpBitfields:
+			mask, err := bitfieldMasks(s, size)
+			if err != nil {
+				return err
 			}
-			switch mask {
-			case [3]int{0x7c00, 0x3e0, 0x1f}:
+			// imgcodecs takes 16-bit 555 and 565 and ignores the masks of 32-bit files (wrong
+			// colours for any but the usual layout): other masks are refused, not guessed.
+			switch {
+			case h.bpp == 16 && mask == [3]int{0x7c00, 0x3e0, 0x1f}:
 				h.bpp = 15
-			case [3]int{0xf800, 0x7e0, 0x1f}:
+			case h.bpp == 16 && mask == [3]int{0xf800, 0x7e0, 0x1f}:
+			case h.bpp == 32 && mask == [3]int{0xff0000, 0xff00, 0xff}:
 			default:
-				return errBMPHeader
+				return fmt.Errorf("%w: %d-bit BMP with colour masks red %#x, green %#x, blue %#x (only 555 and 565 16-bit and 8-8-8 32-bit masks are)",
+					imageio.ErrUnsupported, h.bpp, mask[0], mask[1], mask[2])
 			}
 		case h.bpp == 16 && h.rle == bmpRGB:
 			h.bpp = 15
@@ -186,6 +188,26 @@ func (h *bmpHeader) read(s *bmpStream) error {
 		h.height = -h.height
 	}
 	return nil
+}
+
+// bitfieldMasks reads the red, green and blue masks of a BI_BITFIELDS file: inside the
+// header from version 2 on (52 bytes and more: V2, V3, V4, V5), after the 40-byte header
+// otherwise. (imgcodecs reads them after any header, so it refuses a V5 RGB565 file.)
+func bitfieldMasks(s *bmpStream, size int) ([3]int, error) {
+	var mask [3]int
+	const header = 14 // the file header before the DIB header
+	r := s
+	if size >= 52 {
+		r = &bmpStream{data: s.data, pos: header + 40}
+	}
+	for i := range mask {
+		v, err := r.dword()
+		if err != nil {
+			return mask, err
+		}
+		mask[i] = int(uint32(v))
+	}
+	return mask, nil
 }
 
 func oneOf(v int, set ...int) bool {
@@ -255,6 +277,9 @@ func (im *bmpImage) indexRow(r []byte, x int, src []byte, n, bpp int) {
 
 func decodeBMP(dst *gocv.Mat, data []byte) error {
 	if err := decodeBMPInto(dst, data); err != nil {
+		if errors.Is(err, imageio.ErrUnsupported) {
+			return fmt.Errorf("decoding %s: %w", imageio.BMP, err)
+		}
 		return fmt.Errorf("%w: decoding %s: %v", imageio.ErrCorrupt, imageio.BMP, err)
 	}
 	return nil

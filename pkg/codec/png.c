@@ -40,6 +40,11 @@ static int decode(png_structp png, png_infop info, struct reader *rd, void *mat,
     if (setjmp(png_jmpbuf(png)))
         return -1;
     png_set_read_fn(png, rd, read_mem);
+    // facectl needs no text, colour profile, suggested palette or EXIF (like imgcodecs, it
+    // ignores a PNG's orientation): skipped, a file of compressed text costs its checksums,
+    // not gigabytes of inflation in png_read_info. The pixels do not depend on these chunks.
+    static const png_byte skipped[] = "iCCP\0iTXt\0tEXt\0zTXt\0sPLT\0eXIf\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skipped, (int)(sizeof skipped / 5));
     png_read_info(png, info);
     png_uint_32 width, height;
     int depth, color;

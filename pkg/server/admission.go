@@ -30,6 +30,8 @@ type admission struct {
 	maxBytes  int64
 	decode    *semaphore.Weighted
 	maxDecode int64
+	resp      *semaphore.Weighted // responses being sent, apart from bodies and decoding
+	maxResp   int64
 	maxWait   time.Duration
 	m         *metrics
 	// held counts upload bytes reserved since the server was last idle; when the last request
@@ -39,7 +41,7 @@ type admission struct {
 	returnMemory func()
 }
 
-func newAdmission(workers, queue int, maxBytes, maxDecode int64, maxWait time.Duration, m *metrics) *admission {
+func newAdmission(workers, queue int, maxBytes, maxDecode, maxResp int64, maxWait time.Duration, m *metrics) *admission {
 	return &admission{
 		tickets:   make(chan struct{}, workers+queue),
 		slots:     make(chan struct{}, workers),
@@ -47,6 +49,8 @@ func newAdmission(workers, queue int, maxBytes, maxDecode int64, maxWait time.Du
 		maxBytes:  maxBytes,
 		decode:    semaphore.NewWeighted(maxDecode),
 		maxDecode: maxDecode,
+		resp:      semaphore.NewWeighted(maxResp),
+		maxResp:   maxResp,
 		maxWait:   maxWait,
 		m:         m,
 		returnMemory: func() {
@@ -134,9 +138,10 @@ func (t *ticket) work(ctx context.Context) error {
 
 // reasons are the metric labels of the timeouts, naming the resource that ran out.
 var reasons = map[error]string{
-	errQueueTimeout:  "queue_timeout",
-	errMemoryTimeout: "upload_memory_timeout",
-	errDecodeTimeout: "decode_memory_timeout",
+	errQueueTimeout:    "queue_timeout",
+	errMemoryTimeout:   "upload_memory_timeout",
+	errDecodeTimeout:   "decode_memory_timeout",
+	errResponseTimeout: "response_memory_timeout",
 }
 
 // wait runs acquire within what is left of the maximum wait, counting the request as
@@ -190,6 +195,30 @@ func (t *ticket) done() {
 	if len(t.a.tickets) == 0 && t.a.held.Load() >= idleReturnBytes && t.a.held.Swap(0) >= idleReturnBytes {
 		t.a.returnMemory()
 	}
+}
+
+// reserveResponse waits within maxWait until n bytes of response fit in the response memory;
+// call release when the response is sent. Its requests hold no ticket any more, so they wait
+// on their own rather than through ticket.wait.
+func (a *admission) reserveResponse(ctx context.Context, n int64) (release func(), err error) {
+	n = min(max(n, 1), a.maxResp)
+	if !a.resp.TryAcquire(n) {
+		a.m.queueDepth.Inc()
+		wctx, cancel := context.WithTimeout(ctx, a.maxWait)
+		err = a.resp.Acquire(wctx, n)
+		cancel()
+		a.m.queueDepth.Dec()
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			a.m.rejections.WithLabelValues("client_gone").Inc()
+			return nil, ctx.Err()
+		default:
+			a.m.rejections.WithLabelValues(reasons[errResponseTimeout]).Inc()
+			return nil, errResponseTimeout
+		}
+	}
+	return func() { a.resp.Release(n) }, nil
 }
 
 // retryAfter is the hint sent with 429 and 503: by then a full queue has usually moved on.

@@ -16,7 +16,7 @@ func TestIdleReturnsMemoryAfterABurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := newAdmission(2, 8, 64*MiB, 256*MiB, time.Second, m)
+	a := newAdmission(2, 8, 64*MiB, 256*MiB, 64*MiB, time.Second, m)
 	returns := 0
 	a.returnMemory = func() { returns++ }
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,8 +81,14 @@ func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
 		o.mode = face.Blur
 	}
 	var errs []string
+	unknown := 0
 	for key, vals := range q {
-		v := vals[len(vals)-1]
+		if len(vals) > 1 {
+			// Checking only one of them would let the others pass unchecked.
+			errs = append(errs, fmt.Sprintf("parameter %q is given %d times", truncate(key, 32), len(vals)))
+			continue
+		}
+		v := vals[0]
 		switch key {
 		case "min_confidence":
 			f, err := strconv.ParseFloat(v, 64)
@@ -125,14 +132,26 @@ func (s *Server) parseOptions(r *http.Request, blur bool) (options, error) {
 				errs = append(errs, "mode must be blur or pixelate")
 			}
 		default:
-			errs = append(errs, fmt.Sprintf("unknown parameter %q", truncate(key, 32)))
+			if unknown++; unknown <= maxNamedParams {
+				errs = append(errs, fmt.Sprintf("unknown parameter %q", truncate(key, 32)))
+			}
 		}
+	}
+	if unknown > maxNamedParams {
+		errs = append(errs, fmt.Sprintf("and %d more unknown parameters", unknown-maxNamedParams))
+	}
+	if len(errs) > maxNamedParams+1 {
+		// A long query must not make the answer and its log line long too.
+		errs = append(errs[:maxNamedParams], fmt.Sprintf("and %d more problems", len(errs)-maxNamedParams))
 	}
 	if len(errs) > 0 {
 		return o, errorf(http.StatusBadRequest, "invalid_parameter", "%s", strings.Join(errs, "; "))
 	}
 	return o, nil
 }
+
+// maxNamedParams is how many bad parameters a 400 names; the rest are counted.
+const maxNamedParams = 5
 
 func truncate(s string, n int) string {
 	if len(s) > n {
@@ -298,7 +317,11 @@ type job struct {
 	data   []byte
 }
 
+// end releases what the engine needed (worker, upload and decode memory, the place among
+// the admitted requests) as soon as the result is encoded: sending it is bounded apart (see
+// respond), so a client that reads slowly holds none of them.
 func (j *job) end() {
+	j.data = nil
 	j.t.done()
 	j.cancel()
 }
@@ -439,25 +462,31 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer j.end()
 	var ro *face.RenderOptions
 	if wantImage || o.annotate {
 		ro = &face.RenderOptions{Mode: face.Annotate, Format: format, Quality: s.cfg.JPEGQuality}
 	}
 	img, det, err := s.run(j.ctx, o, j.data, ro)
+	j.end()
 	if err != nil {
 		return err
 	}
 	if wantImage {
-		return writeImage(w, img, format, det, "annotated")
+		return s.writeImage(w, r, img, format, det, "annotated")
 	}
 	resp := newDetectResponse(det)
 	if o.annotate {
 		resp.Image = &EncodedImage{ContentType: format.MIME(), Data: img}
 	}
-	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return fmt.Errorf("encoding the detection: %w", err)
+	}
+	return s.respond(w, r, append(b, '\n'), func(h http.Header) {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		h.Set("Cache-Control", "no-store")
+		detectionHeaders(h, det)
+	})
 }
 
 // blur is POST /api/v1/blur: the photo with every reported face blurred (or pixelated).
@@ -474,28 +503,81 @@ func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer j.end()
 	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: o.mode, Format: format, Quality: s.cfg.JPEGQuality})
+	j.end()
 	if err != nil {
 		return err
 	}
-	return writeImage(w, img, format, det, string(o.mode))
+	return s.writeImage(w, r, img, format, det, string(o.mode))
 }
 
-func writeImage(w http.ResponseWriter, img []byte, format imageio.Format, det face.Detection, name string) error {
-	h := w.Header()
-	h.Set("Content-Type", format.MIME())
-	h.Set("Content-Length", strconv.Itoa(len(img)))
-	h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, name, extension(format)))
-	h.Set("Cache-Control", "no-store")
+func (s *Server) writeImage(w http.ResponseWriter, r *http.Request, img []byte, format imageio.Format, det face.Detection, name string) error {
+	return s.respond(w, r, img, func(h http.Header) {
+		h.Set("Content-Type", format.MIME())
+		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, name, extension(format)))
+		h.Set("Cache-Control", "no-store")
+		detectionHeaders(h, det)
+	})
+}
+
+// detectionHeaders sum up the detection on every successful detect and blur answer.
+func detectionHeaders(h http.Header, det face.Detection) {
 	h.Set("X-Face-Count", strconv.Itoa(len(det.Faces)))
 	h.Set("X-Detector", det.Detector)
 	h.Set("X-Elapsed-Ms", strconv.FormatFloat(det.ElapsedMS(), 'f', 1, 64))
+}
+
+// respond sends a 200 with body, holding len(body) of response memory (waiting for it within
+// QueueWait, 503 after) until the client has it; headers sets the headers once it fits.
+func (s *Server) respond(w http.ResponseWriter, r *http.Request, body []byte, headers func(http.Header)) error {
+	release, err := s.adm.reserveResponse(r.Context(), int64(len(body)))
+	if err != nil {
+		return s.retryable(err)
+	}
+	defer release()
+	h := w.Header()
+	headers(h)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	// A write error means the client went away or stopped reading; the status is already
-	// sent, so there is nothing left to tell it.
-	_, _ = w.Write(img)
+	s.download(w, r, body)
 	return nil
+}
+
+// downloadPiece is how much of a response is written under one write deadline.
+const downloadPiece = 32 << 10
+
+// download writes body a piece at a time, each of which the client must take within a second
+// plus the time MinDownloadRate allows for it, and all of it by the request's WriteTimeout: a
+// client that stops reading is cut within seconds, not waited for (the kernel's socket
+// buffers take the first megabytes at once, so only a rate per piece tells). A write error
+// means the client went away or stopped reading; the status is already sent, so there is
+// nothing left to tell it, and the request is logged as 499 (see recorder.truncated).
+func (s *Server) download(w http.ResponseWriter, r *http.Request, body []byte) {
+	rc := http.NewResponseController(w)
+	limit := time.Now().Add(s.cfg.WriteTimeout)
+	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok && !rec.start.IsZero() {
+		limit = rec.start.Add(s.cfg.WriteTimeout)
+	}
+	sent := 0
+	for sent < len(body) {
+		n := min(len(body)-sent, downloadPiece)
+		if rate := s.cfg.MinDownloadRate; rate > 0 {
+			d := time.Now().Add(restGrace + time.Duration(float64(n)/float64(rate)*float64(time.Second)))
+			if d.After(limit) {
+				d = limit
+			}
+			_ = rc.SetWriteDeadline(d) // without a deadline (HTTP/2, tests) WriteTimeout still applies
+		}
+		_, err := w.Write(body[sent : sent+n])
+		if err == nil {
+			err = rc.Flush() // the piece must reach the socket under its own deadline
+		}
+		if err != nil {
+			s.logger(r.Context()).Info("the client did not take the response", "sent_bytes", sent, "bytes", len(body), "err", err.Error())
+			return
+		}
+		sent += n
+	}
 }
 
 func extension(f imageio.Format) string {

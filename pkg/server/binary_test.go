@@ -42,14 +42,21 @@ var buildFacectl = sync.OnceValues(func() (string, error) {
 
 // serveProcess runs `facectl serve` on an ephemeral port and returns the process and its URL,
 // read from the "server listening" log line (no sleeping until it is up).
-func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *logRecords) {
+	t.Helper()
+	return serveProcessWith(t, nil, args...)
+}
+
+// serveProcessWith is serveProcess run through the command wrapper (such as prlimit).
+func serveProcessWith(t *testing.T, wrapper []string, args ...string) (*exec.Cmd, string, *logRecords) {
 	t.Helper()
 	bin, err := buildFacectl()
 	if err != nil {
 		t.Fatal(err)
 	}
-	args = append([]string{"serve", "--addr", "127.0.0.1:0", "--model", testenv.Model(t)}, args...)
-	cmd := exec.Command(bin, args...)
+	args = append([]string{bin, "serve", "--addr", "127.0.0.1:0", "--model", testenv.Model(t)}, args...)
+	args = append(wrapper, args...)
+	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), "FACECTL_LOG_FORMAT=json")
 	cmd.Dir = t.TempDir() // no facectl.yaml here
 	stderr, err := cmd.StderrPipe()
@@ -65,15 +72,13 @@ func serveProcess(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffe
 			cmd.Wait()
 		}
 	})
-	logs := &bytes.Buffer{}
-	var mu sync.Mutex
+	logs := &logRecords{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			mu.Lock()
 			logs.Write(append(sc.Bytes(), '\n'))
-			mu.Unlock()
 			var l struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Msg == "server listening" {
 				addr <- l.Addr

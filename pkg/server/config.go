@@ -53,6 +53,12 @@ type Config struct {
 	// memory) after a grace of one second; slower uploads get 408. 0 disables it. Default
 	// 16 KiB/s.
 	MinUploadRate int64 `mapstructure:"min_upload_rate" flag:"min-upload-rate" help:"slowest accepted upload in bytes per second (408 below it; 0: no minimum)"`
+	// MinDownloadRate is the slowest accepted download of an answer, in bytes per second: each
+	// 32 KiB of a response must be taken within a second plus the time this rate allows for
+	// it, or the connection is closed (logged and counted as 499). Responses being sent hold
+	// memory of their own, up to MaxBufferedBytes over all requests, but no worker, upload or
+	// decode memory. 0 disables it (WriteTimeout still bounds the response). Default 16 KiB/s.
+	MinDownloadRate int64 `mapstructure:"min_download_rate" flag:"min-download-rate" help:"slowest accepted download of an answer in bytes per second (the connection is cut below it; 0: no minimum)"`
 	// UploadIdleTimeout is the longest pause between two reads of a request body (like
 	// nginx's client_body_timeout); longer gets 408. Default 5s.
 	UploadIdleTimeout time.Duration `mapstructure:"upload_idle_timeout" flag:"upload-idle-timeout" help:"longest pause in sending a request body (408 after it)"`
@@ -63,6 +69,13 @@ type Config struct {
 	// disables it. Defaults 5s and 40 MiB.
 	LingerTimeout time.Duration `mapstructure:"linger_timeout" flag:"linger-timeout" help:"time to read and discard an unread body after an early answer (0: close at once)"`
 	LingerBytes   int64         `mapstructure:"linger_bytes" flag:"linger-bytes" help:"bytes to read and discard after an early answer before closing"`
+
+	// MaxConnections caps the open client connections of the main listener; the server lowers
+	// it to the open-file limit (ulimit -n) less 128 files kept for the metrics listener's
+	// connections and its own files. At the cap an idle keep-alive connection is closed to make
+	// room; without one, new clients wait in the listen backlog. Each open connection holds
+	// about 25 KB while idle. Default 4096.
+	MaxConnections int `mapstructure:"max_connections" flag:"max-connections" help:"most open client connections (lowered to fit ulimit -n); idle ones are closed first at the cap"`
 
 	// RequestTimeout is the deadline of one detection request from its admission: waiting
 	// for memory, reading the body, waiting for a worker and detecting (503 when it runs out
@@ -125,9 +138,11 @@ func DefaultConfig() Config {
 		MaxParts:          8,
 		MaxDecodeBytes:    256 * MiB,
 		MinUploadRate:     16 << 10,
+		MinDownloadRate:   16 << 10,
 		UploadIdleTimeout: 5 * time.Second,
 		LingerTimeout:     5 * time.Second,
 		LingerBytes:       40 * MiB,
+		MaxConnections:    4096,
 		RequestTimeout:    30 * time.Second,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -181,11 +196,17 @@ func (c Config) Validate() error {
 	if c.MinUploadRate < 0 {
 		bad("min_upload_rate: must be >= 0 (0 = no minimum), got %d", c.MinUploadRate)
 	}
+	if c.MinDownloadRate < 0 {
+		bad("min_download_rate: must be >= 0 (0 = no minimum), got %d", c.MinDownloadRate)
+	}
 	if c.UploadIdleTimeout <= 0 {
 		bad("upload_idle_timeout: must be > 0, got %s", c.UploadIdleTimeout)
 	}
 	if c.LingerTimeout < 0 {
 		bad("linger_timeout: must be >= 0 (0 = close at once), got %s", c.LingerTimeout)
+	}
+	if c.MaxConnections < 1 {
+		bad("max_connections: must be >= 1, got %d", c.MaxConnections)
 	}
 	if c.LingerBytes < 0 {
 		bad("linger_bytes: must be >= 0, got %d", c.LingerBytes)

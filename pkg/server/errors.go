@@ -55,6 +55,8 @@ var (
 	errMemoryTimeout = errors.New("waited too long for memory to receive the body in")
 	// errDecodeTimeout: the memory for decoding images stayed full for the whole wait.
 	errDecodeTimeout = errors.New("waited too long for memory to decode the image in")
+	// errResponseTimeout: the memory for responses being sent stayed full for the whole wait.
+	errResponseTimeout = errors.New("waited too long for memory to send the answer from")
 	// errShuttingDown is the cause of the requests' context being cancelled when the grace
 	// period runs out: the request gets a 503 rather than a reset connection.
 	errShuttingDown = errors.New("the grace period for shutting down ran out")
@@ -101,6 +103,9 @@ func asHTTPError(err error) *Error {
 	case errors.Is(err, errDecodeTimeout):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "decode_memory_full",
 			Message: "the server's memory for decoding images stayed full; retry later", Err: err}
+	case errors.Is(err, errResponseTimeout):
+		return &Error{Status: http.StatusServiceUnavailable, Code: "response_memory_full",
+			Message: "the server's memory for sending answers stayed full; retry later", Err: err}
 	case errors.Is(err, errShuttingDown):
 		return &Error{Status: http.StatusServiceUnavailable, Code: "shutting_down",
 			Message: "the server is shutting down; retry", Err: err, RetryAfter: time.Second}

@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// logRecords collects a server's log records as JSON objects.
+// logRecords collects a server's log records as JSON objects (from a Server or a process).
 type logRecords struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -28,6 +28,13 @@ func (l *logRecords) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.Write(p)
+}
+
+// String is the log as written, for failure messages.
+func (l *logRecords) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }
 
 func (l *logRecords) all(t *testing.T) []map[string]any {
@@ -344,5 +351,58 @@ func TestClientAddressBehindTrustedProxies(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "203.0.113.9")
 	if got := s2.clientAddr(req); got != "10.1.2.3:5000" {
 		t.Errorf("without trusted proxies: %q", got)
+	}
+}
+
+// TestRepeatedAndManyQueryParameters: a repeated parameter used to be checked only in its
+// last occurrence (?max_faces=abc&max_faces=1 got 200), and a 400 for unknown parameters
+// listed every one (a 44 KB query gave a 187 KB body and WARN line). Repeats are refused now,
+// and the 400 names a few parameters and counts the rest.
+func TestRepeatedAndManyQueryParameters(t *testing.T) {
+	r, g, logs := capturedServer(t, nil)
+	close(g.release)
+	for _, q := range []string{"max_faces=abc&max_faces=1", "max_faces=1&max_faces=1", "best=true&best=false"} {
+		resp, b := post(t, nil, r.url+"/api/v1/detect?"+q, "image/jpeg", bytes.NewReader(tinyJPEG))
+		if resp.StatusCode != 400 || errorCode(t, b) != "invalid_parameter" || !bytes.Contains(b, []byte("2 times")) {
+			t.Errorf("?%s: %d %s, want 400 invalid_parameter naming the repeat", q, resp.StatusCode, b)
+		}
+	}
+	var q strings.Builder
+	for i := range 2500 { // 36 KB, within the 64 KiB of headers
+		fmt.Fprintf(&q, "unknown_%d=1&", i)
+	}
+	resp, b := post(t, nil, r.url+"/api/v1/detect?"+q.String()+"max_faces=x", "image/jpeg", bytes.NewReader(tinyJPEG))
+	if resp.StatusCode != 400 || errorCode(t, b) != "invalid_parameter" {
+		t.Fatalf("%d KB query: %d %.200s", q.Len()/1000, resp.StatusCode, b)
+	}
+	if len(b) > 1000 || !bytes.Contains(b, []byte("more")) {
+		t.Errorf("the 400 for a %d KB query is %d bytes, want a few names and a count: %s", q.Len()/1000, len(b), b)
+	}
+	for _, rec := range logs.all(t) {
+		if line, _ := json.Marshal(rec); rec["level"] == "WARN" && len(line) > 2000 {
+			t.Errorf("a %d-byte WARN line: %.300s", len(line), line)
+		}
+	}
+}
+
+// TestOptionsStarIsARequest: `OPTIONS *` used to be answered by net/http itself and so logged
+// as "rejected before routing" and counted under route="rejected"; it is an ordinary request.
+func TestOptionsStarIsARequest(t *testing.T) {
+	r, _, logs := capturedServer(t, nil)
+	conn := openConn(t, r.url)
+	io.WriteString(conn, "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	if st := statusOf(t, conn); st != 200 {
+		t.Fatalf("OPTIONS *: %d, want 200", st)
+	}
+	if n := testutil.ToFloat64(r.srv.m.requests.WithLabelValues("rejected", "OTHER", "200")); n != 0 {
+		t.Errorf("OPTIONS * counted as rejected")
+	}
+	if n := testutil.ToFloat64(r.srv.m.requests.WithLabelValues("OPTIONS *", "OPTIONS", "200")); n != 1 {
+		t.Errorf(`facectl_http_requests_total{route="OPTIONS *"} = %v, want 1`, n)
+	}
+	for _, rec := range logs.all(t) {
+		if rec["msg"] == "request rejected before routing" {
+			t.Errorf("OPTIONS * logged as a rejection: %v", rec)
+		}
 	}
 }

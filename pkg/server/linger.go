@@ -12,7 +12,8 @@ import (
 // read to its end and whether reading it failed, so that after the response the server knows
 // whether unread bytes are still on their way (see linger).
 type bodyWatch struct {
-	rc io.ReadCloser
+	rc     io.ReadCloser
+	length int64 // the declared Content-Length, -1 when chunked
 
 	mu   sync.Mutex
 	eof  bool
@@ -38,6 +39,20 @@ func (b *bodyWatch) bytesRead() int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.read
+}
+
+// failed reports whether a read of the body failed with something other than its end.
+func (b *bodyWatch) failed() bool {
+	_, err := b.state()
+	return err != nil
+}
+
+// clean reports whether nothing of the body is left on the connection: it was read to its
+// end, or (with a declared length) all of it was read.
+func (b *bodyWatch) clean() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err == nil && (b.eof || b.length >= 0 && b.read >= b.length)
 }
 
 // Close closes the underlying body.
@@ -75,7 +90,7 @@ func (s *Server) linger(w http.ResponseWriter, r *http.Request, body *bodyWatch)
 	if err := rc.SetReadDeadline(start.Add(s.cfg.LingerTimeout)); err != nil {
 		return
 	}
-	n, err := io.CopyN(io.Discard, body.rc, s.cfg.LingerBytes+1)
+	n, err := io.CopyN(io.Discard, body, s.cfg.LingerBytes+1)
 	outcome := "complete"
 	switch {
 	case err == nil:

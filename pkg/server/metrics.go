@@ -8,20 +8,23 @@ import (
 // metrics are the server's Prometheus collectors, registered on the registry given to New
 // (never the global one, so tests and embedders can run several servers in one process).
 type metrics struct {
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	inFlight    prometheus.Gauge
-	queueWait   prometheus.Histogram
-	queueDepth  prometheus.Gauge
-	rejections  *prometheus.CounterVec
-	busy        prometheus.Gauge
-	workers     prometheus.Gauge
-	detection   *prometheus.HistogramVec
-	faces       *prometheus.CounterVec
-	facesPerImg prometheus.Histogram
-	ready       prometheus.Gauge
-	lingered    *prometheus.CounterVec
-	decodeBytes prometheus.Gauge
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	queueWait    prometheus.Histogram
+	queueDepth   prometheus.Gauge
+	rejections   *prometheus.CounterVec
+	busy         prometheus.Gauge
+	workers      prometheus.Gauge
+	detection    *prometheus.HistogramVec
+	faces        *prometheus.CounterVec
+	facesPerImg  prometheus.Histogram
+	ready        prometheus.Gauge
+	conns        *prometheus.GaugeVec
+	connLimit    *prometheus.GaugeVec
+	connsEvicted *prometheus.CounterVec
+	lingered     *prometheus.CounterVec
+	decodeBytes  prometheus.Gauge
 }
 
 // latencyBuckets span a fast single-face detection (a few ms) to a queue wait plus a
@@ -94,18 +97,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "facectl_decode_memory_reserved_bytes",
 			Help: "Native memory reserved by the images being decoded and processed, as estimated from their headers (at most server.max_decode_bytes).",
 		}),
+		conns: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "facectl_http_connections_open",
+			Help: "Open client connections by listener (main, metrics).",
+		}, []string{"listener"}),
+		connLimit: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "facectl_http_connections_limit",
+			Help: "Most client connections a listener keeps open: server.max_connections, lowered to fit the open-file limit.",
+		}, []string{"listener"}),
+		connsEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "facectl_http_idle_connections_closed_total",
+			Help: "Idle keep-alive connections closed to make room for a new client at the connection limit.",
+		}, []string{"listener"}),
 		lingered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "facectl_http_lingering_closes_total",
 			Help: "Responses sent before the request body was read, after which the rest of the body was read and discarded, by outcome: complete, limit (linger_bytes reached), timeout (linger_timeout reached), error.",
 		}, []string{"outcome"}),
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.queueWait, m.queueDepth,
-		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready, m.lingered, m.decodeBytes} {
+		m.rejections, m.busy, m.workers, m.detection, m.faces, m.facesPerImg, m.ready, m.lingered, m.decodeBytes,
+		m.conns, m.connLimit, m.connsEvicted} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
-	for _, r := range []string{"queue_full", "queue_timeout", "upload_memory_timeout", "decode_memory_timeout", "client_gone", "deadline", "shutdown"} {
+	for _, r := range []string{"queue_full", "queue_timeout", "upload_memory_timeout", "decode_memory_timeout", "response_memory_timeout", "client_gone", "deadline", "shutdown"} {
 		m.rejections.WithLabelValues(r) // export zeros so rate() works from the start
 	}
 	return m, nil

@@ -50,29 +50,52 @@ func requestID(ctx context.Context) string {
 	return id
 }
 
-// recorder remembers the status and size of a response for logs and metrics.
+// recorder remembers the status and size of a response for logs and metrics, and whether the
+// client took all of it.
 type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
 	code   string // public error code, if an error was written
 	start  time.Time
+	body   *bodyWatch // the request body, nil without one
+	length int64      // the declared Content-Length of the response, -1 when none
+	werr   error      // the first failed write: the client went away or stopped reading
 }
 
 func (r *recorder) WriteHeader(status int) {
 	if r.status == 0 {
 		r.status = status
+		r.length = -1
+		h := r.ResponseWriter.Header()
+		if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil {
+			r.length = n
+		}
+		// A body that failed to read leaves unknown bytes on the connection (a corrupt chunk,
+		// a timeout), and a response of unknown length cannot be cut cleanly after it when the
+		// body stays unread (see closeUnclean): either way the connection ends with this answer.
+		if r.body != nil && (r.body.failed() || r.length < 0 && !r.body.clean()) {
+			h.Set("Connection", "close")
+		}
 	}
 	r.ResponseWriter.WriteHeader(status)
 }
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.status == 0 {
-		r.status = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
+	if err != nil && r.werr == nil {
+		r.werr = err
+	}
 	return n, err
+}
+
+// truncated reports whether the client did not get the whole response.
+func (r *recorder) truncated() bool {
+	return r.werr != nil || r.length >= 0 && r.bytes < r.length
 }
 
 // Unwrap lets http.ResponseController reach the connection (deadlines, flushing).
@@ -82,6 +105,10 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // recovery, security headers, CORS and JSON 404/405 answers.
 func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 	h := s.cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.RequestURI == "*" {
+			s.serverWide(w, r)
+			return
+		}
 		if _, route := mux.Handler(r); route == "" {
 			s.notFoundOrNotAllowed(mux, w, r)
 			return
@@ -104,6 +131,9 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 		rec := &recorder{ResponseWriter: w, start: start}
 		ctx = context.WithValue(ctx, keyRecorder, rec)
 		r = r.WithContext(ctx)
+		if r.RequestURI == "*" {
+			route = r.Method + " *"
+		}
 
 		hdr := w.Header()
 		hdr.Set("X-Request-ID", id)
@@ -120,14 +150,16 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 		// body itself when the response starts.
 		var body *bodyWatch
 		if r.Body != nil && r.Body != http.NoBody {
-			body = &bodyWatch{rc: r.Body}
+			body = &bodyWatch{rc: r.Body, length: r.ContentLength}
 			r.Body = body
+			rec.body = body
 			_ = http.NewResponseController(w).EnableFullDuplex() // fails only for HTTP/2, which needs none
 		}
 		aborted := false
 		defer func() {
 			if !aborted {
 				s.linger(rec, r, body)
+				s.closeUnclean(rec, body)
 			}
 		}()
 
@@ -147,6 +179,10 @@ func (s *Server) wrap(mux *http.ServeMux) http.Handler {
 			status := rec.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if rec.truncated() {
+				// The status line went out but the client did not take the whole answer.
+				status = statusClientClosed
 			}
 			elapsed := time.Since(start)
 			s.m.requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(status)).Inc()
@@ -186,6 +222,37 @@ func (s *Server) notFoundOrNotAllowed(mux *http.ServeMux, w http.ResponseWriter,
 		return
 	}
 	s.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+}
+
+// serverWide answers requests for "*" (the server as a whole), which the http.Server passes
+// on instead of answering itself, so that they are logged and counted like any other request.
+func (s *Server) serverWide(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodOptions {
+		s.writeError(w, r, errorf(http.StatusNotFound, "not_found", "no such endpoint"))
+		return
+	}
+	w.Header().Set("Allow", "GET, HEAD, POST, OPTIONS")
+	w.Header().Set("Content-Length", "0")
+	w.WriteHeader(http.StatusOK)
+}
+
+// closeUnclean closes the connection after a response when the request body was neither read
+// to its end nor drained by linger: whatever is left of it on the connection must never be
+// read as the next request. (Responses of unknown length said Connection: close already.)
+func (s *Server) closeUnclean(rec *recorder, body *bodyWatch) {
+	if body == nil || body.clean() || rec.Header().Get("Connection") == "close" {
+		return
+	}
+	rc := http.NewResponseController(rec)
+	_ = rc.Flush()
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		return // HTTP/2, or a test's ResponseWriter: no connection to reuse
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.Close()
 }
 
 // statusProbe is a ResponseWriter that only keeps the status and headers.

@@ -65,21 +65,34 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderPage(w http.ResponseWriter, status int, name string, v pageValues) error {
-	var buf bytes.Buffer
-	page, ok := pages[name]
-	if !ok {
-		return fmt.Errorf("no page %s", name)
-	}
-	if err := page.render(&buf, v); err != nil {
+	b, err := pageBytes(name, v)
+	if err != nil {
 		return err
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
-	h.Set("Cache-Control", "no-store")
+	pageHeaders(h)
+	h.Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = buf.WriteTo(w)
+	_, _ = w.Write(b)
 	return nil
+}
+
+// pageBytes renders the page name with v.
+func pageBytes(name string, v pageValues) ([]byte, error) {
+	var buf bytes.Buffer
+	page, ok := pages[name]
+	if !ok {
+		return nil, fmt.Errorf("no page %s", name)
+	}
+	if err := page.render(&buf, v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func pageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
 }
 
 // static serves the page's script and styles from the binary.
@@ -134,8 +147,8 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	defer j.end()
 	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: face.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
+	j.end()
 	if err != nil {
 		return err
 	}
@@ -148,7 +161,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 		fmt.Fprintf(&items, "\n      <li>%s%% confidence, at %d, %d, %d×%d pixels</li>",
 			strconv.FormatFloat(f.Confidence*100, 'f', 0, 64), f.X, f.Y, f.W, f.H)
 	}
-	return s.renderPage(w, http.StatusOK, "result.html", pageValues{
+	page, err := pageBytes("result.html", pageValues{
 		Text: map[string]string{
 			"image":      "data:image/jpeg;base64," + base64.StdEncoding.EncodeToString(img),
 			"count":      strconv.Itoa(len(det.Faces)),
@@ -161,6 +174,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 		HTML: map[string]string{"face_items": items.String()},
 		Show: map[string]bool{"faces": len(det.Faces) > 0},
 	})
+	if err != nil {
+		return err
+	}
+	return s.respond(w, r, page, pageHeaders)
 }
 
 // wantsHTML reports whether an error should be an HTML page: only for the form route

@@ -55,13 +55,6 @@ func trackConn(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// connIdle is the http.Server's ConnState: the response before an idle state is complete.
-func connIdle(c net.Conn, state http.ConnState) {
-	if rc, ok := c.(*rejectConn); ok && state == http.StateIdle {
-		rc.handling.Store(false)
-	}
-}
-
 // markHandling wraps the server's whole handler: from here on the connection's writes are
 // the handler's answer, not net/http's own.
 func markHandling(h http.Handler) http.Handler {

@@ -121,7 +121,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 		engines:   engines,
 		detector:  def,
 		allowed:   allowed,
-		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.MaxDecodeBytes, cfg.QueueWait, m),
+		adm:       newAdmission(workers, cfg.QueueSize, cfg.MaxBufferedBytes, cfg.MaxDecodeBytes, cfg.MaxBufferedBytes, cfg.QueueWait, m),
 		m:         m,
 		gatherer:  reg,
 		listening: make(chan struct{}),
@@ -197,9 +197,11 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	// cancelled only when the grace period is over, so queued work then gives up at once.
 	base, cancelBase := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelBase(nil)
-	ln = rejectListener{Listener: ln, s: s}
+	nofile := openFileLimit()
+	mainCap, metricsCap := connCaps(nofile, s.cfg.MaxConnections, mln != nil)
+	ln = rejectListener{Listener: newConnLimit(ln, mainCap, "main", s.m, s.adm.returnMemory), s: s}
 	if mln != nil {
-		mln = rejectListener{Listener: mln, s: s}
+		mln = rejectListener{Listener: newConnLimit(mln, metricsCap, "metrics", s.m, s.adm.returnMemory), s: s}
 	}
 	srv := s.httpServer(s.handler, base)
 	servers := []*http.Server{srv}
@@ -215,7 +217,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 		s.mAddr = mln.Addr()
 	}
 	s.mu.Unlock()
-	attrs := []any{"addr", ln.Addr().String()}
+	attrs := []any{"addr", ln.Addr().String(), "max_connections", mainCap, "open_file_limit", nofile}
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
 	}
@@ -310,14 +312,16 @@ func (s *Server) httpServer(h http.Handler, base context.Context) *http.Server {
 	return &http.Server{
 		Handler:           markHandling(h),
 		ConnContext:       trackConn,
-		ConnState:         connIdle,
+		ConnState:         connState,
 		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// OPTIONS * reaches wrap, to be logged and counted as itself (see serverWide).
+		DisableGeneralOptionsHandler: true,
+		BaseContext:                  func(net.Listener) context.Context { return base },
+		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 }
 
