@@ -52,10 +52,11 @@ go test -count=1 -timeout 45m ./... 2>&1 | tee "$FACECTL_TEST_ARTIFACTS/go-test.
 step "go test -race: the deployer (the stacks and the image build run side by side)"
 go test -count=1 -race ./pkg/deploy/...
 
-step "go test without cgo: the server's handler tests against a fake engine"
+step "go test without cgo: the server's handler tests against a fake engine, the CLI's tests"
 # Only pkg/vision, pkg/render and pkg/codec may use OpenCV; the server and everything above it builds and
-# tests without cgo (the real-engine tests are behind the cgo build constraint).
-CGO_ENABLED=0 go test -count=1 ./pkg/server/...
+# tests without cgo (the real-engine tests are behind the cgo build constraint). The CLI without cgo is
+# the portable build (macOS, Windows), whose detect and serve run in the image.
+CGO_ENABLED=0 go test -count=1 ./pkg/server/... ./pkg/cli/... ./pkg/imagerun/...
 
 step "native memory: matprofile leak tests"
 go test -count=1 -tags matprofile -run 'Leak|NoMat' ./pkg/vision/... ./pkg/codec/... ./pkg/server/...
@@ -72,5 +73,7 @@ go test -run '^$' -fuzz '^FuzzDetectInput$' -fuzztime 250000x -fuzzminimizetime 
 if [ -f .goreleaser.yaml ]; then
   step "goreleaser check"
   go run github.com/goreleaser/goreleaser/v2@v2.15.1 check
+  step "release snapshot: the portable archives for every release target, checksums, the Homebrew cask"
+  scripts/release-snapshot.sh
 fi
 step "all tests passed"

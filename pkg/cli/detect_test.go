@@ -1,3 +1,5 @@
+//go:build cgo
+
 package cli
 
 import (
@@ -36,25 +38,6 @@ func goldenSet(t *testing.T) []string {
 	writeFile(t, filepath.Join(dir, "notes.jpg"), []byte("shopping list\n"))
 	t.Chdir(dir)
 	return append(names, "notes.jpg")
-}
-
-func writeFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestDetectFormats runs every output format on the same files against golden files.

@@ -12,14 +12,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/buildinfo"
 	"github.com/facectl/facectl/pkg/imagerun"
+	"github.com/facectl/facectl/pkg/s3io"
 	"github.com/facectl/facectl/pkg/server"
 )
 
@@ -62,6 +65,19 @@ func (a *app) runInImage(cmd *cobra.Command, run imagerun.Run) error {
 	return err
 }
 
+// checkDetector checks the detector settings here, before any container starts, as the OpenCV
+// build does; the model is the image's unless the user names one.
+func checkDetector(det *detectorSection) error {
+	cfg := det.Config
+	if cfg.Model == "" {
+		cfg.Model = "the image's model"
+	}
+	if err := cfg.Validate(); err != nil {
+		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
+	}
+	return nil
+}
+
 // passedFlags are the flags the user set on cmd, as arguments for the same command in the
 // image, with replace's values instead of the user's for the flags it names.
 func passedFlags(cmd *cobra.Command, replace map[string]string) []string {
@@ -87,6 +103,9 @@ func passedFlags(cmd *cobra.Command, replace map[string]string) []string {
 
 // serveWith serves from the image, publishing the listen and metrics addresses on the host.
 func (a *app) serveWith(cmd *cobra.Command, cfg server.Config, det *detectorSection, log *slog.Logger) error {
+	if err := checkDetector(det); err != nil {
+		return err
+	}
 	run := imagerun.Run{}
 	replace := map[string]string{}
 	for _, l := range []struct{ flag, addr string }{{"addr", cfg.Addr}, {"metrics-addr", cfg.MetricsAddr}} {
@@ -117,4 +136,70 @@ func (a *app) serveWith(cmd *cobra.Command, cfg server.Config, det *detectorSect
 	}
 	log.Info("serving from the container image", "image", engineImage(), "addr", cfg.Addr)
 	return a.runInImage(cmd, run)
+}
+
+// detectWith runs detect in the image: local inputs mounted read-only, local outputs
+// read-write, standard input and output connected; s3:// arguments go through as they are.
+func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, det *detectorSection, s3cfg s3io.Config, log *slog.Logger) error {
+	if err := checkDetector(det); err != nil {
+		return err
+	}
+	run := imagerun.Run{}
+	local := func(p string) bool { return p != "" && p != batch.Stdin && !s3io.IsURL(p) }
+	for _, arg := range args {
+		switch {
+		case arg == batch.Stdin:
+			run.Stdin = true
+		case local(arg):
+			run.Reads = append(run.Reads, arg)
+		}
+	}
+	for _, d := range o.outputDirs() {
+		if local(d) {
+			run.Writes = append(run.Writes, d)
+		}
+	}
+	if local(o.results) {
+		run.WriteFiles = append(run.WriteFiles, o.results)
+	}
+	// A model or cascades of the user's own (from a flag, the environment or the config file) are
+	// mounted; by default the image's own are used.
+	if det.Model != "" {
+		run.Reads = append(run.Reads, det.Model)
+	}
+	if det.CascadeDir != defaultDetectorSection().CascadeDir {
+		run.Reads = append(run.Reads, det.CascadeDir)
+	}
+	// The format chosen for this terminal, which the container (writing to a pipe) cannot see.
+	run.Args = append([]string{"detect"}, passedFlags(cmd, nil)...)
+	if !cmd.Flags().Changed("format") && !o.quiet {
+		run.Args = append(run.Args, "--format="+o.format)
+	}
+	run.Args = append(append(run.Args, "--"), args...)
+	run.Env, run.Reads = awsFiles(run.Env, run.Reads)
+	log.Debug("detecting in the container image", "image", engineImage())
+	return a.runInImage(cmd, run)
+}
+
+// awsFiles hands the AWS SDK's shared configuration files to the container, for s3://
+// arguments (the AWS_* variables themselves are passed through by imagerun).
+func awsFiles(env, reads []string) ([]string, []string) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return env, reads
+	}
+	for name, file := range map[string]string{"AWS_CONFIG_FILE": "config", "AWS_SHARED_CREDENTIALS_FILE": "credentials"} {
+		if os.Getenv(name) != "" {
+			continue
+		}
+		if p := filepath.Join(home, ".aws", file); fileExists(p) {
+			env, reads = append(env, name+"="+p), append(reads, p)
+		}
+	}
+	return env, reads
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

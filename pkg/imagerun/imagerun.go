@@ -83,8 +83,9 @@ type Runner struct {
 	Out, Err    io.Writer
 }
 
-// passEnvPrefixes are the host variables handed to the container: facectl's own settings.
-var passEnvPrefixes = []string{"FACECTL_"}
+// passEnvPrefixes are the host variables handed to the container: facectl's own settings and
+// the AWS SDK's (credentials, region, endpoints, for s3:// arguments).
+var passEnvPrefixes = []string{"FACECTL_", "AWS_"}
 
 // ErrNoDocker means the docker client is missing or its engine does not answer.
 var ErrNoDocker = errors.New("no Docker engine")
@@ -156,10 +157,16 @@ func (r *Runner) Exec(ctx context.Context, run Run) error {
 	}
 }
 
+// hasRegistry reports whether ref names a registry host (ghcr.io/…, localhost:5000/…).
+func hasRegistry(ref string) bool {
+	first, _, ok := strings.Cut(ref, "/")
+	return ok && (strings.ContainsAny(first, ".:") || first == "localhost")
+}
+
 // runError explains docker's own failure (exit 125): above all a missing image.
 func (r *Runner) runError(stderr string) error {
 	s := strings.ToLower(stderr)
-	if strings.Contains(s, "unable to find image") || strings.Contains(s, "no such image") || strings.Contains(s, "pull access denied") || strings.Contains(s, "manifest unknown") {
+	if strings.Contains(s, "unable to find image") || strings.Contains(s, "no such image") || strings.Contains(s, "pull policy is never") || strings.Contains(s, "pull access denied") || strings.Contains(s, "manifest unknown") {
 		return fmt.Errorf("the facectl image %s is not on this machine and could not be pulled: pull it (docker pull %s), build it (scripts/image.sh %s in a checkout), or name another with FACECTL_IMAGE", r.Image, r.Image, r.Image)
 	}
 	return fmt.Errorf("docker could not run %s: %s", r.Image, lastLine(stderr))
@@ -207,6 +214,11 @@ func (r *Runner) dockerArgs(run Run) ([]string, error) {
 		}
 	}
 	args := []string{"run", "--rm", "--name", newName()}
+	if !hasRegistry(r.Image) {
+		// A local image (facectl:dev, what scripts/image.sh builds) is never on a registry: looking
+		// for it on Docker Hub would only fail later and less clearly.
+		args = append(args, "--pull", "never")
+	}
 	if run.Stdin {
 		args = append(args, "-i")
 	}

@@ -60,7 +60,7 @@ func TestMountsSamePathOnce(t *testing.T) {
 		t.Errorf("output directory not created: %v", err)
 	}
 	joined := strings.Join(args, " ")
-	for _, want := range []string{"run --rm --name facectl-run-", " -i ", " -w " + wd + " ", " -e FACECTL_LOG_LEVEL ", " img detect --annotate out album other/a.jpg missing/b.jpg album/sub/*.png -"} {
+	for _, want := range []string{"run --rm --name facectl-run-", " --pull never ", " -i ", " -w " + wd + " ", " -e FACECTL_LOG_LEVEL ", " img detect --annotate out album other/a.jpg missing/b.jpg album/sub/*.png -"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("docker %s: lacks %q", joined, want)
 		}

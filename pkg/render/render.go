@@ -1,5 +1,5 @@
-// Package render draws detection results onto images with OpenCV: boxes and landmarks, blurred or
-// pixelated faces, and face crops; and encodes the results.
+//go:build cgo
+
 package render
 
 import (

@@ -1,0 +1,294 @@
+//go:build cgo
+
+package cli
+
+// detect with the engine linked into this binary.
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"gocv.io/x/gocv"
+
+	"github.com/facectl/facectl/pkg/batch"
+	"github.com/facectl/facectl/pkg/face"
+	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/render"
+	"github.com/facectl/facectl/pkg/report"
+	"github.com/facectl/facectl/pkg/s3io"
+	"github.com/facectl/facectl/pkg/vision"
+)
+
+// detectWith runs detect in this process, with the linked OpenCV.
+func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, det *detectorSection, s3cfg s3io.Config, log *slog.Logger) error {
+	var err error
+	if err := det.resolveModel(); err != nil {
+		return err
+	}
+	if err := det.Validate(); err != nil {
+		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
+	}
+	for _, d := range []*string{&o.outputs.CropDir, &o.outputs.BlurDir, &o.outputs.AnnotateDir} {
+		if s3io.IsURL(*d) && !strings.HasSuffix(*d, "/") {
+			*d += "/" // an output is always a prefix, as a directory is
+		}
+	}
+	ctx := cmd.Context()
+	var store objectStore
+	if o.usesS3(args) {
+		if store, err = newObjectStore(ctx, s3cfg); err != nil {
+			return err
+		}
+	}
+	// Checked before the detector loads, so a wrong bucket fails at once.
+	plan, err := batch.Open(ctx, args, append(o.outputDirs(), o.results), store)
+	if errors.Is(err, batch.ErrOverlap) {
+		return &usageError{err: err}
+	}
+	if err != nil {
+		return err
+	}
+	objOut := o.objectOutputs(store, det)
+	results, err := openResults(o.results)
+	if err != nil {
+		return err
+	}
+	eng, err := vision.New(det.Config, log)
+	if err != nil {
+		results.abort()
+		return err
+	}
+	defer eng.Close()
+
+	var out report.Writer
+	if !o.quiet {
+		if out, err = report.New(o.format, a.streams.Out); err != nil {
+			results.abort()
+			return err
+		}
+	}
+	progress := a.streams.ErrTTY && !o.quiet && (plan.Count < 0 || plan.Count >= progressMin)
+	total := ""
+	if plan.Count >= 0 {
+		total = fmt.Sprintf("/%d", plan.Count)
+	}
+	workers := eng.Workers()
+	if store != nil {
+		// Twice as many inputs in flight as detectors, so that objects download while others are
+		// detected (the engine makes the extra ones wait for a detector).
+		workers *= 2
+	}
+	var done, failed, faces, skipped int
+	var writeErr error
+	batch.Run(ctx, plan.Inputs, workers, func(ctx context.Context, in batch.Input) report.Result {
+		return a.detectOne(ctx, eng, o, in, det.Limits.MaxBytes, store, objOut)
+	}, func(in batch.Input, r report.Result) {
+		if errors.Is(r.Err, context.Canceled) {
+			return // interrupted mid-file: not a result, reported once below
+		}
+		done++
+		switch {
+		case r.Err != nil:
+			failed++
+			if progress {
+				fmt.Fprint(a.streams.Err, "\r\033[K")
+			}
+			fmt.Fprintf(a.streams.Err, "facectl: %s: %v\n", r.File, r.Err)
+		case r.Skipped:
+			skipped++
+		default:
+			faces += len(r.Detection.Faces)
+		}
+		if out != nil && writeErr == nil {
+			writeErr = out.Write(r)
+		}
+		if writeErr == nil {
+			writeErr = results.Write(r)
+		}
+		if progress {
+			fmt.Fprintf(a.streams.Err, "\r\033[K%d%s files, %d faces, %d errors, %d skipped", done, total, faces, failed, skipped)
+		}
+	})
+	if progress {
+		fmt.Fprintln(a.streams.Err)
+	}
+	if out != nil {
+		writeErr = errors.Join(writeErr, out.Close())
+	}
+	// Written even after an interrupt: it is the record of what was done.
+	upCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resultsUploadTimeout)
+	defer cancel()
+	writeErr = errors.Join(writeErr, results.finish(upCtx, store))
+	if total == "" {
+		total = fmt.Sprintf(" (%d listed)", done)
+		if ctx.Err() != nil {
+			total = ""
+		}
+	}
+	switch {
+	case writeErr != nil:
+		return fmt.Errorf("writing results: %w", writeErr)
+	case ctx.Err() != nil:
+		fmt.Fprintf(a.streams.Err, "facectl: interrupted after %d%s files\n", done, total)
+		return &exitError{code: 130}
+	case failed > 0:
+		fmt.Fprintf(a.streams.Err, "facectl: %d of %d files failed\n", failed, done)
+		return &exitError{code: ExitFailure}
+	case o.quiet && faces == 0:
+		return &exitError{code: ExitUsage}
+	}
+	return nil
+}
+
+// detectOne reads one input and detects faces in it, writing any requested output images.
+func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs) report.Result {
+	name := in.Path
+	if in.Err != nil {
+		return report.Result{File: name, Err: in.Err}
+	}
+	src := batch.Source{Name: name, Object: in.Object}
+	var data []byte
+	var err error
+	if in.Object != nil {
+		var skip []string
+		data, skip, err = readObject(ctx, o, in, maxBytes, store, objOut, &src)
+		if errors.Is(err, errSkipped) {
+			return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: in.Object.Size, Outputs: skip}
+		}
+	} else {
+		data, err = a.readInput(in, maxBytes)
+		if err == nil {
+			sum := md5.Sum(data)
+			src.ETag = `"` + hex.EncodeToString(sum[:]) + `"`
+			if objOut != nil && o.skipExisting {
+				keys, done, derr := objOut.Done(ctx, in.Rel, src.ETag)
+				if derr == nil && done {
+					return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: int64(len(data)), Outputs: keys}
+				}
+				err = derr
+			}
+		}
+	}
+	res := report.Result{File: name, ETag: src.ETag, Size: int64(len(data)), Err: err}
+	if err != nil {
+		return res
+	}
+	if !o.outputs.Any() {
+		res.Detection, res.Err = eng.Detect(ctx, data, o.filter)
+		return res
+	}
+	src.Format, _ = imageio.Sniff(data)
+	local := in.Path
+	if local == batch.Stdin || in.Object != nil {
+		local = ""
+	}
+	res.Err = eng.Process(ctx, data, o.filter, func(img gocv.Mat, d face.Detection) error {
+		res.Detection = d
+		return o.outputs.Each(img, d.Faces, src.Format, func(r render.Rendered) error {
+			kind := string(r.Kind)
+			if objOut != nil {
+				if _, ok := objOut.Prefixes[kind]; ok {
+					u, err := objOut.Put(ctx, src, in.Rel, kind, r.Face, len(d.Faces), r.Data, r.Format)
+					res.Outputs = append(res.Outputs, u)
+					return err
+				}
+			}
+			p := o.outputs.Path(in.Rel, r)
+			res.Outputs = append(res.Outputs, p)
+			return o.outputs.Save(p, local, r.Data)
+		})
+	})
+	if res.Err != nil {
+		res.Detection = face.Detection{}
+	}
+	return res
+}
+
+// errSkipped is readObject's answer for an input whose outputs are up to date.
+var errSkipped = errors.New("outputs exist")
+
+// readObject reads an S3 input, or finds with --skip-existing that it need not be read (then
+// it returns errSkipped and the outputs' keys).
+func readObject(ctx context.Context, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs, src *batch.Source) ([]byte, []string, error) {
+	obj := in.Object
+	if maxBytes > 0 && obj.Size > maxBytes {
+		// Known from the listing: an oversized object is never downloaded.
+		return nil, nil, s3io.TooLarge(maxBytes)
+	}
+	if objOut != nil && o.skipExisting {
+		etag := obj.ETag
+		if etag == "" {
+			head, err := store.Head(ctx, obj.Bucket, obj.Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			etag = head.ETag
+			obj.Size = head.Size
+		}
+		keys, done, err := objOut.Done(ctx, in.Rel, etag)
+		if err != nil {
+			return nil, nil, err
+		}
+		if done {
+			src.ETag = etag
+			return nil, keys, errSkipped
+		}
+	}
+	data, got, err := store.Get(ctx, obj.Bucket, obj.Key, obj.ETag, maxBytes)
+	if errors.Is(err, s3io.ErrNotFound) && obj.ETag != "" {
+		err = fmt.Errorf("%w (deleted since it was listed)", err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	src.ETag, src.ContentType = got.ETag, got.ContentType
+	return data, nil, nil
+}
+
+func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
+	if in.Path == batch.Stdin {
+		return imageio.ReadLimited(a.streams.In, maxBytes)
+	}
+	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears, and
+	// no signal would stop it. It changes nothing for regular files.
+	f, err := os.OpenFile(in.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, pe.Err
+		}
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading input: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s); use - to read standard input", fileKind(st.Mode()))
+	}
+	return imageio.ReadLimited(f, maxBytes)
+}
+
+// fileKind names a non-regular file's type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "mode " + m.String()
+}
