@@ -73,7 +73,5 @@ go test -run '^$' -fuzz '^FuzzDetectInput$' -fuzztime 250000x -fuzzminimizetime 
 if [ -f .goreleaser.yaml ]; then
   step "goreleaser check"
   go run github.com/goreleaser/goreleaser/v2@v2.15.1 check
-  step "release snapshot: the portable archives for every release target, checksums, the Homebrew cask"
-  scripts/release-snapshot.sh
 fi
 step "all tests passed"

@@ -38,6 +38,7 @@ func TestBuildFlagsInOnePlace(t *testing.T) {
 	}
 	var cfg struct {
 		Builds []struct {
+			ID      string   `yaml:"id"`
 			Env     []string `yaml:"env"`
 			Flags   []string `yaml:"flags"`
 			LDFlags []string `yaml:"ldflags"`
@@ -46,8 +47,8 @@ func TestBuildFlagsInOnePlace(t *testing.T) {
 	if err := yaml.Unmarshal(data, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Builds) != 2 {
-		t.Fatalf("%d builds in .goreleaser.yaml, want 2 (linux/amd64, linux/arm64)", len(cfg.Builds))
+	if len(cfg.Builds) != 3 {
+		t.Fatalf("%d builds in .goreleaser.yaml, want 3 (OpenCV linux/amd64 and linux/arm64, portable)", len(cfg.Builds))
 	}
 	render := func(text string) string {
 		t.Helper()
@@ -85,6 +86,13 @@ func TestBuildFlagsInOnePlace(t *testing.T) {
 		}
 		goreleaser := []string{env["CGO_ENABLED"], env["CGO_CFLAGS"], env["CGO_CXXFLAGS"], env["CGO_LDFLAGS"], strings.Join(flags, " "), strings.Join(ld, " ")}
 		for i, name := range []string{"CGO_ENABLED", "CGO_CFLAGS", "CGO_CXXFLAGS", "CGO_LDFLAGS", "go build flags", "ldflags"} {
+			// The portable build has no cgo: only its go build flags and ldflags are env.sh's.
+			if b.ID == "facectl-portable" && i < 4 {
+				if i == 0 && goreleaser[0] != "0" {
+					t.Errorf("the portable build has CGO_ENABLED=%q, want 0", goreleaser[0])
+				}
+				continue
+			}
 			if goreleaser[i] != shell[i] {
 				t.Errorf("%s: .goreleaser.yaml gives %q, env.sh %q", name, goreleaser[i], shell[i])
 			}

@@ -16,7 +16,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/face"
@@ -190,21 +189,18 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 	if local == batch.Stdin || in.Object != nil {
 		local = ""
 	}
-	res.Err = eng.Process(ctx, data, o.filter, func(img gocv.Mat, d face.Detection) error {
-		res.Detection = d
-		return o.outputs.Each(img, d.Faces, src.Format, func(r render.Rendered) error {
-			kind := string(r.Kind)
-			if objOut != nil {
-				if _, ok := objOut.Prefixes[kind]; ok {
-					u, err := objOut.Put(ctx, src, in.Rel, kind, r.Face, len(d.Faces), r.Data, r.Format)
-					res.Outputs = append(res.Outputs, u)
-					return err
-				}
+	res.Detection, res.Err = eng.RenderOutputs(ctx, data, o.filter, o.outputs, src.Format, func(d face.Detection, r render.Rendered) error {
+		kind := string(r.Kind)
+		if objOut != nil {
+			if _, ok := objOut.Prefixes[kind]; ok {
+				u, err := objOut.Put(ctx, src, in.Rel, kind, r.Face, len(d.Faces), r.Data, r.Format)
+				res.Outputs = append(res.Outputs, u)
+				return err
 			}
-			p := o.outputs.Path(in.Rel, r)
-			res.Outputs = append(res.Outputs, p)
-			return o.outputs.Save(p, local, r.Data)
-		})
+		}
+		p := o.outputs.Path(in.Rel, r)
+		res.Outputs = append(res.Outputs, p)
+		return o.outputs.Save(p, local, r.Data)
 	})
 	if res.Err != nil {
 		res.Detection = face.Detection{}

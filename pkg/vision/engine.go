@@ -172,6 +172,17 @@ func (e *Engine) Process(ctx context.Context, data []byte, f face.Filter, fn fun
 	})
 }
 
+// RenderOutputs detects faces in data and hands each output o asks for (crops, obscured copy,
+// annotated image) to fn with the detection, so that callers store them without touching a Mat.
+func (e *Engine) RenderOutputs(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, format imageio.Format, fn func(face.Detection, render.Rendered) error) (face.Detection, error) {
+	var det face.Detection
+	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {
+		det = d
+		return o.Each(img, d.Faces, format, func(r render.Rendered) error { return fn(d, r) })
+	})
+	return det, err
+}
+
 // run is the one path every detection takes: inspect, wait for a detector, decode, detect.
 func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(gocv.Mat, face.Detection) error) error {
 	info, err := imageio.Inspect(data, e.cfg.Limits)
