@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/facectl/facectl/internal/testenv"
 
@@ -26,44 +23,13 @@ import (
 	"github.com/facectl/facectl/pkg/deploy"
 )
 
-// startMotoForCLI runs a moto_server for this test on a free 127.0.0.1 port.
+// startMotoForCLI runs a moto_server for this test whose ECS services reach their running count.
 func startMotoForCLI(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("moto_server"); err != nil {
-		if os.Getenv("FACECTL_TEST_SKIP_DEPLOY_E2E") == "1" {
-			t.Skip("moto_server not found and FACECTL_TEST_SKIP_DEPLOY_E2E=1")
-		}
-		t.Fatal("moto_server not found: install moto with its server extra (pip install 'moto[server]'), or set FACECTL_TEST_SKIP_DEPLOY_E2E=1")
+	if _, err := exec.LookPath("moto_server"); err != nil && os.Getenv("FACECTL_TEST_SKIP_DEPLOY_E2E") == "1" {
+		t.Skip("moto_server not found and FACECTL_TEST_SKIP_DEPLOY_E2E=1")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	var logs bytes.Buffer
-	cmd := exec.Command("moto_server", "-H", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Env = append(os.Environ(), "MOTO_ECS_SERVICE_RUNNING=2")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.After(60 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
-			return url
-		}
-		select {
-		case <-deadline:
-			t.Fatalf("moto_server did not start:\n%s", logs.String())
-		case <-tick.C:
-		}
-	}
+	return testenv.StartMoto(t, "MOTO_ECS_SERVICE_RUNNING=2")
 }
 
 // TestDeployCommand runs facectl deploy, deploy status and deploy init in-process against
