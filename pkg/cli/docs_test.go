@@ -162,21 +162,18 @@ func docExamples(t *testing.T, files []string) []docExample {
 			if strings.Contains(line, "[flags]") {
 				continue
 			}
-			for _, seg := range shellSegments(cutComment(line)) {
-				fields := strings.Fields(seg)
-				for len(fields) > 0 && (envAssign.MatchString(fields[0]) || fields[0] == "sudo") {
-					fields = fields[1:]
+			cmds, err := shellCommands(line)
+			if first := strings.Fields(line); err != nil && len(first) > 0 && (first[0] == "facectl" || first[0] == "./facectl") {
+				// Prose in plain blocks (cobra's option lists) may hold a lone quote; a command may not.
+				t.Errorf("%s:%d: %v in %q", file, n, err, line)
+			}
+			for _, words := range cmds {
+				for len(words) > 0 && (envAssign.MatchString(words[0]) || words[0] == "sudo") {
+					words = words[1:]
 				}
-				// Prose in plain blocks (cobra's option lists) is no command: only facectl lines are parsed.
-				if len(fields) == 0 || (fields[0] != "facectl" && fields[0] != "./facectl") {
-					continue
+				if len(words) > 0 && (words[0] == "facectl" || words[0] == "./facectl") {
+					out = append(out, docExample{where: fmt.Sprintf("%s:%d", file, n), args: words[1:]})
 				}
-				words, err := shellWords(strings.Join(fields, " "))
-				if err != nil {
-					t.Errorf("%s:%d: %v in %q", file, n, err, seg)
-					continue
-				}
-				out = append(out, docExample{where: fmt.Sprintf("%s:%d", file, n), args: words[1:]})
 			}
 		}
 		f.Close()
@@ -187,53 +184,32 @@ func docExamples(t *testing.T, files []string) []docExample {
 	return out
 }
 
-// cutComment drops a shell comment (a # after a space, outside quotes).
-func cutComment(line string) string {
-	var quote rune
-	for i, r := range line {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			}
-		case r == '\'' || r == '"':
-			quote = r
-		case r == '#' && (i == 0 || line[i-1] == ' '):
-			return line[:i]
-		}
-	}
-	return line
-}
-
-// shellSegments splits a command line at |, ||, && and ; outside quotes.
-func shellSegments(line string) []string {
-	var segs []string
-	var quote rune
-	start := 0
-	for i, r := range line {
-		switch {
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			}
-		case r == '\'' || r == '"':
-			quote = r
-		case r == '|' || r == ';' || (r == '&' && i+1 < len(line) && line[i+1] == '&'):
-			segs = append(segs, line[start:i])
-			start = i + 1
-		}
-	}
-	return append(segs, line[start:])
-}
-
-// shellWords splits a command into words as a POSIX shell would for plain words and single or
-// double quotes (no expansions; a redirection ends the command).
-func shellWords(s string) ([]string, error) {
+// shellCommands splits a command line as a POSIX shell would for plain words and single or
+// double quotes (no expansions): into the commands between |, ||, && and ;, each a list of words,
+// up to a comment (# at the start of a word); a redirection ends its command's words.
+func shellCommands(line string) ([][]string, error) {
+	var cmds [][]string
 	var words []string
 	var cur strings.Builder
-	inWord := false
+	inWord, redirected := false, false
 	var quote rune
-	for _, r := range s {
+	endWord := func() {
+		if inWord && !redirected {
+			words = append(words, cur.String())
+		}
+		cur.Reset()
+		inWord = false
+	}
+	endCommand := func() {
+		endWord()
+		if len(words) > 0 {
+			cmds = append(cmds, words)
+		}
+		words, redirected = nil, false
+	}
+	runes := []rune(line)
+	for i := 0; i < len(runes); i++ {
+		r := runes[i]
 		switch {
 		case quote != 0:
 			if r == quote {
@@ -243,26 +219,28 @@ func shellWords(s string) ([]string, error) {
 			}
 		case r == '\'' || r == '"':
 			quote, inWord = r, true
-		case r == ' ' || r == '\t':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
+		case r == '#' && !inWord:
+			endCommand()
+			return cmds, nil
+		case r == '|' || r == ';' || (r == '&' && i+1 < len(runes) && runes[i+1] == '&'):
+			if r == '&' || (r == '|' && i+1 < len(runes) && runes[i+1] == '|') {
+				i++
 			}
+			endCommand()
+		case r == ' ' || r == '\t':
+			endWord()
 		case (r == '>' || r == '<') && !inWord:
-			return words, nil
+			redirected = true
 		default:
 			cur.WriteRune(r)
 			inWord = true
 		}
 	}
 	if quote != 0 {
-		return nil, fmt.Errorf("unterminated %c quote", quote)
+		return cmds, fmt.Errorf("unterminated %c quote", quote)
 	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
+	endCommand()
+	return cmds, nil
 }
 
 // TestDocExamplesParse fails on a `facectl …` command in the docs that names a command or flag
