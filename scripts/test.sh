@@ -67,7 +67,7 @@ step "fuzz (short)"
 # (15–30 s and 60–90 s here), not durations: Go 1.26's fuzz coordinator can report a spurious
 # "context deadline exceeded" failure when a -fuzztime duration runs out (go.dev/issue/75804,
 # fixed in Go 1.27; seen in this script's FuzzDetectInput once).
-go test -run '^$' -fuzz '^FuzzInspect$' -fuzztime 300000x -fuzzminimizetime 2s ./pkg/imageio
+go test -run '^$' -fuzz '^FuzzInspect$' -fuzztime 300000x -fuzzminimizetime 2s ./pkg/imagecheck
 go test -run '^$' -fuzz '^FuzzDetectInput$' -fuzztime 250000x -fuzzminimizetime 10s ./pkg/server
 
 if [ -f .goreleaser.yaml ]; then

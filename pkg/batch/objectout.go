@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 	"github.com/facectl/facectl/pkg/s3io"
 )
 
@@ -63,7 +63,7 @@ type Source struct {
 	// for objects put in one part.
 	ETag        string
 	ContentType string
-	Format      imageio.Format
+	Format      imagecheck.Format
 }
 
 // rewritten are the extensions of formats written as PNG (see render.FileOutputs.Each).
@@ -156,7 +156,7 @@ func (o *ObjectOutputs) Done(ctx context.Context, rel, etag string) ([]string, b
 // Put writes one output image of src (format is the output's, faces the image's face count)
 // and returns its s3:// URL. It never replaces the input; an existing output is replaced with
 // Force, kept when SkipExisting finds it made from the same source ETag, and an error otherwise.
-func (o *ObjectOutputs) Put(ctx context.Context, src Source, rel, kind string, face, faces int, data []byte, format imageio.Format) (string, error) {
+func (o *ObjectOutputs) Put(ctx context.Context, src Source, rel, kind string, face, faces int, data []byte, format imagecheck.Format) (string, error) {
 	u := o.Key(kind, face, rel)
 	if src.Object != nil && src.Object.Bucket == u.Bucket && src.Object.Key == u.Key {
 		return "", fmt.Errorf("writing %s: refusing to overwrite the input", u)

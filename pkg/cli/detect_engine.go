@@ -19,7 +19,7 @@ import (
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 	"github.com/facectl/facectl/pkg/render"
 	"github.com/facectl/facectl/pkg/report"
 	"github.com/facectl/facectl/pkg/s3io"
@@ -184,7 +184,7 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 		res.Detection, res.Err = eng.Detect(ctx, data, o.filter)
 		return res
 	}
-	src.Format, _ = imageio.Sniff(data)
+	src.Format, _ = imagecheck.Sniff(data)
 	local := in.Path
 	if local == batch.Stdin || in.Object != nil {
 		local = ""
@@ -251,7 +251,7 @@ func readObject(ctx context.Context, o *detectOptions, in batch.Input, maxBytes 
 
 func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
 	if in.Path == batch.Stdin {
-		return imageio.ReadLimited(a.streams.In, maxBytes)
+		return imagecheck.ReadLimited(a.streams.In, maxBytes)
 	}
 	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears, and
 	// no signal would stop it. It changes nothing for regular files.
@@ -271,7 +271,7 @@ func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file (%s); use - to read standard input", fileKind(st.Mode()))
 	}
-	return imageio.ReadLimited(f, maxBytes)
+	return imagecheck.ReadLimited(f, maxBytes)
 }
 
 // fileKind names a non-regular file's type for messages.

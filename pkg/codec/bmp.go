@@ -13,7 +13,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // The BMP decoder is a port of OpenCV 4.6's BmpDecoder (modules/imgcodecs/src/grfmt_bmp.cpp)
@@ -150,7 +150,7 @@ func (h *bmpHeader) read(s *bmpStream) error {
 			case h.bpp == 32 && mask == [3]int{0xff0000, 0xff00, 0xff}:
 			default:
 				return fmt.Errorf("%w: %d-bit BMP with colour masks red %#x, green %#x, blue %#x (only 555 and 565 16-bit and 8-8-8 32-bit masks are)",
-					imageio.ErrUnsupported, h.bpp, mask[0], mask[1], mask[2])
+					imagecheck.ErrUnsupported, h.bpp, mask[0], mask[1], mask[2])
 			}
 		case h.bpp == 16 && h.rle == bmpRGB:
 			h.bpp = 15
@@ -277,10 +277,10 @@ func (im *bmpImage) indexRow(r []byte, x int, src []byte, n, bpp int) {
 
 func decodeBMP(dst *gocv.Mat, data []byte) error {
 	if err := decodeBMPInto(dst, data); err != nil {
-		if errors.Is(err, imageio.ErrUnsupported) {
-			return fmt.Errorf("decoding %s: %w", imageio.BMP, err)
+		if errors.Is(err, imagecheck.ErrUnsupported) {
+			return fmt.Errorf("decoding %s: %w", imagecheck.BMP, err)
 		}
-		return fmt.Errorf("%w: decoding %s: %v", imageio.ErrCorrupt, imageio.BMP, err)
+		return fmt.Errorf("%w: decoding %s: %v", imagecheck.ErrCorrupt, imagecheck.BMP, err)
 	}
 	return nil
 }

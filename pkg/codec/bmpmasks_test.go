@@ -6,7 +6,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // v5BMP rewrites a 40-byte-header BMP (without colour table or masks) as one with a
@@ -69,7 +69,7 @@ func TestBMPBitfieldMasks(t *testing.T) {
 		if err == nil {
 			m.Close()
 		}
-		if !errors.Is(err, imageio.ErrUnsupported) {
+		if !errors.Is(err, imagecheck.ErrUnsupported) {
 			t.Errorf("%s: %v, want unsupported", name, err)
 		}
 	}

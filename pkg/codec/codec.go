@@ -6,7 +6,7 @@
 // IMREAD_IGNORE_ORIENTATION, so the pixels are the same as gocv.IMDecode's: 8-bit BGR whatever
 // the file holds (grayscale, palette, 16-bit, alpha, CMYK), EXIF orientation not applied.
 // JPEGs can be decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (IMREAD_REDUCED_COLOR_N).
-// Libraries' fatal errors come back as Go errors wrapping imageio.ErrCorrupt; nothing prints,
+// Libraries' fatal errors come back as Go errors wrapping imagecheck.ErrCorrupt; nothing prints,
 // exits or panics on bad input.
 package codec
 
@@ -24,7 +24,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // ErrScale means a decode asked for a scale other than 1, 2, 4 or 8, or for a reduced decode
@@ -52,31 +52,31 @@ func DecodeInto(dst *gocv.Mat, data []byte, scale int) error {
 	if dst == nil || dst.Ptr() == nil {
 		return errors.New("codec: DecodeInto needs a Mat made by gocv (gocv.NewMat())")
 	}
-	f, err := imageio.Sniff(data)
+	f, err := imagecheck.Sniff(data)
 	if err != nil {
 		return fmt.Errorf("decoding: %w", err)
 	}
 	switch {
 	case scale != 1 && scale != 2 && scale != 4 && scale != 8:
 		return fmt.Errorf("%w: 1/%d (want 1, 2, 4 or 8)", ErrScale, scale)
-	case scale != 1 && f != imageio.JPEG:
+	case scale != 1 && f != imagecheck.JPEG:
 		return fmt.Errorf("%w: %s images decode only at full size, not 1/%d", ErrScale, f, scale)
 	}
-	if f == imageio.BMP {
+	if f == imagecheck.BMP {
 		return decodeBMP(dst, data)
 	}
 	src, n, mat := (*C.uchar)(unsafe.Pointer(&data[0])), C.size_t(len(data)), unsafe.Pointer(dst.Ptr())
 	var msg *C.char
 	switch f {
-	case imageio.JPEG:
+	case imagecheck.JPEG:
 		msg = C.fc_jpeg_decode(src, n, C.int(scale), mat)
-	case imageio.PNG:
+	case imagecheck.PNG:
 		msg = C.fc_png_decode(src, n, mat)
-	case imageio.WebP:
+	case imagecheck.WebP:
 		msg = C.fc_webp_decode(src, n, mat)
 	}
 	if err := errFrom(msg); err != nil {
-		return fmt.Errorf("%w: decoding %s: %v", imageio.ErrCorrupt, f, err)
+		return fmt.Errorf("%w: decoding %s: %v", imagecheck.ErrCorrupt, f, err)
 	}
 	return nil
 }

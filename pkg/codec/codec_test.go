@@ -18,7 +18,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/internal/testenv"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // sample is one encoded image and the scales to decode it at.
@@ -323,22 +323,22 @@ func TestDecodeRejects(t *testing.T) {
 		want  error // errors.Is target, or nil for "any error"
 		text  string
 	}{
-		{"empty", nil, 1, imageio.ErrEmpty, ""},
-		{"text", []byte("hello, world"), 1, imageio.ErrUnsupported, ""},
-		{"jpeg header only", good[:300], 1, imageio.ErrCorrupt, "Premature end"},
-		{"jpeg truncated", good[:len(good)/2], 1, imageio.ErrCorrupt, "Premature end"},
-		{"jpeg truncated reduced", good[:len(good)/2], 4, imageio.ErrCorrupt, "Premature end"},
-		{"jpeg magic only", []byte{0xFF, 0xD8, 0xFF}, 1, imageio.ErrCorrupt, ""},
-		{"jpeg garbage", append([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0}, bytes.Repeat([]byte{0x55}, 500)...), 1, imageio.ErrCorrupt, ""},
-		{"png truncated", pngData[:len(pngData)/2], 1, imageio.ErrCorrupt, "truncated"},
-		{"png corrupt data", corruptPNG, 1, imageio.ErrCorrupt, ""},
-		{"png signature only", pngData[:8], 1, imageio.ErrCorrupt, ""},
-		{"webp truncated", webpData[:len(webpData)/2], 1, imageio.ErrCorrupt, ""},
-		{"webp header only", webpData[:20], 1, imageio.ErrCorrupt, ""},
-		{"bmp truncated", bmpData[:len(bmpData)-10], 1, imageio.ErrCorrupt, "truncated"},
-		{"bmp header only", bmpData[:30], 1, imageio.ErrCorrupt, ""},
-		{"bmp bad bit depth", bmpFile(3, 3, 7, bmpRGB, false, nil, make([]byte, 64)), 1, imageio.ErrCorrupt, ""},
-		{"bmp rle overrun", bmpFile(3, 3, 8, bmpRLE8, false, make([]byte, 1024), []byte{9, 1, 0, 1}), 1, imageio.ErrCorrupt, "overruns"},
+		{"empty", nil, 1, imagecheck.ErrEmpty, ""},
+		{"text", []byte("hello, world"), 1, imagecheck.ErrUnsupported, ""},
+		{"jpeg header only", good[:300], 1, imagecheck.ErrCorrupt, "Premature end"},
+		{"jpeg truncated", good[:len(good)/2], 1, imagecheck.ErrCorrupt, "Premature end"},
+		{"jpeg truncated reduced", good[:len(good)/2], 4, imagecheck.ErrCorrupt, "Premature end"},
+		{"jpeg magic only", []byte{0xFF, 0xD8, 0xFF}, 1, imagecheck.ErrCorrupt, ""},
+		{"jpeg garbage", append([]byte{0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0}, bytes.Repeat([]byte{0x55}, 500)...), 1, imagecheck.ErrCorrupt, ""},
+		{"png truncated", pngData[:len(pngData)/2], 1, imagecheck.ErrCorrupt, "truncated"},
+		{"png corrupt data", corruptPNG, 1, imagecheck.ErrCorrupt, ""},
+		{"png signature only", pngData[:8], 1, imagecheck.ErrCorrupt, ""},
+		{"webp truncated", webpData[:len(webpData)/2], 1, imagecheck.ErrCorrupt, ""},
+		{"webp header only", webpData[:20], 1, imagecheck.ErrCorrupt, ""},
+		{"bmp truncated", bmpData[:len(bmpData)-10], 1, imagecheck.ErrCorrupt, "truncated"},
+		{"bmp header only", bmpData[:30], 1, imagecheck.ErrCorrupt, ""},
+		{"bmp bad bit depth", bmpFile(3, 3, 7, bmpRGB, false, nil, make([]byte, 64)), 1, imagecheck.ErrCorrupt, ""},
+		{"bmp rle overrun", bmpFile(3, 3, 8, bmpRLE8, false, make([]byte, 1024), []byte{9, 1, 0, 1}), 1, imagecheck.ErrCorrupt, "overruns"},
 		{"scale 3", good, 3, ErrScale, ""},
 		{"scale 0", good, 0, ErrScale, ""},
 		{"reduced png", pngData, 2, ErrScale, ""},
@@ -366,7 +366,7 @@ func TestDecodeRejects(t *testing.T) {
 }
 
 func bgrCols(t *testing.T, data []byte) int {
-	info, err := imageio.Inspect(data, imageio.Limits{})
+	info, err := imagecheck.Inspect(data, imagecheck.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

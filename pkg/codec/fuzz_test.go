@@ -10,11 +10,11 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/internal/testenv"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // FuzzDecode feeds the decoders mutations of real files of every format and of their
-// truncations. A decode must either fail with an error wrapping imageio.ErrCorrupt or give an
+// truncations. A decode must either fail with an error wrapping imagecheck.ErrCorrupt or give an
 // image; when imgcodecs decodes the same bytes too, the pixels must agree.
 // Run: go test -run '^$' -fuzz FuzzDecode -fuzztime 60s ./pkg/codec
 func FuzzDecode(f *testing.F) {
@@ -51,14 +51,14 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, scaleBits uint8) {
 		scale := 1 << (scaleBits & 3)
-		// Bound what a header may ask to allocate, as imageio.Inspect does in facectl.
-		if _, err := imageio.Inspect(data, imageio.Limits{MaxPixels: 4_000_000}); errors.Is(err, imageio.ErrTooManyPixels) {
+		// Bound what a header may ask to allocate, as imagecheck.Inspect does in facectl.
+		if _, err := imagecheck.Inspect(data, imagecheck.Limits{MaxPixels: 4_000_000}); errors.Is(err, imagecheck.ErrTooManyPixels) {
 			return
 		}
 		got, err := Decode(data, scale)
 		if err != nil {
-			if !errors.Is(err, imageio.ErrCorrupt) && !errors.Is(err, imageio.ErrEmpty) &&
-				!errors.Is(err, imageio.ErrUnsupported) && !errors.Is(err, ErrScale) {
+			if !errors.Is(err, imagecheck.ErrCorrupt) && !errors.Is(err, imagecheck.ErrEmpty) &&
+				!errors.Is(err, imagecheck.ErrUnsupported) && !errors.Is(err, ErrScale) {
 				t.Fatalf("error wraps no sentinel: %v", err)
 			}
 			return
@@ -67,7 +67,7 @@ func FuzzDecode(f *testing.F) {
 		if got.Empty() || got.Type() != gocv.MatTypeCV8UC3 {
 			t.Fatalf("decode succeeded with a %v Mat of %dx%d", got.Type(), got.Cols(), got.Rows())
 		}
-		if f, _ := imageio.Sniff(data); scale != 1 && f != imageio.JPEG {
+		if f, _ := imagecheck.Sniff(data); scale != 1 && f != imagecheck.JPEG {
 			t.Fatal("a reduced decode of a non-JPEG succeeded")
 		}
 		want := reference(t, data, scale)

@@ -8,7 +8,7 @@ import (
 
 	"gocv.io/x/gocv"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // TestEncodeMatchesGocv checks Encode gives the bytes gocv.IMEncodeWithParams gives, for JPEG and
@@ -18,12 +18,12 @@ func TestEncodeMatchesGocv(t *testing.T) {
 	defer img.Close()
 	gocv.RandU(&img, gocv.NewScalar(0, 0, 0, 0), gocv.NewScalar(255, 255, 255, 0))
 	for _, c := range []struct {
-		format imageio.Format
+		format imagecheck.Format
 		ext    gocv.FileExt
 		params []int
 	}{
-		{imageio.JPEG, gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, 90}},
-		{imageio.PNG, gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 3}},
+		{imagecheck.JPEG, gocv.JPEGFileExt, []int{gocv.IMWriteJpegQuality, 90}},
+		{imagecheck.PNG, gocv.PNGFileExt, []int{gocv.IMWritePngCompression, 3}},
 	} {
 		got, err := Encode(img, c.format, 0)
 		if err != nil {
@@ -40,7 +40,7 @@ func TestEncodeMatchesGocv(t *testing.T) {
 	}
 	empty := gocv.NewMat()
 	defer empty.Close()
-	if _, err := Encode(empty, imageio.JPEG, 0); err == nil {
+	if _, err := Encode(empty, imagecheck.JPEG, 0); err == nil {
 		t.Error("an empty image was encoded")
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // FileOutputs writes annotated images, face crops and obscured copies into directories, named
@@ -40,7 +40,7 @@ var ErrExists = errors.New("output exists (use --force to overwrite)")
 func (o FileOutputs) Path(rel string, r Rendered) string {
 	stem := strings.TrimSuffix(rel, filepath.Ext(rel))
 	ext := ".png"
-	if r.Format == imageio.JPEG {
+	if r.Format == imagecheck.JPEG {
 		ext = ".jpg"
 	}
 	switch r.Kind {
@@ -68,7 +68,7 @@ type Rendered struct {
 	// Face is the 1-based face number of a crop.
 	Face   int
 	Data   []byte
-	Format imageio.Format
+	Format imagecheck.Format
 }
 
 // Save writes data to path, refusing to replace the input and, without Force, any existing file.

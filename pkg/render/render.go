@@ -13,7 +13,7 @@ import (
 
 	"github.com/facectl/facectl/pkg/codec"
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // Apply modifies img as o.Mode says and returns it encoded as o.Format.
@@ -114,14 +114,14 @@ func Crop(img gocv.Mat, f face.Face, margin float64) gocv.Mat {
 }
 
 // Encode encodes img as JPEG (quality 0 means 90) or PNG (zlib level 3).
-func Encode(img gocv.Mat, format imageio.Format, quality int) ([]byte, error) {
+func Encode(img gocv.Mat, format imagecheck.Format, quality int) ([]byte, error) {
 	if quality == 0 {
 		quality = 90
 	}
 	switch format {
-	case imageio.JPEG:
+	case imagecheck.JPEG:
 		return codec.EncodeJPEG(img, quality)
-	case imageio.PNG:
+	case imagecheck.PNG:
 		return codec.EncodePNG(img, 3)
 	}
 	return nil, fmt.Errorf("cannot encode %q images (want jpeg or png)", format)

@@ -21,7 +21,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // Scheme starts every S3 argument.
@@ -169,7 +169,7 @@ func (c *Client) Get(ctx context.Context, bucket, key, etag string, maxBytes int
 		// Refused from the header, so an oversized object is never downloaded.
 		return nil, obj, TooLarge(maxBytes)
 	}
-	data, err := imageio.ReadLimited(out.Body, maxBytes)
+	data, err := imagecheck.ReadLimited(out.Body, maxBytes)
 	if err != nil {
 		return nil, obj, err
 	}
@@ -179,14 +179,14 @@ func (c *Client) Get(ctx context.Context, bucket, key, etag string, maxBytes int
 	return data, obj, nil
 }
 
-// TooLarge is the error for an object over maxBytes, worded as imageio.ReadLimited words it for
+// TooLarge is the error for an object over maxBytes, worded as imagecheck.ReadLimited words it for
 // files.
 func TooLarge(maxBytes int64) error {
 	limit := fmt.Sprintf("%.2f MiB (%d bytes)", float64(maxBytes)/(1<<20), maxBytes)
 	if maxBytes%(1<<20) == 0 {
 		limit = fmt.Sprintf("%d MiB", maxBytes>>20)
 	}
-	return fmt.Errorf("%w: input exceeds the %s limit", imageio.ErrTooLarge, limit)
+	return fmt.Errorf("%w: input exceeds the %s limit", imagecheck.ErrTooLarge, limit)
 }
 
 // Head reads an object's size, ETag, content type and user metadata.

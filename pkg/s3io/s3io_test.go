@@ -17,7 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/facectl/facectl/internal/testenv"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // startMoto runs a moto_server on a free 127.0.0.1 port and returns a client for its S3, which
@@ -143,7 +143,7 @@ func TestAgainstMoto(t *testing.T) {
 		if err != nil || string(data) != "p/with space.jpg" || obj.ETag == "" {
 			t.Fatalf("Get = %q, %+v, %v", data, obj, err)
 		}
-		if _, _, err := c.Get(ctx, "listing", "p/with space.jpg", "", 5); !errors.Is(err, imageio.ErrTooLarge) {
+		if _, _, err := c.Get(ctx, "listing", "p/with space.jpg", "", 5); !errors.Is(err, imagecheck.ErrTooLarge) {
 			t.Errorf("over the limit: %v, want ErrTooLarge", err)
 		}
 		if _, _, err := c.Get(ctx, "listing", "p/missing.jpg", "", 0); !errors.Is(err, ErrNotFound) {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // routes registers every endpoint. Detection routes need an API key when keys are set;
@@ -199,7 +199,7 @@ func (s *Server) readImage(w http.ResponseWriter, r *http.Request, body io.ReadC
 	if err != nil {
 		return nil, err
 	}
-	if _, err := imageio.Sniff(data); err != nil {
+	if _, err := imagecheck.Sniff(data); err != nil {
 		return nil, err
 	}
 	return data, nil
@@ -334,7 +334,7 @@ func (j *job) end() {
 // reads the rest under the upload rate limits, reserves decode memory as the image header
 // says for engine e (render is the format of the rendered result, "" for detection only),
 // and finally waits for a worker. On success the caller must call end.
-func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render imageio.Format) (*job, error) {
+func (s *Server) begin(w http.ResponseWriter, r *http.Request, e Engine, render imagecheck.Format) (*job, error) {
 	multipart, err := s.checkRequest(r)
 	if err != nil {
 		return nil, err
@@ -454,7 +454,7 @@ func (s *Server) detect(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	format, wantImage := negotiateImage(r.Header.Get("Accept"), false)
-	var rendered imageio.Format
+	var rendered imagecheck.Format
 	if wantImage || o.annotate {
 		rendered = format
 	}
@@ -511,7 +511,7 @@ func (s *Server) blur(w http.ResponseWriter, r *http.Request) error {
 	return s.writeImage(w, r, img, format, det, string(o.mode))
 }
 
-func (s *Server) writeImage(w http.ResponseWriter, r *http.Request, img []byte, format imageio.Format, det face.Detection, name string) error {
+func (s *Server) writeImage(w http.ResponseWriter, r *http.Request, img []byte, format imagecheck.Format, det face.Detection, name string) error {
 	return s.respond(w, r, img, func(h http.Header) {
 		h.Set("Content-Type", format.MIME())
 		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="%s.%s"`, name, extension(format)))
@@ -580,8 +580,8 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request, body []byte) {
 	}
 }
 
-func extension(f imageio.Format) string {
-	if f == imageio.PNG {
+func extension(f imagecheck.Format) string {
+	if f == imagecheck.PNG {
 		return "png"
 	}
 	return "jpg"
@@ -589,7 +589,7 @@ func extension(f imageio.Format) string {
 
 // negotiateImage picks the response type from Accept. It returns the image format and
 // whether an image (rather than JSON) is preferred; image endpoints pass imageOnly.
-func negotiateImage(accept string, imageOnly bool) (imageio.Format, bool) {
+func negotiateImage(accept string, imageOnly bool) (imagecheck.Format, bool) {
 	best, bestQ := "", 0.0
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -615,9 +615,9 @@ func negotiateImage(accept string, imageOnly bool) (imageio.Format, bool) {
 	}
 	switch best {
 	case "image/png":
-		return imageio.PNG, true
+		return imagecheck.PNG, true
 	case "image/jpeg":
-		return imageio.JPEG, true
+		return imagecheck.JPEG, true
 	}
-	return imageio.JPEG, imageOnly
+	return imagecheck.JPEG, imageOnly
 }

@@ -31,7 +31,7 @@ type Config struct {
 	QueueWait time.Duration `mapstructure:"queue_wait" flag:"queue-wait" help:"longest wait for a worker before 503"`
 
 	// MaxBodyBytes limits the request body (413 above it). Default 10 MiB. The pixel limit
-	// is the engine's (imageio limits), checked from the image header before decoding.
+	// is the engine's (imagecheck limits), checked from the image header before decoding.
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes" flag:"max-body-bytes" help:"largest request body in bytes (413 above)"`
 	// MaxBufferedBytes bounds the request bodies held in memory at once, over all requests;
 	// an upload that does not fit waits (its body still in the socket) within QueueWait.

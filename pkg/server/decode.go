@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // DecodeCoster is implemented by engines that can estimate, from an image's header, the
@@ -13,12 +13,12 @@ import (
 // format of the rendered result, or "" for detection only. Engines without it are charged
 // fallbackDecodeCost.
 type DecodeCoster interface {
-	DecodeCost(info imageio.Info, render imageio.Format) int64
+	DecodeCost(info imagecheck.Info, render imagecheck.Format) int64
 }
 
 // fallbackDecodeCost is a generous estimate for engines that cannot tell: the BGR image,
 // a progressive JPEG's coefficients or a working copy, and an encoded result.
-func fallbackDecodeCost(info imageio.Info) int64 {
+func fallbackDecodeCost(info imagecheck.Info) int64 {
 	return 9 * int64(info.Width) * int64(info.Height)
 }
 
@@ -27,8 +27,8 @@ func fallbackDecodeCost(info imageio.Info) int64 {
 // decoded yet: a 6 KB PNG can declare 49 megapixels, which is what this bounds. An image that
 // alone needs more than the whole budget is refused (422), so the budget is a hard bound.
 // Images whose header is unreadable cost nothing: the engine refuses them before decoding.
-func (s *Server) reserveDecode(ctx context.Context, t *ticket, e Engine, data []byte, render imageio.Format) error {
-	info, err := imageio.Inspect(data, imageio.Limits{})
+func (s *Server) reserveDecode(ctx context.Context, t *ticket, e Engine, data []byte, render imagecheck.Format) error {
+	info, err := imagecheck.Inspect(data, imagecheck.Limits{})
 	if err != nil {
 		return nil
 	}

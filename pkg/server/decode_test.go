@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // pngSized encodes a w×h grey PNG.
@@ -29,10 +29,10 @@ func pngSized(t testing.TB, w, h int) []byte {
 type costEngine struct {
 	*gateEngine
 	mu  sync.Mutex
-	got []imageio.Format
+	got []imagecheck.Format
 }
 
-func (c *costEngine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
+func (c *costEngine) DecodeCost(info imagecheck.Info, render imagecheck.Format) int64 {
 	c.mu.Lock()
 	c.got = append(c.got, render)
 	c.mu.Unlock()
@@ -101,7 +101,7 @@ func TestDecodeBudget(t *testing.T) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.got) < 3 || g.got[0] != imageio.JPEG || g.got[1] != "" {
+	if len(g.got) < 3 || g.got[0] != imagecheck.JPEG || g.got[1] != "" {
 		t.Errorf("render formats asked for = %q, want jpeg for blur and none for detect", g.got)
 	}
 }

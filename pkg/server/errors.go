@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // Error is an error with the HTTP status, the stable code and the message a client sees.
@@ -63,7 +63,7 @@ var (
 )
 
 // asHTTPError maps any error to the *Error that is written to the client. Image input errors
-// keep the human message of the imageio sentinel error, which describes the upload and not
+// keep the human message of the imagecheck sentinel error, which describes the upload and not
 // the server.
 func asHTTPError(err error) *Error {
 	var he *Error
@@ -75,11 +75,11 @@ func asHTTPError(err error) *Error {
 		status   int
 		code     string
 	}{
-		{imageio.ErrEmpty, http.StatusBadRequest, "empty_image"},
-		{imageio.ErrUnsupported, http.StatusUnsupportedMediaType, "unsupported_format"},
-		{imageio.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
-		{imageio.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
-		{imageio.ErrCorrupt, http.StatusUnprocessableEntity, "corrupt_image"},
+		{imagecheck.ErrEmpty, http.StatusBadRequest, "empty_image"},
+		{imagecheck.ErrUnsupported, http.StatusUnsupportedMediaType, "unsupported_format"},
+		{imagecheck.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
+		{imagecheck.ErrTooManyPixels, http.StatusUnprocessableEntity, "too_many_pixels"},
+		{imagecheck.ErrCorrupt, http.StatusUnprocessableEntity, "corrupt_image"},
 	} {
 		if errors.Is(err, m.sentinel) {
 			return &Error{Status: m.status, Code: m.code, Message: sentinelMessage(err, m.sentinel), Err: err}
@@ -124,7 +124,7 @@ func asHTTPError(err error) *Error {
 }
 
 // sentinelMessage returns the message of the error in err's chain that directly wraps
-// sentinel: imageio builds those as "<sentinel>: <what is wrong with the file>", without the
+// sentinel: imagecheck builds those as "<sentinel>: <what is wrong with the file>", without the
 // actions the layers above add.
 func sentinelMessage(err, sentinel error) string {
 	for e := err; e != nil; e = errors.Unwrap(e) {

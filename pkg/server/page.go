@@ -14,7 +14,7 @@ import (
 	"strings"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // web holds the page, its script and styles, the server-rendered result and error pages
@@ -143,11 +143,11 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	j, err := s.begin(w, r, o.engine, imageio.JPEG)
+	j, err := s.begin(w, r, o.engine, imagecheck.JPEG)
 	if err != nil {
 		return err
 	}
-	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: face.Annotate, Format: imageio.JPEG, Quality: s.cfg.JPEGQuality})
+	img, det, err := s.run(j.ctx, o, j.data, &face.RenderOptions{Mode: face.Annotate, Format: imagecheck.JPEG, Quality: s.cfg.JPEGQuality})
 	j.end()
 	if err != nil {
 		return err

@@ -25,7 +25,7 @@ import (
 )
 
 // Engine is what the server needs from a detection engine (*vision.Engine implements it).
-// Detect and Render must be safe for concurrent use and return errors wrapping the imageio
+// Detect and Render must be safe for concurrent use and return errors wrapping the imagecheck
 // sentinels for bad input.
 type Engine interface {
 	Name() string

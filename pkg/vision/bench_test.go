@@ -17,7 +17,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 var black = color.RGBA{}
@@ -83,7 +83,7 @@ func BenchmarkRender(b *testing.B) {
 				e := benchEngine(b, "yunet", 1)
 				data := in.data(b)
 				ctx := context.Background()
-				o := face.RenderOptions{Mode: mode, Format: imageio.JPEG}
+				o := face.RenderOptions{Mode: mode, Format: imagecheck.JPEG}
 				if _, _, err := e.Render(ctx, data, face.Filter{}, o); err != nil {
 					b.Fatal(err)
 				}

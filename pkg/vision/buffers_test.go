@@ -19,7 +19,7 @@ import (
 
 	"github.com/facectl/facectl/pkg/codec"
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // TestDecodeReusesBuffers decodes each kind of input twice with the same buffers: the second time
@@ -45,7 +45,7 @@ func TestDecodeReusesBuffers(t *testing.T) {
 		t.Run(in.name, func(t *testing.T) {
 			bufs := newDecodeBuffers(keep)
 			defer bufs.close()
-			info, err := imageio.Inspect(in.data, imageio.DefaultLimits())
+			info, err := imagecheck.Inspect(in.data, imagecheck.DefaultLimits())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -250,8 +250,8 @@ func TestDecodeIntoBufferMatchesOpenCV(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer bad.Close()
-	if err := codec.DecodeInto(&bad, []byte("\xFF\xD8\xFFnot a jpeg"), 1); !errors.Is(err, imageio.ErrCorrupt) {
-		t.Errorf("garbage: got %v, want an error wrapping imageio.ErrCorrupt", err)
+	if err := codec.DecodeInto(&bad, []byte("\xFF\xD8\xFFnot a jpeg"), 1); !errors.Is(err, imagecheck.ErrCorrupt) {
+		t.Errorf("garbage: got %v, want an error wrapping imagecheck.ErrCorrupt", err)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // yunetMinSide is the smallest padded input side the network accepts.
@@ -41,7 +41,7 @@ type Config struct {
 	// Workers is the number of detectors kept loaded; 0 means the number of usable cores.
 	Workers int `mapstructure:"workers" flag:"workers" help:"images processed in parallel (default: usable cores)"`
 	// Limits guard decoding: bytes and pixels, checked from the header before decoding.
-	Limits imageio.Limits `mapstructure:",squash"`
+	Limits imagecheck.Limits `mapstructure:",squash"`
 }
 
 // DefaultConfig returns the defaults, measured on shared/testdata/faces (see BENCHMARKS.md, "Choosing the defaults").
@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 		ScoreThreshold: 0.7,
 		NMSThreshold:   0.3,
 		DetectionSize:  1280,
-		Limits:         imageio.DefaultLimits(),
+		Limits:         imagecheck.DefaultLimits(),
 	}
 }
 

@@ -5,7 +5,7 @@ package vision
 import (
 	"math"
 
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // Bytes per decoded pixel the cascade detectors add on top of the BGR image: the grey copy,
@@ -36,7 +36,7 @@ const (
 // own working memory (about 70 MB at a 1280-pixel detection size) stays with its worker
 // between requests and is not part of it. Images over the engine's limits cost 0: they are
 // refused before decoding. TestDecodeCostCoversThePeak holds the estimate to measured peaks.
-func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
+func (e *Engine) DecodeCost(info imagecheck.Info, render imagecheck.Format) int64 {
 	lim := e.cfg.Limits
 	if info.Width <= 0 || info.Height <= 0 ||
 		lim.MaxPixels > 0 && int64(info.Width)*int64(info.Height) > lim.MaxPixels {
@@ -52,7 +52,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 	img := 3 * px
 
 	decoding := img
-	if info.Format == imageio.JPEG && info.Progressive {
+	if info.Format == imagecheck.JPEG && info.Progressive {
 		planes := info.Planes
 		if planes <= 0 {
 			planes = 3
@@ -61,7 +61,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 		blocks := math.Ceil(float64(info.Width)/8) * math.Ceil(float64(info.Height)/8) * 64
 		decoding += blocks * planes * 2 * 1.02
 	}
-	if info.Format == imageio.WebP && info.Lossless {
+	if info.Format == imagecheck.WebP && info.Lossless {
 		// libwebp's VP8L decoder works in a full-image ARGB buffer (4 bytes a pixel, plus a
 		// few cache rows) and converts to BGR after.
 		decoding += 4 * float64(info.Width) * (float64(info.Height) + 32)
@@ -87,7 +87,7 @@ func (e *Engine) DecodeCost(info imageio.Info, render imageio.Format) int64 {
 
 	rendering := 0.0
 	switch render {
-	case imageio.PNG:
+	case imagecheck.PNG:
 		rendering = img + 2*0.6*img
 	case "":
 	default:

@@ -15,7 +15,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // vmKB reads a field of /proc/self/status (VmRSS, VmHWM) in kB.
@@ -71,18 +71,18 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		data   []byte
-		render imageio.Format
+		render imagecheck.Format
 	}{
 		{"baseline JPEG detect", baseline, ""},
-		{"baseline JPEG blur", baseline, imageio.JPEG},
+		{"baseline JPEG blur", baseline, imagecheck.JPEG},
 		{"progressive JPEG detect", progressive, ""},
-		{"progressive JPEG blur", progressive, imageio.JPEG},
+		{"progressive JPEG blur", progressive, imagecheck.JPEG},
 		{"PNG detect", png, ""},
-		{"PNG blur to PNG", png, imageio.PNG},
+		{"PNG blur to PNG", png, imagecheck.PNG},
 		{"lossless WebP detect", lossless, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			info, err := imageio.Inspect(tc.data, imageio.Limits{})
+			info, err := imagecheck.Inspect(tc.data, imagecheck.Limits{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,7 +6,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/codec"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // decoded is an image ready for a detector: 3-channel BGR, EXIF orientation applied. scale is
@@ -37,8 +37,8 @@ func (b decodeBuffers) close() error {
 // decoded at 1/factor scale (libjpeg's DCT scaling, much cheaper than decoding fully and
 // resizing): the network then sees the image at between 3/4 of and the full detection size,
 // which finds the same faces at a fraction of the cost.
-func reducedFactor(info imageio.Info, minSide int) int {
-	if minSide > 0 && info.Format == imageio.JPEG {
+func reducedFactor(info imagecheck.Info, minSide int) int {
+	if minSide > 0 && info.Format == imagecheck.JPEG {
 		long := max(info.Width, info.Height)
 		for _, f := range []int{8, 4, 2} {
 			if long/f >= minSide*3/4 {
@@ -52,7 +52,7 @@ func reducedFactor(info imageio.Info, minSide int) int {
 // decode turns checked image bytes into a BGR Mat as displayed, at 1/factor scale (factor 1, or
 // 2, 4 or 8 for JPEGs), in the worker's buffers. The caller closes img, before the next decode
 // with the same buffers.
-func decode(data []byte, info imageio.Info, factor int, bufs decodeBuffers) (decoded, error) {
+func decode(data []byte, info imagecheck.Info, factor int, bufs decodeBuffers) (decoded, error) {
 	// libjpeg's scaled size rounds up, which is the size codec decodes to, so the pixels land in
 	// the worker's buffer. Should a decode come out another size, codec allocates for img instead:
 	// slower, never wrong.

@@ -14,7 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 	"github.com/facectl/facectl/pkg/render"
 )
 
@@ -120,7 +120,7 @@ func (e *Engine) Name() string { return e.cfg.Detector }
 func (e *Engine) Workers() int { return e.cfg.Workers }
 
 // Detect checks, decodes and detects faces in data, then applies f. It blocks until a detector is
-// free or ctx is done. Bad input yields an error wrapping one of imageio's sentinel errors.
+// free or ctx is done. Bad input yields an error wrapping one of imagecheck's sentinel errors.
 func (e *Engine) Detect(ctx context.Context, data []byte, f face.Filter) (face.Detection, error) {
 	var det face.Detection
 	err := e.run(ctx, data, false, func(_ gocv.Mat, d face.Detection) error {
@@ -151,7 +151,7 @@ func (e *Engine) Render(ctx context.Context, data []byte, f face.Filter, o face.
 // WriteFiles detects faces in data at full resolution, applies f, and writes the outputs o asks
 // for (annotated image, crops, obscured copy), named after rel; input is the input's path ("" for
 // standard input) and format its image format.
-func (e *Engine) WriteFiles(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, rel, input string, format imageio.Format) (face.Detection, error) {
+func (e *Engine) WriteFiles(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, rel, input string, format imagecheck.Format) (face.Detection, error) {
 	var det face.Detection
 	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {
 		det = d
@@ -174,7 +174,7 @@ func (e *Engine) Process(ctx context.Context, data []byte, f face.Filter, fn fun
 
 // RenderOutputs detects faces in data and hands each output o asks for (crops, obscured copy,
 // annotated image) to fn with the detection, so that callers store them without touching a Mat.
-func (e *Engine) RenderOutputs(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, format imageio.Format, fn func(face.Detection, render.Rendered) error) (face.Detection, error) {
+func (e *Engine) RenderOutputs(ctx context.Context, data []byte, f face.Filter, o render.FileOutputs, format imagecheck.Format, fn func(face.Detection, render.Rendered) error) (face.Detection, error) {
 	var det face.Detection
 	err := e.Process(ctx, data, f, func(img gocv.Mat, d face.Detection) error {
 		det = d
@@ -185,7 +185,7 @@ func (e *Engine) RenderOutputs(ctx context.Context, data []byte, f face.Filter, 
 
 // run is the one path every detection takes: inspect, wait for a detector, decode, detect.
 func (e *Engine) run(ctx context.Context, data []byte, fullSize bool, fn func(gocv.Mat, face.Detection) error) error {
-	info, err := imageio.Inspect(data, e.cfg.Limits)
+	info, err := imagecheck.Inspect(data, e.cfg.Limits)
 	if err != nil {
 		return err
 	}

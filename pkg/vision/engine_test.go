@@ -30,7 +30,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -314,11 +314,11 @@ func TestBadInput(t *testing.T) {
 			data []byte
 			want error
 		}{
-			{"empty", nil, imageio.ErrEmpty},
-			{"text", []byte("hello, this is not an image\n"), imageio.ErrUnsupported},
-			{"truncated jpeg", good[:len(good)/2], imageio.ErrCorrupt},
-			{"pixel bomb", bomb, imageio.ErrTooManyPixels},
-			{"garbage after header", append(append([]byte{}, good[:600]...), append(bytes.Repeat([]byte{0x55}, 2000), 0xFF, 0xD9)...), imageio.ErrCorrupt},
+			{"empty", nil, imagecheck.ErrEmpty},
+			{"text", []byte("hello, this is not an image\n"), imagecheck.ErrUnsupported},
+			{"truncated jpeg", good[:len(good)/2], imagecheck.ErrCorrupt},
+			{"pixel bomb", bomb, imagecheck.ErrTooManyPixels},
+			{"garbage after header", append(append([]byte{}, good[:600]...), append(bytes.Repeat([]byte{0x55}, 2000), 0xFF, 0xD9)...), imagecheck.ErrCorrupt},
 		} {
 			_, err := e.Detect(context.Background(), tc.data, face.Filter{})
 			if !errors.Is(err, tc.want) {
@@ -379,12 +379,12 @@ func TestRender(t *testing.T) {
 	e := newEngine(t, "yunet", 1)
 	data := testenv.ReadPhoto(t, "group_10.jpg")
 	for _, mode := range face.RenderModes {
-		for _, format := range []imageio.Format{imageio.JPEG, imageio.PNG} {
+		for _, format := range []imagecheck.Format{imagecheck.JPEG, imagecheck.PNG} {
 			out, det, err := e.Render(context.Background(), data, face.Filter{}, face.RenderOptions{Mode: mode, Format: format})
 			if err != nil {
 				t.Fatalf("%s %s: %v", mode, format, err)
 			}
-			info, err := imageio.Inspect(out, imageio.Limits{})
+			info, err := imagecheck.Inspect(out, imagecheck.Limits{})
 			if err != nil || info.Format != format || info.Width != 1024 || info.Height != 603 || len(det.Faces) != 10 {
 				t.Errorf("%s %s: %+v %v, %d faces", mode, format, info, err, len(det.Faces))
 			}
@@ -395,7 +395,7 @@ func TestRender(t *testing.T) {
 			// Pixelated ones are a handful of flat blocks (checked on the lossless PNG).
 			for _, f := range det.Faces {
 				if mode == face.Pixelate {
-					if format == imageio.PNG {
+					if format == imagecheck.PNG {
 						if n := distinctGray(t, out, f); n > 64 {
 							t.Errorf("pixelate: face %+v has %d distinct values, want at most 64 blocks", f, n)
 						}
@@ -409,7 +409,7 @@ func TestRender(t *testing.T) {
 			}
 		}
 	}
-	if _, _, err := e.Render(context.Background(), data, face.Filter{}, face.RenderOptions{Mode: "paint", Format: imageio.JPEG}); err == nil {
+	if _, _, err := e.Render(context.Background(), data, face.Filter{}, face.RenderOptions{Mode: "paint", Format: imagecheck.JPEG}); err == nil {
 		t.Error("unknown mode accepted")
 	}
 }

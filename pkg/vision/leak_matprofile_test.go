@@ -14,7 +14,7 @@ import (
 	"gocv.io/x/gocv"
 
 	"github.com/facectl/facectl/pkg/face"
-	"github.com/facectl/facectl/pkg/imageio"
+	"github.com/facectl/facectl/pkg/imagecheck"
 	"github.com/facectl/facectl/pkg/render"
 )
 
@@ -47,13 +47,13 @@ func TestNoMatLeaks(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, mode := range face.RenderModes {
-					if _, _, err := e.Render(ctx, data, face.Filter{}, face.RenderOptions{Mode: mode, Format: imageio.JPEG}); err != nil {
+					if _, _, err := e.Render(ctx, data, face.Filter{}, face.RenderOptions{Mode: mode, Format: imagecheck.JPEG}); err != nil {
 						t.Fatal(err)
 					}
 				}
 				out := render.FileOutputs{AnnotateDir: t.TempDir(), CropDir: t.TempDir(), BlurDir: t.TempDir(), Obscure: face.Pixelate, CropMargin: 0.2}
 				err := e.Process(ctx, data, face.Filter{}, func(img gocv.Mat, det face.Detection) error {
-					return out.Write(img, det.Faces, p.Name, "", imageio.JPEG)
+					return out.Write(img, det.Faces, p.Name, "", imagecheck.JPEG)
 				})
 				if err != nil {
 					t.Fatal(err)

@@ -1,9 +1,9 @@
-// Package imageio is the safe-input gate that every image passes before any byte of it reaches
+// Package imagecheck is the safe-input gate that every image passes before any byte of it reaches
 // OpenCV. It recognises the supported formats by their magic bytes, reads the dimensions and the
 // EXIF orientation from the headers by hand, enforces size and pixel limits, and rejects files
 // that are structurally truncated. It never decodes pixels, never allocates in proportion to
 // the dimensions a file declares, and never panics, so it can run on untrusted uploads.
-package imageio
+package imagecheck
 
 import (
 	"errors"
@@ -61,10 +61,10 @@ func DefaultLimits() Limits {
 func (l Limits) Validate() error {
 	var errs []error
 	if l.MaxBytes < 0 {
-		errs = append(errs, fmt.Errorf("imageio: MaxBytes must be >= 0 (0 = no limit), got %d", l.MaxBytes))
+		errs = append(errs, fmt.Errorf("imagecheck: MaxBytes must be >= 0 (0 = no limit), got %d", l.MaxBytes))
 	}
 	if l.MaxPixels < 0 {
-		errs = append(errs, fmt.Errorf("imageio: MaxPixels must be >= 0 (0 = no limit), got %d", l.MaxPixels))
+		errs = append(errs, fmt.Errorf("imagecheck: MaxPixels must be >= 0 (0 = no limit), got %d", l.MaxPixels))
 	}
 	return errors.Join(errs...)
 }
@@ -167,7 +167,7 @@ type header struct {
 // actually read, never with max.
 func ReadLimited(r io.Reader, max int64) ([]byte, error) {
 	if max < 0 {
-		return nil, fmt.Errorf("imageio: read limit must be >= 0 (0 = no limit), got %d", max)
+		return nil, fmt.Errorf("imagecheck: read limit must be >= 0 (0 = no limit), got %d", max)
 	}
 	if max == 0 {
 		b, err := io.ReadAll(r)

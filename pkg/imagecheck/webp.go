@@ -1,4 +1,4 @@
-package imageio
+package imagecheck
 
 import (
 	"bytes"
