@@ -66,6 +66,9 @@ func TestBuildFailureDoesNotWaitForTheStacks(t *testing.T) {
 	stub.expect(managedPreflightCalls()...)
 	stub.expect(
 		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
+	)
+	stub.expect(boundaryCreated()...)
+	stub.expect(
 		ok("ecr.DescribeRepositories", `{"repositories":[{"repositoryName":"facectl","repositoryUri":"123456789012.dkr.ecr.us-east-1.amazonaws.com/facectl"}]}`),
 		ok("ecr.GetLifecyclePolicy", `{"repositoryName":"facectl","lifecyclePolicyText":"{}"}`),
 	)

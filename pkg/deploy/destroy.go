@@ -157,6 +157,22 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		})
 	}
 
+	if d.managedEnv && d.cfg.Task.ExecutionRoleARN == "" {
+		// After the service stack, whose execution role it bounds (IAM refuses while one uses it).
+		arn, ours, err := d.boundaryForDestroy(ctx, aws.ToString(id.Account))
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case ours:
+			add("IAM policy "+d.cfg.BoundaryName()+" (the execution role's permissions boundary)", func(ctx context.Context) error {
+				return d.deleteBoundary(ctx, arn)
+			})
+		case arn != "":
+			res.Kept = append(res.Kept, fmt.Sprintf("IAM policy %s: not created by facectl (no %s tag)", d.cfg.BoundaryName(), boundaryTag))
+		}
+	}
+
 	if opts.PurgeImages && d.cfg.Image.URI == "" {
 		// Every revision the service registered, not only the running one: the images of
 		// older deploys (rollback targets) are the service's too.

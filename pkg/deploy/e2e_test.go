@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -501,7 +502,7 @@ func (r *callRecorder) uncovered(cfg Config) []string {
 	p := Policy(cfg)
 	var out []string
 	for a := range r.all {
-		if !p.Allows(a) {
+		if !p.Allows(a) && !slices.Contains(boundaryAdminActions, a) {
 			out = append(out, a)
 		}
 	}

@@ -501,9 +501,13 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 		return nil, err
 	}
 	steps = append(steps, step)
+	boundary, err := r.planBoundary(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	if !r.dryRun {
-		var ask []string
+		ask := boundary.describe()
 		for _, s := range steps {
 			ask = append(ask, s.describe()...)
 		}
@@ -511,6 +515,9 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 			if err := r.ask(ask); err != nil {
 				return nil, err
 			}
+		}
+		if err := r.applyBoundary(ctx, boundary); err != nil {
+			return nil, err
 		}
 	}
 	return steps, nil
@@ -532,6 +539,31 @@ func (d *Deployer) checkLogGroupFree(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keepLogGroup refuses an update that would replace the stack's log group only because the
+// default name changed (/ecs/<service> became /ecs/<cluster>/<service> outside the default
+// cluster): CloudFormation would delete the old group with its logs. A name set in
+// deploy.logs.group is a choice, and goes through.
+func (r *run) keepLogGroup(oldBody, newBody string) error {
+	name := func(body string) string {
+		var t struct {
+			Resources struct {
+				LogGroup struct {
+					Properties struct{ LogGroupName string }
+				}
+			}
+		}
+		_ = json.Unmarshal([]byte(body), &t)
+		return t.Resources.LogGroup.Properties.LogGroupName
+	}
+	was, now := name(oldBody), name(newBody)
+	if r.cfg.Logs.Group != "" || was == "" || now == "" || was == now {
+		return nil
+	}
+	return fmt.Errorf("%w: the service stack keeps the service's logs in log group %s, and this version of facectl names it %s by default: "+
+		"the update would delete %s and its logs. Nothing was changed: set deploy.logs.group: %s in the configuration to keep it (or to %s to start a new group)",
+		ErrInvalidConfig, was, now, was, was, now)
 }
 
 // applyEnvironment carries out the steps and returns the service stack's outputs. It runs
@@ -675,6 +707,9 @@ func (r *run) planStack(ctx context.Context, spec stackSpec, st *cfntypes.Stack)
 		step.verb = "none"
 		r.res.add(spec.What, spec.Name, "none", status)
 		return step, nil
+	}
+	if err := r.keepLogGroup(aws.ToString(tmpl.TemplateBody), spec.Body); err != nil {
+		return step, err
 	}
 	// Every update is looked at through a change set first: some changes replace what the
 	// running service's traffic goes through, and those are refused before anything changes.

@@ -28,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 )
 
 // startOwnMoto runs a moto_server for one test: a fresh account with nothing but the default
@@ -171,6 +172,11 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	}
 	if aws.ToString(td.TaskDefinition.ExecutionRoleArn) != webOut["ExecutionRoleArn"] || webOut["ExecutionRoleArn"] == "" {
 		t.Errorf("execution role %s, stack made %s", aws.ToString(td.TaskDefinition.ExecutionRoleArn), webOut["ExecutionRoleArn"])
+	}
+	// The execution role's permissions boundary was made first (IAM refuses a role whose
+	// boundary is missing), tagged as facectl's, with the document deploy policy --boundary prints.
+	if doc, tags := boundaryDoc(t, iam.NewFromConfig(e.awsCfg), "arn:aws:iam::"+motoAccount+":policy/facectl-facectl-web-boundary"); !sameJSON(doc, BoundaryPolicy(web).JSON()) || !hasTag(tags, boundaryTag, "service/facectl/web") {
+		t.Errorf("boundary = %s, tags %+v", doc, tags)
 	}
 	if g := td.TaskDefinition.ContainerDefinitions[0].LogConfiguration.Options["awslogs-group"]; g != "/ecs/web" || webOut["LogGroup"] != "/ecs/web" {
 		t.Errorf("log group %s, stack %s", g, webOut["LogGroup"])
@@ -325,7 +331,8 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 		t.Fatalf("destroy web: %v", err)
 	}
 	removed := strings.Join(dr.Removed, "\n")
-	for _, want := range []string{"scaling policy web-cpu", "scalable target service/facectl/web", "ECS service web", "service stack facectl-facectl-web"} {
+	for _, want := range []string{"scaling policy web-cpu", "scalable target service/facectl/web", "ECS service web", "service stack facectl-facectl-web",
+		"IAM policy facectl-facectl-web-boundary"} {
 		if !strings.Contains(removed, want) {
 			t.Errorf("destroy did not say it removed %q:\n%s", want, removed)
 		}
@@ -340,6 +347,9 @@ func TestManagedEnvironmentEndToEnd(t *testing.T) {
 	}
 	if _, err := cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String("facectl-facectl-web")}); !isStackMissing(err) {
 		t.Errorf("web's stack still exists: %v", err)
+	}
+	if _, err := iam.NewFromConfig(e.awsCfg).GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String("arn:aws:iam::" + motoAccount + ":policy/facectl-facectl-web-boundary")}); err == nil {
+		t.Error("web's permissions boundary still exists")
 	}
 	if s := describeServiceMaybe(ctx, t, ecsc, "facectl", "web"); s != nil && aws.ToString(s.Status) != "INACTIVE" {
 		t.Errorf("web service is %s after destroy", aws.ToString(s.Status))

@@ -36,6 +36,15 @@ func createStackXML(id string) string {
 
 // managedPreflightCalls are the preflight of a managed environment in an account with only its
 // default VPC (no cluster yet).
+// boundaryCreated answers the permissions boundary check of a managed deploy without its own
+// execution role: no such policy, created.
+func boundaryCreated() []*stubCall {
+	return []*stubCall{
+		fail("iam.GetPolicy", 404, "NoSuchEntity", "Policy arn:aws:iam::123456789012:policy/facectl-facectl-facectl-boundary does not exist or is not attachable."),
+		ok("iam.CreatePolicy", `<CreatePolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><CreatePolicyResult><Policy><PolicyName>facectl-facectl-facectl-boundary</PolicyName><DefaultVersionId>v1</DefaultVersionId><Arn>arn:aws:iam::123456789012:policy/facectl-facectl-facectl-boundary</Arn></Policy></CreatePolicyResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></CreatePolicyResponse>`),
+	}
+}
+
 func managedPreflightCalls() []*stubCall {
 	return []*stubCall{
 		preflightCalls()[0],
@@ -80,6 +89,9 @@ func TestStackCreateFailure(t *testing.T) {
 		cfnMissing("cloudformation.DescribeStacks"),
 		cfnMissing("cloudformation.DescribeStacks"),
 		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
+	)
+	stub.expect(boundaryCreated()...)
+	stub.expect(
 		&stubCall{op: "cloudformation.CreateStack", status: 200, body: createStackXML(clusterID), check: func(t *testing.T, body string) {
 			form, _ := url.ParseQuery(body)
 			if form.Get("StackName") != "facectl-facectl-cluster" || form.Get("Tags.member.1.Value") != "cluster/facectl" {
@@ -241,6 +253,9 @@ func TestRolledBackStackIsReplaced(t *testing.T) {
 		ok("cloudformation.GetTemplate", `<GetTemplateResponse `+cfnNS+`><GetTemplateResult><TemplateBody>`+xmlEscape(d.clusterTemplate())+`</TemplateBody></GetTemplateResult></GetTemplateResponse>`),
 		ok("cloudformation.DescribeStacks", taggedStackXML("facectl-facectl-facectl", oldID, "ROLLBACK_COMPLETE", "service/facectl/facectl", "")),
 		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
+	)
+	stub.expect(boundaryCreated()...)
+	stub.expect(
 		&stubCall{op: "cloudformation.DeleteStack", status: 200, body: `<DeleteStackResponse ` + cfnNS + `/>`, check: func(t *testing.T, body string) {
 			if form, _ := url.ParseQuery(body); form.Get("StackName") != oldID {
 				t.Errorf("deleted %q, want the rolled back stack by its ID", form.Get("StackName"))
@@ -271,6 +286,9 @@ func TestStackWaitSurvivesThrottling(t *testing.T) {
 		cfnMissing("cloudformation.DescribeStacks"),
 		cfnMissing("cloudformation.DescribeStacks"),
 		ok("logs.DescribeLogGroups", `{"logGroups":[]}`),
+	)
+	stub.expect(boundaryCreated()...)
+	stub.expect(
 		ok("cloudformation.CreateStack", createStackXML(clusterID)),
 	)
 	// Two looks fail after the SDK's 3 attempts each (no backoff in the stub's retryer).

@@ -52,7 +52,8 @@ type faultProxy struct {
 	MaxStreak  int
 	StaleReads int
 	// Script fails the first calls of an operation ("ecs.DescribeServices") whatever the rate:
-	// Script[op][i] is the fault of its (i+1)th call ("" for none, "throttle", "500").
+	// Script[op][i] is the fault of its (i+1)th call ("" for none, "throttle", "500", and
+	// "denied": AWS's answer to credentials the action is not granted to).
 	Script map[string][]string
 	// After throttles, once the operation named by a key has succeeded, the next N calls of
 	// another operation, whatever the rate: After["ecs.DeleteService"] = {"ecs.DescribeServices", 4}.
@@ -89,6 +90,8 @@ type cachedAnswer struct {
 // faultStats counts what the proxy did: calls received, faults injected, stale answers given.
 type faultStats struct {
 	Calls, Throttled, ServerErrors, Stale int
+	// Denied counts the scripted access-denied answers (not retried: they are final).
+	Denied int
 	// ByOp counts the calls per operation.
 	ByOp map[string]int
 }
@@ -281,7 +284,9 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 			fault = "500"
 		}
 	}
-	if fault != "" {
+	if fault == "denied" {
+		p.count(func(s *faultStats) { s.Denied++ })
+	} else if fault != "" {
 		p.streak[op]++
 		if fault == "500" {
 			p.count(func(s *faultStats) { s.ServerErrors++ })
@@ -304,6 +309,10 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case fault == "throttle":
 		writeThrottle(w, req)
+		return
+	case fault == "denied":
+		writeAWSError(w, !req.json, req.service, http.StatusForbidden, "AccessDenied",
+			"User: arn:aws:iam::123456789012:user/deployer is not authorized to perform: "+req.service+":"+req.op)
 		return
 	case fault == "500":
 		writeAWSError(w, !req.json, req.service, http.StatusInternalServerError, internalCode(req.service), "We encountered an internal error. Please try again.")

@@ -227,6 +227,11 @@ func executionRoleStatements(cfg Config, part string) []PolicyStatement {
 			"iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy")},
 		// The task definition names the role; CloudFormation itself passes it to nothing.
 		passToECSTasks("PassTheExecutionRoleToECSTasks", role),
+		// Deploy checks the boundary is there and current; destroy removes it. Writing it
+		// (boundaryAdminActions) is left to an administrator: it would widen every role within it.
+		// Deleting is harmless: IAM refuses while a role uses it, and no version can be made default.
+		{Sid: "CheckAndRemoveTheBoundary", Effect: "Allow", Resource: []string{"arn:" + part + ":iam::*:policy/" + cfg.BoundaryName()},
+			Action: sorted("iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:DeletePolicy", "iam:DeletePolicyVersion")},
 	}
 }
 

@@ -100,6 +100,12 @@ func TestPolicyCannotEscalate(t *testing.T) {
 					}
 				}
 			}
+			// The boundary itself: whoever can write it can widen every role created within it.
+			for _, a := range append([]string{"iam:SetDefaultPolicyVersion"}, boundaryAdminActions...) {
+				if p.evaluate(policyRequest{Action: a, Resource: ours}) {
+					t.Errorf("allows %s on the permissions boundary %s", a, ours)
+				}
+			}
 			for _, a := range []string{"iam:CreateUser", "iam:CreateAccessKey", "iam:CreatePolicy", "iam:PutUserPolicy", "iam:AttachUserPolicy", "sts:AssumeRole", "iam:*", "*"} {
 				if p.evaluate(policyRequest{Action: a, Resource: "*"}) {
 					t.Errorf("allows %s", a)
