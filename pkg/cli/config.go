@@ -15,6 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/facectl/facectl/pkg/deploy"
+	"github.com/facectl/facectl/pkg/s3io"
+	"github.com/facectl/facectl/pkg/server"
 )
 
 // A section is one top-level block of the config file, decoded into a library package's typed
@@ -26,13 +30,23 @@ type section struct {
 	defaults func() any // returns a pointer to the package's default config
 }
 
-// sections is filled by each command's file in init functions (see registerSection).
-var sections = map[string]section{}
+// sections are the config file's sections, in the order of the generated files.
+var sections = []section{
+	{"log", "Logging (log/slog, on stderr), for every command; the flags are global.", func() any { return defaultLogSection() }},
+	{"detector", "The face detector, for `facectl detect` and `facectl serve`.", func() any { return defaultDetectorSection() }},
+	{"server", "The HTTP service, `facectl serve`.", func() any { d := server.DefaultConfig(); return &d }},
+	{"deploy", "The deployment to Amazon ECS on Fargate, `facectl deploy` (`facectl deploy init` writes this section).", func() any { d := deploy.DefaultConfig(); return &d }},
+	{"s3", "Amazon S3 (or MinIO, LocalStack, moto) for `detect`'s s3:// inputs and outputs; credentials, region and endpoint (AWS_ENDPOINT_URL_S3) come from the AWS SDK's usual chain.", func() any { c := s3io.DefaultConfig(); return &c }},
+}
 
-// registerSection declares a config file section, its one-line help and its defaults; the
-// section's settings are the fields of the struct defaults points to (see settings.go).
-func registerSection(name, help string, defaults func() any) {
-	sections[name] = section{name: name, help: help, defaults: defaults}
+// sectionNamed is the declared section name; ok is false for none.
+func sectionNamed(name string) (section, bool) {
+	for _, s := range sections {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return section{}, false
 }
 
 // configPaths lists the config files tried, in order, when --config is not given.
@@ -48,8 +62,8 @@ func configPaths() []string {
 // rising precedence: the defaults, the config file, FACECTL_<SECTION>_<KEY> environment variables,
 // and the flags the user set among those made from declared settings (see addSettingFlags). Every
 // problem is reported at once.
-func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
-	file, err := a.configFile()
+func (f *Factory) loadConfig(cmd *cobra.Command, targets map[string]any) error {
+	file, err := f.configFile()
 	if err != nil {
 		return err
 	}
@@ -67,7 +81,7 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 		errs = append(errs, checkFile(file, v)...)
 	}
 	for name := range targets {
-		sec, ok := sections[name]
+		sec, ok := sectionNamed(name)
 		if !ok {
 			return fmt.Errorf("internal: config section %q is not registered", name)
 		}
@@ -89,11 +103,11 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return &usageError{err: errors.Join(errs...)}
 	}
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		key := flagKey(f)
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		key := flagKey(fl)
 		section, _, _ := strings.Cut(key, ".")
-		if _, ok := targets[section]; ok && f.Changed {
-			v.Set(key, flagValue(f))
+		if _, ok := targets[section]; ok && fl.Changed {
+			v.Set(key, flagValue(fl))
 		}
 	})
 	all := v.AllSettings()
@@ -110,12 +124,12 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 }
 
 // configFile is --config, or the first existing file of configPaths, or "" for none.
-func (a *app) configFile() (string, error) {
-	if a.configPath != "" {
-		if _, err := os.Stat(a.configPath); err != nil {
+func (f *Factory) configFile() (string, error) {
+	if f.ConfigPath != "" {
+		if _, err := os.Stat(f.ConfigPath); err != nil {
 			return "", &usageError{err: fmt.Errorf("config file: %w", err)}
 		}
-		return a.configPath, nil
+		return f.ConfigPath, nil
 	}
 	for _, p := range configPaths() {
 		if _, err := os.Stat(p); err == nil {
@@ -129,8 +143,8 @@ func (a *app) configFile() (string, error) {
 func checkFile(file string, v *viper.Viper) []error {
 	var errs []error
 	known := map[string]bool{}
-	for name, sec := range sections {
-		for _, k := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), name) {
+	for _, sec := range sections {
+		for _, k := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), sec.name) {
 			known[k] = true
 		}
 	}
@@ -141,19 +155,15 @@ func checkFile(file string, v *viper.Viper) []error {
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", file, k))
 		}
 	}
-	names := make([]string, 0, len(sections))
-	for name := range sections {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sectionNames() {
 		if _, ok := v.Get(name).(map[string]any); !ok {
 			if v.IsSet(name) {
 				errs = append(errs, fmt.Errorf("config file %s: %q must be a mapping of keys", file, name))
 			}
 			continue
 		}
-		types := keyTypes(reflect.TypeOf(sections[name].defaults()).Elem(), name)
+		sec, _ := sectionNamed(name)
+		types := keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name)
 		keys := make([]string, 0, len(types))
 		for k := range types {
 			keys = append(keys, k)

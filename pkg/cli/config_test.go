@@ -117,7 +117,7 @@ func TestLogSource(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "init.yaml")
 			r := run(t, nil, append(tc.args, "deploy", "init", "--file", file)...)
 			wantCode(t, r, ExitOK)
-			if got := strings.Contains(r.stderr, "source=") && strings.Contains(r.stderr, "deploy.go:"); got != tc.want {
+			if got := strings.Contains(r.stderr, "source=") && strings.Contains(r.stderr, "deploy_init.go:"); got != tc.want {
 				t.Errorf("source in the log = %v, want %v:\n%s", got, tc.want, r.stderr)
 			}
 		})

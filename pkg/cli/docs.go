@@ -8,27 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 )
-
-// sectionOrder is the order of the sections in generated files; sections not listed follow,
-// sorted by name.
-var sectionOrder = []string{"log", "detector", "server", "deploy"}
-
-func orderedSections() []string {
-	out := slices.Clone(sectionOrder)
-	for _, name := range sectionNames() {
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
 
 const exampleConfigHeader = `# facectl configuration — every key, with its default.
 #
@@ -47,12 +32,12 @@ const exampleConfigHeader = `# facectl configuration — every key, with its def
 func exampleConfig() []byte {
 	var b bytes.Buffer
 	b.WriteString(exampleConfigHeader)
-	for _, name := range orderedSections() {
+	for _, sec := range sections {
 		b.WriteString("\n")
-		if h := sections[name].help; h != "" {
-			fmt.Fprintf(&b, "# %s\n", h)
+		if sec.help != "" {
+			fmt.Fprintf(&b, "# %s\n", sec.help)
 		}
-		writeSectionYAML(&b, name, reflect.ValueOf(sections[name].defaults()).Elem())
+		writeSectionYAML(&b, sec.name, reflect.ValueOf(sec.defaults()).Elem())
 	}
 	return b.Bytes()
 }
@@ -217,7 +202,8 @@ func tableMarkers(section string) (begin, end string) {
 // whose markers are missing.
 func spliceTables(doc []byte) ([]byte, error) {
 	out := string(doc)
-	for _, name := range orderedSections() {
+	for _, sec := range sections {
+		name := sec.name
 		begin, end := tableMarkers(name)
 		i := strings.Index(out, begin)
 		j := strings.Index(out, end)

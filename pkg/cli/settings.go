@@ -45,7 +45,7 @@ type setting struct {
 
 // settingsOf lists a registered section's settings in declaration order.
 func settingsOf(section string) []setting {
-	sec, ok := sections[section]
+	sec, ok := sectionNamed(section)
 	if !ok {
 		panic(fmt.Sprintf("config section %q is not registered", section))
 	}
@@ -63,11 +63,11 @@ func allSettings() []setting {
 	return out
 }
 
-// sectionNames are the registered sections, sorted.
+// sectionNames are the declared sections, sorted.
 func sectionNames() []string {
 	names := make([]string, 0, len(sections))
-	for name := range sections {
-		names = append(names, name)
+	for _, s := range sections {
+		names = append(names, s.name)
 	}
 	sort.Strings(names)
 	return names
@@ -136,7 +136,8 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 // sectionDefault is the value of one setting in its section's DefaultConfig.
 func (s setting) sectionDefault() reflect.Value {
 	section, _, _ := strings.Cut(s.key, ".")
-	return reflect.ValueOf(sections[section].defaults()).Elem().FieldByIndex(s.index)
+	sec, _ := sectionNamed(section)
+	return reflect.ValueOf(sec.defaults()).Elem().FieldByIndex(s.index)
 }
 
 // envVar is the setting's environment variable.

@@ -144,8 +144,8 @@ func fileWith(s setting, value any) string {
 // command line, and returns s's field.
 func loadSetting(t *testing.T, path []string, s setting, args []string) any {
 	t.Helper()
-	a := &app{streams: IOStreams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}}
-	root := newRootCmd(a)
+	f := NewFactory(IOStreams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	root := NewCmdRoot(f)
 	cmd, _, err := root.Find(path)
 	if err != nil || cmd.Name() != path[len(path)-1] {
 		t.Fatalf("no command %v: %v", path, err)
@@ -161,8 +161,9 @@ func loadSetting(t *testing.T, path []string, s setting, args []string) any {
 		t.Fatalf("facectl %s %s: %v", strings.Join(path, " "), strings.Join(args, " "), err)
 	}
 	section, _, _ := strings.Cut(s.key, ".")
-	target := sections[section].defaults()
-	if err := a.loadConfig(found, map[string]any{section: target}); err != nil {
+	sec, _ := sectionNamed(section)
+	target := sec.defaults()
+	if err := f.loadConfig(found, map[string]any{section: target}); err != nil {
 		t.Fatalf("loading %s: %v", s.key, err)
 	}
 	return reflect.ValueOf(target).Elem().FieldByIndex(s.index).Interface()
@@ -239,7 +240,7 @@ func TestSettingsAreDeclared(t *testing.T) {
 			flags[s.flag] = s.key
 		}
 	}
-	root := NewRootCmd(IOStreams{})
+	root := NewCmdRoot(NewFactory(IOStreams{}))
 	seen := map[string]bool{}
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
