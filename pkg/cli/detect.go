@@ -105,7 +105,12 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
 	fs.IntVar(&o.Filter.MaxFaces, "max-faces", 0, "report at most this many faces per image, most confident first (0: all)")
 	fs.BoolVar(&o.Filter.Biggest, "biggest", false, "report only the largest face")
 	fs.BoolVar(&o.Filter.Best, "best", false, "report only the most confident face")
-	fs.BoolVarP(&o.Quiet, "query", "q", false, "print nothing; exit 0 if any face is found, 2 if none")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing; exit 0 if any face is found, 2 if none")
+	// --query was -q's first long name; scripts that spell it so keep working.
+	fs.BoolVar(&o.Quiet, "query", false, "the old name of --quiet")
+	if err := fs.MarkHidden("query"); err != nil {
+		panic(err)
+	}
 	fs.StringVar(&o.Outputs.AnnotateDir, "annotate", "", "write each image with the faces boxed into `DIR`")
 	fs.StringVar(&o.Outputs.CropDir, "crop", "", "write each face as its own image into `DIR`")
 	fs.Float64Var(&o.Outputs.CropMargin, "crop-margin", 0.25, "crop margin around the box, as a fraction of its size")
