@@ -79,6 +79,17 @@ func (f *Factory) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 			return fmt.Errorf("config file %s: %w", file, err)
 		}
 		errs = append(errs, checkFile(file, v)...)
+		for _, r := range renamedKeys {
+			if !v.InConfig(r.old) {
+				continue
+			}
+			fmt.Fprintf(f.IOStreams.Err, "facectl: warning: config file %s: key %q is deprecated: use %q\n", file, r.old, r.new)
+			if !v.InConfig(r.new) {
+				if err := v.MergeConfigMap(nestedMap(r.new, v.Get(r.old))); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	for name := range targets {
 		sec, ok := sectionNamed(name)
@@ -86,12 +97,23 @@ func (f *Factory) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 			return fmt.Errorf("internal: config section %q is not registered", name)
 		}
 		for key, typ := range keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name) {
-			if err := v.BindEnv(key); err != nil {
+			// The variable of the key's old name, if any, counts when the new one is unset.
+			envs := []string{envName(key)}
+			for _, old := range oldNames(key) {
+				envs = append(envs, envName(old))
+			}
+			if err := v.BindEnv(append([]string{key}, envs...)...); err != nil {
 				return err
 			}
 			// Checked here, one variable at a time, so the message names the variable.
-			env := envName(key)
-			if val := os.Getenv(env); val != "" {
+			for i, env := range envs {
+				val := os.Getenv(env)
+				if val == "" {
+					continue
+				}
+				if i > 0 {
+					fmt.Fprintf(f.IOStreams.Err, "facectl: warning: environment variable %s is deprecated: use %s\n", env, envs[0])
+				}
 				if err := checkValue(val, typ); err != nil {
 					errs = append(errs, fmt.Errorf("environment variable %s: %w", env, err))
 				}
@@ -148,6 +170,9 @@ func checkFile(file string, v *viper.Viper) []error {
 			known[k] = true
 		}
 	}
+	for _, r := range renamedKeys {
+		known[r.old] = true
+	}
 	fileKeys := v.AllKeys()
 	sort.Strings(fileKeys)
 	for _, k := range fileKeys {
@@ -164,6 +189,11 @@ func checkFile(file string, v *viper.Viper) []error {
 		}
 		sec, _ := sectionNamed(name)
 		types := keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name)
+		for _, r := range renamedKeys {
+			if typ, ok := types[r.new]; ok {
+				types[r.old] = typ
+			}
+		}
 		keys := make([]string, 0, len(types))
 		for k := range types {
 			keys = append(keys, k)
@@ -179,6 +209,16 @@ func checkFile(file string, v *viper.Viper) []error {
 		}
 	}
 	return errs
+}
+
+// nestedMap is {a: {b: val}} for the key a.b, as viper's config layer holds it.
+func nestedMap(key string, val any) map[string]any {
+	parts := strings.Split(key, ".")
+	m := map[string]any{parts[len(parts)-1]: val}
+	for i := len(parts) - 2; i >= 0; i-- {
+		m = map[string]any{parts[i]: m}
+	}
+	return m
 }
 
 // envName is the environment variable for a config key: detector.score_threshold →

@@ -190,6 +190,11 @@ func settingsTable(section string) string {
 		help := strings.ReplaceAll(s.help, "|", `\|`)
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", s.key, s.envVar(), flag, def, help)
 	}
+	for _, r := range renamedKeys {
+		if strings.HasPrefix(r.new, section+".") {
+			fmt.Fprintf(&b, "\n`%s` (`%s`) is the old name of `%s`: it still works, with a warning.\n", r.old, envName(r.old), r.new)
+		}
+	}
 	return b.String()
 }
 

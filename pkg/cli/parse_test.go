@@ -146,7 +146,7 @@ func TestParseDetect(t *testing.T) {
 		{name: "pixelate without blur", args: []string{"--pixelate", "a.jpg"}, wantErr: "--pixelate needs --blur DIR"},
 		{name: "skip existing with a directory", args: []string{"--skip-existing", "--crop", "out", "a.jpg"}, wantErr: "--skip-existing needs s3:// outputs (out is a directory)"},
 		{name: "skip existing without outputs", args: []string{"--skip-existing", "a.jpg"}, wantErr: "--skip-existing needs an s3:// output"},
-		{name: "bad detector setting", args: []string{"a.jpg"}, env: map[string]string{"FACECTL_DETECTOR_WORKERS": "many"}, wantErr: "FACECTL_DETECTOR_WORKERS"},
+		{name: "bad detector setting", args: []string{"a.jpg"}, env: map[string]string{"FACECTL_DETECTOR_POOL_SIZE": "many"}, wantErr: "FACECTL_DETECTOR_POOL_SIZE"},
 		{name: "flag value", args: []string{"--max-faces", "x", "a.jpg"}, wantErr: `invalid argument "x"`},
 		{name: "unknown flag", args: []string{"--nope", "a.jpg"}, wantErr: "unknown flag: --nope"},
 	})

@@ -31,7 +31,7 @@ func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 original form route (POST /upload), liveness (/healthz), readiness (/readyz) and Prometheus metrics
 (/metrics, or on --metrics-addr).
 
-Detection runs on a fixed number of workers (--workers, default: usable cores) with a bounded
+Detection runs on a fixed pool of detectors (--workers, default: usable cores) with a bounded
 queue: when it is full requests get 429 with Retry-After, when a request waited --queue-wait it
 gets 503. On SIGTERM or SIGINT readiness fails at once, requests are still served for
 --drain-period so the load balancer can deregister the task, then in-flight requests get up to
@@ -64,7 +64,7 @@ which other users of the machine can see.`,
 		},
 	}
 	addSettingFlags(cmd.Flags(), "server", false)
-	// --workers is the detector pool size (detector.workers); server.workers can only lower
+	// --workers is the detector pool size (detector.pool_size); server.workers can only lower
 	// the number of detections admitted at once and is left to the config file.
 	addDetectorFlags(cmd)
 	return cmd

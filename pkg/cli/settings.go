@@ -28,6 +28,24 @@ import (
 // The default is the value in the package's DefaultConfig. Everything else (flags, bindings,
 // environment names, strict decoding, generated files) is derived here.
 
+// renamedKeys are config keys that got a name saying better what they hold. The old name keeps
+// working, in the config file and as its FACECTL_ variable, with a warning naming the new one;
+// the new name wins when both are given.
+var renamedKeys = []struct{ old, new string }{
+	{"detector.workers", "detector.pool_size"},
+}
+
+// oldNames are the old names of key, from renamedKeys.
+func oldNames(key string) []string {
+	var out []string
+	for _, r := range renamedKeys {
+		if r.new == key {
+			out = append(out, r.old)
+		}
+	}
+	return out
+}
+
 // flagKeyAnnotation marks a flag made from a declared setting with its config key; loadConfig
 // binds exactly the flags that carry it.
 const flagKeyAnnotation = "facectl/config-key"

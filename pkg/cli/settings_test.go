@@ -282,3 +282,65 @@ func TestGeneratedFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRenamedKeys: a renamed key's old name still sets it, from the config file and the
+// environment, with a warning naming the new one, and the new name wins when both are given.
+func TestRenamedKeys(t *testing.T) {
+	for _, r := range renamedKeys {
+		declared := map[string]bool{}
+		for _, s := range allSettings() {
+			declared[s.key] = true
+		}
+		if !declared[r.new] || declared[r.old] {
+			t.Fatalf("%s → %s: the new name must be declared and the old one not", r.old, r.new)
+		}
+	}
+	load := func(t *testing.T, file string, env map[string]string) (int, string) {
+		t.Helper()
+		isolate(t)
+		t.Chdir(t.TempDir())
+		if file != "" {
+			writeFile(t, "facectl.yaml", []byte(file))
+		}
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var stderr bytes.Buffer
+		f := NewFactory(IOStreams{Out: &bytes.Buffer{}, Err: &stderr})
+		cmd, _, err := NewCmdRoot(f).Find([]string{"detect"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		det := defaultDetectorSection()
+		if err := f.loadConfig(cmd, map[string]any{"detector": det}); err != nil {
+			t.Fatalf("loading: %v", err)
+		}
+		return det.Workers, stderr.String()
+	}
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		want       int
+		warning    string
+	}{
+		{name: "new key in the file", file: "detector:\n  pool_size: 3\n", want: 3},
+		{name: "old key in the file", file: "detector:\n  workers: 3\n", want: 3,
+			warning: `key "detector.workers" is deprecated: use "detector.pool_size"`},
+		{name: "both in the file", file: "detector:\n  workers: 3\n  pool_size: 4\n", want: 4, warning: `"detector.workers" is deprecated`},
+		{name: "old variable", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5"}, want: 5,
+			warning: "environment variable FACECTL_DETECTOR_WORKERS is deprecated: use FACECTL_DETECTOR_POOL_SIZE"},
+		{name: "both variables", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5", "FACECTL_DETECTOR_POOL_SIZE": "6"}, want: 6, warning: "FACECTL_DETECTOR_WORKERS is deprecated"},
+		{name: "old variable over the new key in the file", file: "detector:\n  pool_size: 3\n", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5"}, want: 5, warning: "FACECTL_DETECTOR_WORKERS is deprecated"},
+		{name: "new variable over the old key in the file", file: "detector:\n  workers: 3\n", env: map[string]string{"FACECTL_DETECTOR_POOL_SIZE": "6"}, want: 6, warning: `"detector.workers" is deprecated`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, stderr := load(t, tc.file, tc.env)
+			if got != tc.want {
+				t.Errorf("detector.pool_size = %d, want %d", got, tc.want)
+			}
+			if tc.warning == "" && stderr != "" || !strings.Contains(stderr, tc.warning) {
+				t.Errorf("stderr %q, want the warning %q", stderr, tc.warning)
+			}
+		})
+	}
+}
