@@ -323,7 +323,7 @@ func keysOf(t reflect.Type, prefix string) []string {
 // walk as the declared settings.
 func keyTypes(t reflect.Type, prefix string) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	walkSettings(t, prefix, nil, func(s setting) { out[s.key] = s.typ })
+	walkSettings(t, prefix, func(s setting) { out[s.key] = s.typ })
 	return out
 }
 

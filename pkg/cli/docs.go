@@ -57,39 +57,25 @@ func writeInitConfig(b *bytes.Buffer, cfg any) {
 }
 
 // writeSectionYAML writes one section, name: followed by its keys, each after a comment with
-// its help and flag.
+// its help and flag; v is the section's config struct.
 func writeSectionYAML(b *bytes.Buffer, name string, v reflect.Value) {
 	fmt.Fprintf(b, "%s:\n", name)
-	writeFieldsYAML(b, v, "  ")
-}
-
-func writeFieldsYAML(b *bytes.Buffer, v reflect.Value, indent string) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, squash, skip := fieldKey(f)
-		if skip {
-			continue
-		}
-		fv := v.Field(i)
-		if squash {
-			writeFieldsYAML(b, fv, indent)
-			continue
-		}
-		help := f.Tag.Get("help")
-		if isGroup(f.Type) {
+	walkFields(v.Type(), name, nil, func(s setting) {
+		indent := strings.Repeat("  ", strings.Count(s.key, "."))
+		leaf := s.key[strings.LastIndex(s.key, ".")+1:]
+		if s.group {
 			b.WriteString("\n")
-			writeComment(b, indent, help)
-			fmt.Fprintf(b, "%s%s:\n", indent, name)
-			writeFieldsYAML(b, fv, indent+"  ")
-			continue
+			writeComment(b, indent, s.help)
+			fmt.Fprintf(b, "%s%s:\n", indent, leaf)
+			return
 		}
-		if fl, _, _ := strings.Cut(f.Tag.Get("flag"), ","); fl != "" {
-			help += " (--" + fl + ")"
+		help := s.help
+		if s.flag != "" {
+			help += " (--" + s.flag + ")"
 		}
 		writeComment(b, indent, help)
-		fmt.Fprintf(b, "%s%s:%s\n", indent, name, yamlValue(fv, indent))
-	}
+		fmt.Fprintf(b, "%s%s:%s\n", indent, leaf, yamlValue(v.FieldByIndex(s.index), indent))
+	})
 }
 
 func writeComment(b *bytes.Buffer, indent, text string) {

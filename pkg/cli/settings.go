@@ -59,6 +59,7 @@ type setting struct {
 	persistent bool
 	array      bool // a []string flag taken one item per use, without splitting at commas
 	help       string
+	group      bool // a nested block of settings (deploy.wait), not a setting
 }
 
 // settingsOf lists a registered section's settings in declaration order.
@@ -68,7 +69,7 @@ func settingsOf(section string) []setting {
 		panic(fmt.Sprintf("config section %q is not registered", section))
 	}
 	var out []setting
-	walkSettings(reflect.TypeOf(sec.defaults()).Elem(), section, nil, func(s setting) { out = append(out, s) })
+	walkSettings(reflect.TypeOf(sec.defaults()).Elem(), section, func(s setting) { out = append(out, s) })
 	return out
 }
 
@@ -115,7 +116,18 @@ func isGroup(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t != durationType
 }
 
-func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting)) {
+// walkSettings visits the settings of the struct type t, whose keys start with prefix.
+func walkSettings(t reflect.Type, prefix string, visit func(setting)) {
+	walkFields(t, prefix, nil, func(s setting) {
+		if !s.group {
+			visit(s)
+		}
+	})
+}
+
+// walkFields is the one reader of the settings' struct tags: it visits, in declaration order,
+// every setting of t and every nested block of them (a group, visited before its settings).
+func walkFields(t reflect.Type, prefix string, index []int, visit func(setting)) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, squash, skip := fieldKey(f)
@@ -124,15 +136,17 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 		}
 		idx := append(append([]int(nil), index...), i)
 		if squash {
-			walkSettings(f.Type, prefix, idx, visit)
+			walkFields(f.Type, prefix, idx, visit)
 			continue
 		}
 		key := prefix + "." + name
+		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help")}
 		if isGroup(f.Type) {
-			walkSettings(f.Type, key, idx, visit)
+			s.group = true
+			visit(s)
+			walkFields(f.Type, key, idx, visit)
 			continue
 		}
-		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help")}
 		if tag := f.Tag.Get("flag"); tag != "" {
 			parts := strings.Split(tag, ",")
 			s.flag = parts[0]
