@@ -13,20 +13,6 @@ import (
 	"github.com/facectl/facectl/pkg/deploy"
 )
 
-// NewCmdDeploy is facectl deploy and its subcommands.
-func NewCmdDeploy(f *Factory) *cobra.Command {
-	cmd := newCmdDeploy(f, nil)
-	cmd.AddCommand(
-		NewCmdDeployInit(f, nil),
-		NewCmdDeployStatus(f, nil),
-		NewCmdDeployRollback(f, nil),
-		NewCmdDeployPolicy(f, nil),
-		NewCmdDeployDestroy(f, nil),
-		NewCmdDeployLogs(f, nil),
-	)
-	return cmd
-}
-
 // deployTarget is what the deploy commands acting on a service share: the deploy section, the
 // logger, --output and how to build the deployer's collaborators.
 type deployTarget struct {
@@ -106,9 +92,9 @@ type DeployOptions struct {
 	Yes    bool
 }
 
-// newCmdDeploy is facectl deploy without its subcommands; runF, when not nil, runs instead of
-// deployRun.
-func newCmdDeploy(f *Factory, runF func(*DeployOptions) error) *cobra.Command {
+// NewCmdDeploy is facectl deploy (root.go adds its subcommands); runF, when not nil, runs
+// instead of deployRun.
+func NewCmdDeploy(f *Factory, runF func(*DeployOptions) error) *cobra.Command {
 	opts := &DeployOptions{}
 	cmd := &cobra.Command{
 		Use:   "deploy [flags]",

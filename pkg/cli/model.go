@@ -10,7 +10,7 @@ import (
 	"github.com/facectl/facectl/pkg/modelfile"
 )
 
-// NewCmdModel is the facectl model group.
+// NewCmdModel is the facectl model group (root.go adds its subcommands).
 func NewCmdModel(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "model",
@@ -18,7 +18,6 @@ func NewCmdModel(f *Factory) *cobra.Command {
 		Example: `  facectl model pull
   facectl model path`,
 	}
-	cmd.AddCommand(NewCmdModelPull(f, nil), NewCmdModelPath(f, nil))
 	return cmd
 }
 

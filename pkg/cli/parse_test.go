@@ -244,7 +244,7 @@ func stripTarget(t *deployTarget) { t.IO, t.Log, t.Deps = IOStreams{}, nil, nil 
 
 func TestParseDeploy(t *testing.T) {
 	strip := func(o *DeployOptions) { stripTarget(&o.deployTarget) }
-	testParse(t, []string{"deploy"}, newCmdDeploy, strip, []parseCase[DeployOptions]{
+	testParse(t, []string{"deploy"}, NewCmdDeploy, strip, []parseCase[DeployOptions]{
 		{name: "defaults", want: func() *DeployOptions {
 			return &DeployOptions{deployTarget: deployTarget{Config: deployWant(nil), Output: "text"}}
 		}},

@@ -55,12 +55,26 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 	addSettingFlags(pf, "log", true)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 
+	deploy := NewCmdDeploy(f, nil)
+	deploy.AddCommand(
+		NewCmdDeployInit(f, nil),
+		NewCmdDeployStatus(f, nil),
+		NewCmdDeployRollback(f, nil),
+		NewCmdDeployPolicy(f, nil),
+		NewCmdDeployDestroy(f, nil),
+		NewCmdDeployLogs(f, nil),
+	)
+	model := NewCmdModel(f)
+	model.AddCommand(
+		NewCmdModelPull(f, nil),
+		NewCmdModelPath(f, nil),
+	)
 	root.AddCommand(
 		NewCmdDetect(f, nil),
 		NewCmdServe(f, nil),
 		NewCmdHealth(f, nil),
-		NewCmdDeploy(f),
-		NewCmdModel(f),
+		deploy,
+		model,
 		NewCmdVersion(f, nil),
 	)
 	root.SuggestionsMinimumDistance = 2
