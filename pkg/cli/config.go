@@ -15,6 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/facectl/facectl/pkg/deploy"
+	"github.com/facectl/facectl/pkg/s3io"
+	"github.com/facectl/facectl/pkg/server"
 )
 
 // A section is one top-level block of the config file, decoded into a library package's typed
@@ -26,13 +30,23 @@ type section struct {
 	defaults func() any // returns a pointer to the package's default config
 }
 
-// sections is filled by each command's file in init functions (see registerSection).
-var sections = map[string]section{}
+// sections are the config file's sections, in the order of the generated files.
+var sections = []section{
+	{"log", "Logging (log/slog, on stderr), for every command; the flags are global.", func() any { return defaultLogSection() }},
+	{"detector", "The face detector, for `facectl detect` and `facectl serve`.", func() any { return defaultDetectorSection() }},
+	{"server", "The HTTP service, `facectl serve`.", func() any { d := server.DefaultConfig(); return &d }},
+	{"deploy", "The deployment to Amazon ECS on Fargate, `facectl deploy` (`facectl deploy init` writes this section).", func() any { d := deploy.DefaultConfig(); return &d }},
+	{"s3", "Amazon S3 (or MinIO, LocalStack, moto) for `detect`'s s3:// inputs and outputs; credentials, region and endpoint (AWS_ENDPOINT_URL_S3) come from the AWS SDK's usual chain.", func() any { c := s3io.DefaultConfig(); return &c }},
+}
 
-// registerSection declares a config file section, its one-line help and its defaults; the
-// section's settings are the fields of the struct defaults points to (see settings.go).
-func registerSection(name, help string, defaults func() any) {
-	sections[name] = section{name: name, help: help, defaults: defaults}
+// sectionNamed is the declared section name; ok is false for none.
+func sectionNamed(name string) (section, bool) {
+	for _, s := range sections {
+		if s.name == name {
+			return s, true
+		}
+	}
+	return section{}, false
 }
 
 // configPaths lists the config files tried, in order, when --config is not given.
@@ -48,8 +62,8 @@ func configPaths() []string {
 // rising precedence: the defaults, the config file, FACECTL_<SECTION>_<KEY> environment variables,
 // and the flags the user set among those made from declared settings (see addSettingFlags). Every
 // problem is reported at once.
-func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
-	file, err := a.configFile()
+func (f *Factory) loadConfig(cmd *cobra.Command, targets map[string]any) error {
+	file, err := f.configFile()
 	if err != nil {
 		return err
 	}
@@ -65,19 +79,41 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 			return fmt.Errorf("config file %s: %w", file, err)
 		}
 		errs = append(errs, checkFile(file, v)...)
+		for _, r := range renamedKeys {
+			if !v.InConfig(r.old) {
+				continue
+			}
+			fmt.Fprintf(f.IOStreams.Err, "facectl: warning: config file %s: key %q is deprecated: use %q\n", file, r.old, r.new)
+			if !v.InConfig(r.new) {
+				if err := v.MergeConfigMap(nestedMap(r.new, v.Get(r.old))); err != nil {
+					return err
+				}
+			}
+		}
 	}
 	for name := range targets {
-		sec, ok := sections[name]
+		sec, ok := sectionNamed(name)
 		if !ok {
 			return fmt.Errorf("internal: config section %q is not registered", name)
 		}
 		for key, typ := range keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name) {
-			if err := v.BindEnv(key); err != nil {
+			// The variable of the key's old name, if any, counts when the new one is unset.
+			envs := []string{envName(key)}
+			for _, old := range oldNames(key) {
+				envs = append(envs, envName(old))
+			}
+			if err := v.BindEnv(append([]string{key}, envs...)...); err != nil {
 				return err
 			}
 			// Checked here, one variable at a time, so the message names the variable.
-			env := envName(key)
-			if val := os.Getenv(env); val != "" {
+			for i, env := range envs {
+				val := os.Getenv(env)
+				if val == "" {
+					continue
+				}
+				if i > 0 {
+					fmt.Fprintf(f.IOStreams.Err, "facectl: warning: environment variable %s is deprecated: use %s\n", env, envs[0])
+				}
 				if err := checkValue(val, typ); err != nil {
 					errs = append(errs, fmt.Errorf("environment variable %s: %w", env, err))
 				}
@@ -89,11 +125,11 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 		sort.Slice(errs, func(i, j int) bool { return errs[i].Error() < errs[j].Error() })
 		return &usageError{err: errors.Join(errs...)}
 	}
-	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		key := flagKey(f)
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		key := flagKey(fl)
 		section, _, _ := strings.Cut(key, ".")
-		if _, ok := targets[section]; ok && f.Changed {
-			v.Set(key, flagValue(f))
+		if _, ok := targets[section]; ok && fl.Changed {
+			v.Set(key, flagValue(fl))
 		}
 	})
 	all := v.AllSettings()
@@ -110,12 +146,12 @@ func (a *app) loadConfig(cmd *cobra.Command, targets map[string]any) error {
 }
 
 // configFile is --config, or the first existing file of configPaths, or "" for none.
-func (a *app) configFile() (string, error) {
-	if a.configPath != "" {
-		if _, err := os.Stat(a.configPath); err != nil {
+func (f *Factory) configFile() (string, error) {
+	if f.ConfigPath != "" {
+		if _, err := os.Stat(f.ConfigPath); err != nil {
 			return "", &usageError{err: fmt.Errorf("config file: %w", err)}
 		}
-		return a.configPath, nil
+		return f.ConfigPath, nil
 	}
 	for _, p := range configPaths() {
 		if _, err := os.Stat(p); err == nil {
@@ -129,10 +165,13 @@ func (a *app) configFile() (string, error) {
 func checkFile(file string, v *viper.Viper) []error {
 	var errs []error
 	known := map[string]bool{}
-	for name, sec := range sections {
-		for _, k := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), name) {
+	for _, sec := range sections {
+		for _, k := range keysOf(reflect.TypeOf(sec.defaults()).Elem(), sec.name) {
 			known[k] = true
 		}
+	}
+	for _, r := range renamedKeys {
+		known[r.old] = true
 	}
 	fileKeys := v.AllKeys()
 	sort.Strings(fileKeys)
@@ -141,19 +180,20 @@ func checkFile(file string, v *viper.Viper) []error {
 			errs = append(errs, fmt.Errorf("config file %s: unknown key %q", file, k))
 		}
 	}
-	names := make([]string, 0, len(sections))
-	for name := range sections {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range sectionNames() {
 		if _, ok := v.Get(name).(map[string]any); !ok {
 			if v.IsSet(name) {
 				errs = append(errs, fmt.Errorf("config file %s: %q must be a mapping of keys", file, name))
 			}
 			continue
 		}
-		types := keyTypes(reflect.TypeOf(sections[name].defaults()).Elem(), name)
+		sec, _ := sectionNamed(name)
+		types := keyTypes(reflect.TypeOf(sec.defaults()).Elem(), name)
+		for _, r := range renamedKeys {
+			if typ, ok := types[r.new]; ok {
+				types[r.old] = typ
+			}
+		}
 		keys := make([]string, 0, len(types))
 		for k := range types {
 			keys = append(keys, k)
@@ -169,6 +209,16 @@ func checkFile(file string, v *viper.Viper) []error {
 		}
 	}
 	return errs
+}
+
+// nestedMap is {a: {b: val}} for the key a.b, as viper's config layer holds it.
+func nestedMap(key string, val any) map[string]any {
+	parts := strings.Split(key, ".")
+	m := map[string]any{parts[len(parts)-1]: val}
+	for i := len(parts) - 2; i >= 0; i-- {
+		m = map[string]any{parts[i]: m}
+	}
+	return m
 }
 
 // envName is the environment variable for a config key: detector.score_threshold →
@@ -273,7 +323,7 @@ func keysOf(t reflect.Type, prefix string) []string {
 // walk as the declared settings.
 func keyTypes(t reflect.Type, prefix string) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
-	walkSettings(t, prefix, nil, func(s setting) { out[s.key] = s.typ })
+	walkSettings(t, prefix, func(s setting) { out[s.key] = s.typ })
 	return out
 }
 

@@ -25,7 +25,8 @@ func TestConfigErrors(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "bad.yaml")
 	writeFile(t, file, []byte(`detector:
   score_threshold: high
-  workers: many
+  pool_size: many
+  workers: lots
   scor_threshold: 0.5
   max_bytes: [1, 2]
 colour: blue
@@ -38,7 +39,8 @@ log:
 	wantCode(t, r, ExitUsage)
 	for _, want := range []string{
 		`config file ` + file + `: key "detector.score_threshold": invalid value "high": want a number`,
-		`config file ` + file + `: key "detector.workers": invalid value "many": want a whole number`,
+		`config file ` + file + `: key "detector.pool_size": invalid value "many": want a whole number`,
+		`config file ` + file + `: key "detector.workers": invalid value "lots": want a whole number`,
 		`config file ` + file + `: key "detector.max_bytes": invalid value [1 2]: want a whole number`,
 		`config file ` + file + `: unknown key "detector.scor_threshold"`,
 		`config file ` + file + `: unknown key "colour"`,
@@ -60,10 +62,12 @@ log:
 
 	t.Run("env alone", func(t *testing.T) {
 		isolate(t)
-		t.Setenv("FACECTL_DETECTOR_WORKERS", "2.5")
+		t.Setenv("FACECTL_DETECTOR_POOL_SIZE", "2.5")
+		t.Setenv("FACECTL_DETECTOR_WORKERS", "x")
 		r := run(t, nil, detectArgs(t, photo(t, "messi5.jpg"))...)
 		wantCode(t, r, ExitUsage)
-		if !strings.Contains(r.stderr, "environment variable FACECTL_DETECTOR_WORKERS: invalid value \"2.5\": want a whole number") {
+		if !strings.Contains(r.stderr, "environment variable FACECTL_DETECTOR_POOL_SIZE: invalid value \"2.5\": want a whole number") ||
+			!strings.Contains(r.stderr, "environment variable FACECTL_DETECTOR_WORKERS: invalid value \"x\": want a whole number") {
 			t.Errorf("bad env value not reported:\n%s", r)
 		}
 	})
@@ -117,7 +121,7 @@ func TestLogSource(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "init.yaml")
 			r := run(t, nil, append(tc.args, "deploy", "init", "--file", file)...)
 			wantCode(t, r, ExitOK)
-			if got := strings.Contains(r.stderr, "source=") && strings.Contains(r.stderr, "deploy.go:"); got != tc.want {
+			if got := strings.Contains(r.stderr, "source=") && strings.Contains(r.stderr, "deploy_init.go:"); got != tc.want {
 				t.Errorf("source in the log = %v, want %v:\n%s", got, tc.want, r.stderr)
 			}
 		})

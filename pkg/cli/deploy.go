@@ -1,32 +1,101 @@
 package cli
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
 	"github.com/facectl/facectl/pkg/deploy"
 )
 
-func init() {
-	commands = append(commands, newDeployCmd)
-	registerSection("deploy", "The deployment to Amazon ECS on Fargate, `facectl deploy` (`facectl deploy init` writes this section).", func() any { d := deploy.DefaultConfig(); return &d })
+// deployTarget is what the deploy commands acting on a service share: the deploy section, the
+// logger, --output and how to build the deployer's collaborators.
+type deployTarget struct {
+	IO     IOStreams
+	Config deploy.Config
+	Log    *slog.Logger
+	Output string
+	Deps   func(ctx context.Context, cfg deploy.Config, log *slog.Logger, full bool) (deploy.Deps, error)
 }
 
-// deployOptions are the deploy flags that are not configuration.
-type deployOptions struct {
-	output string
-	dryRun bool
-	yes    bool
+// load loads the deploy section and checks --output (persistent on deploy). full is true for
+// deploy itself, which builds and creates and so needs every setting valid; the others only
+// read, roll back or remove, and need no network or role settings.
+func (t *deployTarget) load(f *Factory, cmd *cobra.Command, full bool) error {
+	t.IO, t.Deps, t.Config = f.IOStreams, f.DeployDeps, deploy.DefaultConfig()
+	log, err := f.load(cmd, map[string]any{"deploy": &t.Config}, "text")
+	if err != nil {
+		return err
+	}
+	t.Log = log
+	t.Output, _ = cmd.Flags().GetString("output")
+	if t.Output != "text" && t.Output != "json" {
+		return &usageError{err: fmt.Errorf("--output %q: want text or json", t.Output)}
+	}
+	if full {
+		if err := t.Config.Validate(); err != nil {
+			return &usageError{err: err}
+		}
+	}
+	return nil
 }
 
-func newDeployCmd(a *app) *cobra.Command {
-	o := &deployOptions{}
+// open is the deployer of status, rollback, logs and destroy.
+func (t *deployTarget) open(ctx context.Context) (*deploy.Deployer, error) {
+	deps, err := t.Deps(ctx, t.Config, t.Log, false)
+	if err != nil {
+		return nil, err
+	}
+	d, err := deploy.Open(t.Config, deps)
+	if err != nil {
+		return nil, &usageError{err: err}
+	}
+	return d, nil
+}
+
+// writeJSON writes v indented on stdout, for --output json.
+func (t *deployTarget) writeJSON(v any) error {
+	enc := json.NewEncoder(t.IO.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printResult writes a deploy's or rollback's result (also on failure, so CI gets the JSON) and
+// passes err on.
+func (t *deployTarget) printResult(res deploy.Result, err error) error {
+	if errors.Is(err, deploy.ErrInvalidConfig) {
+		return &usageError{err: err}
+	}
+	if t.Output == "json" {
+		return errors.Join(err, t.writeJSON(res))
+	}
+	if res.Outcome != deploy.OutcomePlanned && res.Outcome != "" && (err == nil || res.TaskDefinitionARN != "") {
+		fmt.Fprintf(t.IO.Out, "%s: service %s in cluster %s, task definition %s, image %s (%.1fs)\n",
+			res.Outcome, res.Service, res.Cluster, res.TaskDefinitionARN, res.Image, res.Seconds)
+		if res.URL != "" {
+			fmt.Fprintf(t.IO.Out, "URL: %s\n", res.URL)
+		}
+	}
+	return err
+}
+
+// DeployOptions are facectl deploy's inputs: the deploy section, validated, and the flags that
+// are not configuration.
+type DeployOptions struct {
+	deployTarget
+	DryRun bool
+	Yes    bool
+}
+
+// NewCmdDeploy is facectl deploy (root.go adds its subcommands); runF, when not nil, runs
+// instead of deployRun.
+func NewCmdDeploy(f *Factory, runF func(*DeployOptions) error) *cobra.Command {
+	opts := &DeployOptions{}
 	cmd := &cobra.Command{
 		Use:   "deploy [flags]",
 		Short: "Build the image, push it to ECR and roll it out on ECS Fargate",
@@ -63,53 +132,28 @@ elsewhere (LocalStack, moto).`,
   FACECTL_DEPLOY_TASK_CPU=2048 FACECTL_DEPLOY_TASK_MEMORY=4096 facectl deploy`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDeploy(cmd, o)
+			if err := opts.load(f, cmd, true); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return deployRun(cmd.Context(), opts)
 		},
 	}
 	// The persistent settings (region, cluster, service, timeout, ...) are shared by deploy
 	// status, deploy rollback and deploy init.
 	addSettingFlags(cmd.PersistentFlags(), "deploy", true)
-	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output: text or json")
-	f := cmd.Flags()
-	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan and the task definition and service diffs; change nothing")
-	f.BoolVarP(&o.yes, "yes", "y", false, "create or update the environment stacks without asking (asked only on a terminal)")
-	addSettingFlags(f, "deploy", false)
-	cmd.AddCommand(newDeployInitCmd(a), newDeployStatusCmd(a, o), newDeployRollbackCmd(a, o),
-		newDeployPolicyCmd(a), newDeployDestroyCmd(a, o), newDeployLogsCmd(a, o))
+	cmd.PersistentFlags().StringP("output", "o", "text", "output: text or json")
+	fs := cmd.Flags()
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the plan and the task definition and service diffs; change nothing")
+	fs.BoolVarP(&opts.Yes, "yes", "y", false, "create or update the environment stacks without asking (asked only on a terminal)")
+	addSettingFlags(fs, "deploy", false)
 	return cmd
 }
 
-// loadDeploy loads the deploy section and builds the deployer's collaborators. full is true for
-// deploy itself, which builds and creates and so needs every setting valid; status and rollback
-// only read and roll back, and need no network or role settings.
-func (a *app) loadDeploy(cmd *cobra.Command, o *deployOptions, full bool) (deploy.Config, deploy.Deps, error) {
-	cfg := deploy.DefaultConfig()
-	log, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text")
-	if err != nil {
-		return cfg, deploy.Deps{}, err
-	}
-	if o.output != "text" && o.output != "json" {
-		return cfg, deploy.Deps{}, &usageError{err: fmt.Errorf("--output %q: want text or json", o.output)}
-	}
-	if full {
-		if err := cfg.Validate(); err != nil {
-			return cfg, deploy.Deps{}, &usageError{err: err}
-		}
-	}
-	awsCfg, err := deploy.LoadAWSConfig(cmd.Context(), cfg)
-	if err != nil {
-		return cfg, deploy.Deps{}, &usageError{err: err}
-	}
-	deps := deploy.NewDeps(awsCfg)
-	deps.Log, deps.Events = log, printEvent(a.streams.Err)
-	if full {
-		deps.Docker = &deploy.DockerCLI{Progress: a.streams.Err}
-	}
-	return cfg, deps, nil
-}
-
-func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
-	cfg, deps, err := a.loadDeploy(cmd, o, true)
+func deployRun(ctx context.Context, opts *DeployOptions) error {
+	deps, err := opts.Deps(ctx, opts.Config, opts.Log, true)
 	if err != nil {
 		return err
 	}
@@ -117,153 +161,13 @@ func (a *app) runDeploy(cmd *cobra.Command, o *deployOptions) error {
 		// The temporary docker config holds the registry token.
 		defer c.Close()
 	}
-	opts := deploy.Options{DryRun: o.dryRun}
-	if !o.yes && a.streams.InTTY {
-		opts.Confirm = a.confirm
+	run := deploy.Options{DryRun: opts.DryRun}
+	if !opts.Yes && opts.IO.InTTY {
+		run.Confirm = func(plan []string) (bool, error) { return confirm(opts.IO, plan) }
 	}
-	res, err := deploy.Run(cmd.Context(), cfg, deps, opts)
-	if o.output == "text" && err == nil && (res.Outcome == deploy.OutcomePlanned || res.Outcome == deploy.OutcomeDeployed) {
-		renderPlan(a.streams.Out, res)
+	res, err := deploy.Run(ctx, opts.Config, deps, run)
+	if opts.Output == "text" && err == nil && (res.Outcome == deploy.OutcomePlanned || res.Outcome == deploy.OutcomeDeployed) {
+		renderPlan(opts.IO.Out, res)
 	}
-	return a.printResult(o, res, err)
-}
-
-// printResult writes the result (also on failure, so CI gets the JSON) and passes err on.
-func (a *app) printResult(o *deployOptions, res deploy.Result, err error) error {
-	if errors.Is(err, deploy.ErrInvalidConfig) {
-		return &usageError{err: err}
-	}
-	if o.output == "json" {
-		enc := json.NewEncoder(a.streams.Out)
-		enc.SetIndent("", "  ")
-		if encErr := enc.Encode(res); encErr != nil {
-			return errors.Join(err, encErr)
-		}
-		return err
-	}
-	if res.Outcome != deploy.OutcomePlanned && res.Outcome != "" && (err == nil || res.TaskDefinitionARN != "") {
-		fmt.Fprintf(a.streams.Out, "%s: service %s in cluster %s, task definition %s, image %s (%.1fs)\n",
-			res.Outcome, res.Service, res.Cluster, res.TaskDefinitionARN, res.Image, res.Seconds)
-		if res.URL != "" {
-			fmt.Fprintf(a.streams.Out, "URL: %s\n", res.URL)
-		}
-	}
-	return err
-}
-
-func newDeployInitCmd(a *app) *cobra.Command {
-	var path string
-	var force bool
-	cmd := &cobra.Command{
-		Use:   "init [flags]",
-		Short: "Write a commented starting config file for facectl deploy",
-		Long: `Write a config file with the deploy: section filled with the defaults (and any values given
-by flags or FACECTL_DEPLOY_* variables), each key explained. As written it deploys into the
-managed environment (CloudFormation stacks in the default VPC); name subnets, security groups
-and an execution role to use your own network instead. Then run facectl deploy --dry-run.`,
-		Example: `  facectl deploy init
-  facectl deploy init --file deploy.yaml --cluster prod --region eu-west-1
-  facectl deploy init --file - > facectl.yaml`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := deploy.DefaultConfig()
-			log, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text")
-			if err != nil {
-				return err
-			}
-			var b bytes.Buffer
-			writeInitConfig(&b, cfg)
-			if path == "-" {
-				_, err := a.streams.Out.Write(b.Bytes())
-				return err
-			}
-			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-			if force {
-				flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-			}
-			f, err := os.OpenFile(path, flags, 0o644)
-			if errors.Is(err, os.ErrExist) {
-				return &usageError{err: fmt.Errorf("%s exists: use --force to overwrite it or --file to write elsewhere", path)}
-			}
-			if err != nil {
-				return fmt.Errorf("writing %s: %w", path, err)
-			}
-			if _, err := f.Write(b.Bytes()); err != nil {
-				f.Close()
-				return fmt.Errorf("writing %s: %w", path, err)
-			}
-			if err := f.Close(); err != nil {
-				return fmt.Errorf("writing %s: %w", path, err)
-			}
-			log.Info("wrote the starting config: facectl deploy --dry-run shows what it would create", "file", path)
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&path, "file", "facectl.yaml", "file to write (- for stdout)")
-	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing file")
-	return cmd
-}
-
-// openDeployer loads the deploy section for status and rollback, which only read and roll back.
-func (a *app) openDeployer(cmd *cobra.Command, o *deployOptions) (*deploy.Deployer, error) {
-	cfg, deps, err := a.loadDeploy(cmd, o, false)
-	if err != nil {
-		return nil, err
-	}
-	d, err := deploy.Open(cfg, deps)
-	if err != nil {
-		return nil, &usageError{err: err}
-	}
-	return d, nil
-}
-
-func newDeployStatusCmd(a *app, o *deployOptions) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status [flags]",
-		Short: "Show the service's deployments, task counts, recent events and scaling settings",
-		Example: `  facectl deploy status
-  facectl deploy status --cluster prod --output json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.openDeployer(cmd, o)
-			if err != nil {
-				return err
-			}
-			st, err := d.Status(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if o.output == "json" {
-				enc := json.NewEncoder(a.streams.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			renderStatus(a.streams.Out, st)
-			return nil
-		},
-	}
-}
-
-func newDeployRollbackCmd(a *app, o *deployOptions) *cobra.Command {
-	var revision int
-	cmd := &cobra.Command{
-		Use:   "rollback [flags]",
-		Short: "Point the service back at an earlier task definition revision and wait",
-		Long: `Update the service to its own previous task definition revision (the newest revision below the
-current one that facectl registered for this service; or --revision N), after checking that its
-image is still in ECR, leaving the desired count alone, then wait exactly like facectl deploy.`,
-		Example: `  facectl deploy rollback
-  facectl deploy rollback --revision 7 --timeout 10m`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := a.openDeployer(cmd, o)
-			if err != nil {
-				return err
-			}
-			res, err := d.Rollback(cmd.Context(), deploy.RollbackOptions{Revision: revision})
-			return a.printResult(o, res, err)
-		},
-	}
-	cmd.Flags().IntVar(&revision, "revision", 0, "revision to return to (default: the one before the current)")
-	return cmd
+	return opts.printResult(res, err)
 }

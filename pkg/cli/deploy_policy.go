@@ -8,8 +8,18 @@ import (
 	"github.com/facectl/facectl/pkg/deploy"
 )
 
-func newDeployPolicyCmd(a *app) *cobra.Command {
-	var boundary, boundaryName bool
+// DeployPolicyOptions are facectl deploy policy's inputs.
+type DeployPolicyOptions struct {
+	IO           IOStreams
+	Config       deploy.Config
+	Boundary     bool
+	BoundaryName bool
+}
+
+// NewCmdDeployPolicy is facectl deploy policy; runF, when not nil, runs instead of
+// deployPolicyRun.
+func NewCmdDeployPolicy(f *Factory, runF func(*DeployPolicyOptions) error) *cobra.Command {
+	opts := &DeployPolicyOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "policy [flags]",
 		Short: "Print the least-privilege IAM policy facectl deploy needs for this configuration",
@@ -36,27 +46,34 @@ The tests fail when the code calls an AWS action this policy lacks.`,
   facectl deploy policy --target-group-arn arn:aws:elasticloadbalancing:...:targetgroup/web/0123 --autoscaling=false`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := deploy.DefaultConfig()
-			if _, err := a.setup(cmd, map[string]any{"deploy": &cfg}, "text"); err != nil {
+			opts.Config = deploy.DefaultConfig()
+			if _, err := f.load(cmd, map[string]any{"deploy": &opts.Config}, "text"); err != nil {
 				return err
 			}
-			var err error
-			switch {
-			case boundaryName:
-				_, err = fmt.Fprintln(a.streams.Out, cfg.BoundaryName())
-			case boundary:
-				_, err = fmt.Fprint(a.streams.Out, deploy.BoundaryPolicy(cfg).JSON())
-			default:
-				_, err = fmt.Fprint(a.streams.Out, deploy.Policy(cfg).JSON())
+			if runF != nil {
+				return runF(opts)
 			}
-			return err
+			return deployPolicyRun(opts)
 		},
 	}
-	f := cmd.Flags()
-	f.BoolVar(&boundary, "boundary", false, "print the permissions boundary of the managed execution role instead")
-	f.BoolVar(&boundaryName, "boundary-name", false, "print the name the permissions boundary policy must have")
-	addSettingFlag(f, "deploy.image.uri").Usage = "a prebuilt image is deployed (no ECR build and push permissions)"
-	addSettingFlag(f, "deploy.load_balancer.target_group_arn").Usage = "an existing target group is used (no environment stack permissions)"
-	addSettingFlag(f, "deploy.autoscaling.enabled").Usage = "Service Auto Scaling is managed"
+	fs := cmd.Flags()
+	fs.BoolVar(&opts.Boundary, "boundary", false, "print the permissions boundary of the managed execution role instead")
+	fs.BoolVar(&opts.BoundaryName, "boundary-name", false, "print the name the permissions boundary policy must have")
+	addSettingFlag(fs, "deploy.image.uri").Usage = "a prebuilt image is deployed (no ECR build and push permissions)"
+	addSettingFlag(fs, "deploy.load_balancer.target_group_arn").Usage = "an existing target group is used (no environment stack permissions)"
+	addSettingFlag(fs, "deploy.autoscaling.enabled").Usage = "Service Auto Scaling is managed"
 	return cmd
+}
+
+func deployPolicyRun(opts *DeployPolicyOptions) error {
+	var err error
+	switch {
+	case opts.BoundaryName:
+		_, err = fmt.Fprintln(opts.IO.Out, opts.Config.BoundaryName())
+	case opts.Boundary:
+		_, err = fmt.Fprint(opts.IO.Out, deploy.BoundaryPolicy(opts.Config).JSON())
+	default:
+		_, err = fmt.Fprint(opts.IO.Out, deploy.Policy(opts.Config).JSON())
+	}
+	return err
 }

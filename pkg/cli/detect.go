@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/buildinfo"
@@ -20,20 +22,27 @@ import (
 	"github.com/facectl/facectl/pkg/s3io"
 )
 
-func init() {
-	commands = append(commands, newDetectCmd)
-	registerSection("s3", "Amazon S3 (or MinIO, LocalStack, moto) for `detect`'s s3:// inputs and outputs; credentials, region and endpoint (AWS_ENDPOINT_URL_S3) come from the AWS SDK's usual chain.", func() any { c := s3io.DefaultConfig(); return &c })
-}
+// DetectOptions are facectl detect's inputs: its own flags, the detector and s3 sections and
+// the arguments, validated.
+type DetectOptions struct {
+	IO          IOStreams
+	Engine      Engine
+	ObjectStore func(ctx context.Context, cfg s3io.Config) (objectStore, error)
 
-// detectOptions are detect's own flags (the detector's are in the config's detector section).
-type detectOptions struct {
-	format       string
-	filter       face.Filter
-	quiet        bool
-	outputs      render.FileOutputs
-	pixel        bool
-	results      string
-	skipExisting bool
+	Args         []string
+	Format       string
+	Filter       face.Filter
+	Quiet        bool
+	Outputs      render.FileOutputs
+	Pixelate     bool
+	Results      string
+	SkipExisting bool
+
+	Detector *detectorSection
+	S3       s3io.Config
+	Log      *slog.Logger
+	// Flags are the parsed flags, which the portable build hands to detect in the image.
+	Flags *pflag.FlagSet
 }
 
 // objectStore is what detect does with S3 (*s3io.Client).
@@ -44,17 +53,15 @@ type objectStore interface {
 	PutFile(ctx context.Context, bucket, key string, f *os.File, contentType string) error
 }
 
-// newObjectStore builds the S3 client; tests replace it to add faults at the HTTP boundary.
-var newObjectStore = func(ctx context.Context, cfg s3io.Config) (objectStore, error) { return s3io.New(ctx, cfg) }
-
 // resultsUploadTimeout bounds writing the results object after an interrupt cancelled the run.
 const resultsUploadTimeout = 2 * time.Minute
 
 // progressMin is the batch size from which a progress line is shown on a terminal.
 const progressMin = 20
 
-func newDetectCmd(a *app) *cobra.Command {
-	o := &detectOptions{}
+// NewCmdDetect is facectl detect; runF, when not nil, runs instead of detectRun.
+func NewCmdDetect(f *Factory, runF func(*DetectOptions) error) *cobra.Command {
+	o := &DetectOptions{IO: f.IOStreams, Engine: f.Engine, ObjectStore: f.ObjectStore}
 	cmd := &cobra.Command{
 		Use:   "detect [flags] FILE|DIR|GLOB|s3://BUCKET/PREFIX/|s3://BUCKET/KEY|- ...",
 		Short: "Find faces in image files",
@@ -82,72 +89,85 @@ exit 2. With -q nothing is printed and the exit code says whether any face was f
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runDetect(cmd, o, args)
+			o.Args, o.Flags = args, cmd.Flags()
+			if err := o.complete(f, cmd); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(o)
+			}
+			return detectRun(cmd.Context(), o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVarP(&o.format, "format", "f", "", "output format: "+strings.Join(report.Formats, ", ")+" (default: text on a terminal, jsonl otherwise)")
-	f.Float64Var(&o.filter.MinConfidence, "min-confidence", 0, "report only faces with at least this confidence (0..1)")
-	f.IntVar(&o.filter.MaxFaces, "max-faces", 0, "report at most this many faces per image, most confident first (0: all)")
-	f.BoolVar(&o.filter.Biggest, "biggest", false, "report only the largest face")
-	f.BoolVar(&o.filter.Best, "best", false, "report only the most confident face")
-	f.BoolVarP(&o.quiet, "query", "q", false, "print nothing; exit 0 if any face is found, 2 if none")
-	f.StringVar(&o.outputs.AnnotateDir, "annotate", "", "write each image with the faces boxed into `DIR`")
-	f.StringVar(&o.outputs.CropDir, "crop", "", "write each face as its own image into `DIR`")
-	f.Float64Var(&o.outputs.CropMargin, "crop-margin", 0.25, "crop margin around the box, as a fraction of its size")
-	f.StringVar(&o.outputs.BlurDir, "blur", "", "write each image with the faces blurred into `DIR`")
-	f.BoolVar(&o.pixel, "pixelate", false, "with --blur: pixelate instead of blurring")
-	f.BoolVar(&o.outputs.Force, "force", false, "overwrite existing output files (inputs are never overwritten)")
-	f.IntVar(&o.outputs.Quality, "quality", 90, "JPEG quality of written images (1..100)")
-	f.StringVar(&o.results, "results", "", "also write one JSON line per input (its ETag, size, faces, outputs or error) to `FILE` or s3://BUCKET/KEY")
-	f.BoolVar(&o.skipExisting, "skip-existing", false, "skip inputs whose s3:// outputs exist made from the same source ETag, and keep such outputs")
+	fs := cmd.Flags()
+	fs.StringVarP(&o.Format, "format", "f", "", "output format: "+strings.Join(report.Formats, ", ")+" (default: text on a terminal, jsonl otherwise)")
+	fs.Float64Var(&o.Filter.MinConfidence, "min-confidence", 0, "report only faces with at least this confidence (0..1)")
+	fs.IntVar(&o.Filter.MaxFaces, "max-faces", 0, "report at most this many faces per image, most confident first (0: all)")
+	fs.BoolVar(&o.Filter.Biggest, "biggest", false, "report only the largest face")
+	fs.BoolVar(&o.Filter.Best, "best", false, "report only the most confident face")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "print nothing; exit 0 if any face is found, 2 if none")
+	// --query was -q's first long name; scripts that spell it so keep working.
+	fs.BoolVar(&o.Quiet, "query", false, "the old name of --quiet")
+	if err := fs.MarkHidden("query"); err != nil {
+		panic(err)
+	}
+	fs.StringVar(&o.Outputs.AnnotateDir, "annotate", "", "write each image with the faces boxed into `DIR`")
+	fs.StringVar(&o.Outputs.CropDir, "crop", "", "write each face as its own image into `DIR`")
+	fs.Float64Var(&o.Outputs.CropMargin, "crop-margin", 0.25, "crop margin around the box, as a fraction of its size")
+	fs.StringVar(&o.Outputs.BlurDir, "blur", "", "write each image with the faces blurred into `DIR`")
+	fs.BoolVar(&o.Pixelate, "pixelate", false, "with --blur: pixelate instead of blurring")
+	fs.BoolVar(&o.Outputs.Force, "force", false, "overwrite existing output files (inputs are never overwritten)")
+	fs.IntVar(&o.Outputs.Quality, "quality", 90, "JPEG quality of written images (1..100)")
+	fs.StringVar(&o.Results, "results", "", "also write one JSON line per input (its ETag, size, faces, outputs or error) to `FILE` or s3://BUCKET/KEY")
+	fs.BoolVar(&o.SkipExisting, "skip-existing", false, "skip inputs whose s3:// outputs exist made from the same source ETag, and keep such outputs")
 	addDetectorFlags(cmd)
-	addSettingFlags(f, "s3", false)
+	addSettingFlags(fs, "s3", false)
 	return cmd
 }
 
-func (o *detectOptions) validate() error {
+func (o *DetectOptions) validate() error {
 	var errs []error
-	if !slices.Contains(report.Formats, o.format) {
-		errs = append(errs, fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(report.Formats, ", ")))
+	if !slices.Contains(report.Formats, o.Format) {
+		errs = append(errs, fmt.Errorf("--format %q: want one of %s", o.Format, strings.Join(report.Formats, ", ")))
 	}
-	if o.filter.MinConfidence < 0 || o.filter.MinConfidence > 1 {
-		errs = append(errs, fmt.Errorf("--min-confidence %v: want a number from 0 to 1", o.filter.MinConfidence))
+	if o.Filter.MinConfidence < 0 || o.Filter.MinConfidence > 1 {
+		errs = append(errs, fmt.Errorf("--min-confidence %v: want a number from 0 to 1", o.Filter.MinConfidence))
 	}
-	if o.filter.MaxFaces < 0 {
-		errs = append(errs, fmt.Errorf("--max-faces %d: want 0 or more", o.filter.MaxFaces))
+	if o.Filter.MaxFaces < 0 {
+		errs = append(errs, fmt.Errorf("--max-faces %d: want 0 or more", o.Filter.MaxFaces))
 	}
-	if o.outputs.CropMargin < 0 || o.outputs.CropMargin > 2 {
-		errs = append(errs, fmt.Errorf("--crop-margin %v: want a number from 0 to 2", o.outputs.CropMargin))
+	if o.Outputs.CropMargin < 0 || o.Outputs.CropMargin > 2 {
+		errs = append(errs, fmt.Errorf("--crop-margin %v: want a number from 0 to 2", o.Outputs.CropMargin))
 	}
-	if o.outputs.Quality < 1 || o.outputs.Quality > 100 {
-		errs = append(errs, fmt.Errorf("--quality %d: want 1 to 100", o.outputs.Quality))
+	if o.Outputs.Quality < 1 || o.Outputs.Quality > 100 {
+		errs = append(errs, fmt.Errorf("--quality %d: want 1 to 100", o.Outputs.Quality))
 	}
-	if o.pixel && o.outputs.BlurDir == "" {
+	if o.Pixelate && o.Outputs.BlurDir == "" {
 		errs = append(errs, errors.New("--pixelate needs --blur DIR"))
 	}
-	if o.skipExisting {
+	if o.SkipExisting {
 		// A file records nothing of its source, so only objects can say they are up to date.
 		for _, d := range o.outputDirs() {
 			if d != "" && !s3io.IsURL(d) {
 				errs = append(errs, fmt.Errorf("--skip-existing needs s3:// outputs (%s is a directory)", d))
 			}
 		}
-		if !o.outputs.Any() {
+		if !o.Outputs.Any() {
 			errs = append(errs, errors.New("--skip-existing needs an s3:// output (--annotate, --crop or --blur)"))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (o *detectOptions) outputDirs() []string {
-	return []string{o.outputs.CropDir, o.outputs.BlurDir, o.outputs.AnnotateDir}
+func (o *DetectOptions) outputDirs() []string {
+	return []string{o.Outputs.CropDir, o.Outputs.BlurDir, o.Outputs.AnnotateDir}
 }
 
 // objectOutputs is where detect writes outputs in S3, or nil when none is s3://.
-func (o *detectOptions) objectOutputs(store objectStore, det *detectorSection) *batch.ObjectOutputs {
+func (o *DetectOptions) objectOutputs(store objectStore) *batch.ObjectOutputs {
+	det := o.Detector
 	prefixes := map[string]s3io.URL{}
-	for kind, d := range map[string]string{batch.KindCrop: o.outputs.CropDir, batch.KindBlur: o.outputs.BlurDir, batch.KindAnnotate: o.outputs.AnnotateDir} {
+	for kind, d := range map[string]string{batch.KindCrop: o.Outputs.CropDir, batch.KindBlur: o.Outputs.BlurDir, batch.KindAnnotate: o.Outputs.AnnotateDir} {
 		if u, err := s3io.Parse(d); err == nil {
 			prefixes[kind] = u
 		}
@@ -163,35 +183,40 @@ func (o *detectOptions) objectOutputs(store objectStore, det *detectorSection) *
 	if det.Detector == "yunet" {
 		model = filepath.Base(det.Model) + " sha256:" + det.ModelSHA256
 	}
-	return &batch.ObjectOutputs{Store: store, Prefixes: prefixes, Force: o.outputs.Force, SkipExisting: o.skipExisting, Version: version, Model: model}
+	return &batch.ObjectOutputs{Store: store, Prefixes: prefixes, Force: o.Outputs.Force, SkipExisting: o.SkipExisting, Version: version, Model: model}
 }
 
 // usesS3 reports whether any argument or output is in S3.
-func (o *detectOptions) usesS3(args []string) bool {
-	return slices.ContainsFunc(append(slices.Clone(args), append(o.outputDirs(), o.results)...), s3io.IsURL)
+func (o *DetectOptions) usesS3() bool {
+	return slices.ContainsFunc(append(slices.Clone(o.Args), append(o.outputDirs(), o.Results)...), s3io.IsURL)
 }
 
-func (a *app) runDetect(cmd *cobra.Command, o *detectOptions, args []string) error {
-	if o.format == "" {
-		o.format = "jsonl"
-		if a.streams.OutTTY {
-			o.format = "text"
+// complete fills in what the flags leave to the terminal and loads the detector and s3 sections.
+func (o *DetectOptions) complete(f *Factory, cmd *cobra.Command) error {
+	if o.Format == "" {
+		o.Format = "jsonl"
+		if o.IO.OutTTY {
+			o.Format = "text"
 		}
 	}
-	o.outputs.Obscure = face.Blur
-	if o.pixel {
-		o.outputs.Obscure = face.Pixelate
+	o.Outputs.Obscure = face.Blur
+	if o.Pixelate {
+		o.Outputs.Obscure = face.Pixelate
 	}
-	if n := len(slices.DeleteFunc(slices.Clone(args), func(s string) bool { return s != batch.Stdin })); n > 1 {
+	if n := len(slices.DeleteFunc(slices.Clone(o.Args), func(s string) bool { return s != batch.Stdin })); n > 1 {
 		return &usageError{err: errors.New("- (standard input) may be given only once")}
 	}
-	det := defaultDetectorSection()
-	s3cfg := s3io.DefaultConfig()
-	log, err := a.setup(cmd, map[string]any{"detector": det, "s3": &s3cfg}, "text")
+	o.Detector, o.S3 = defaultDetectorSection(), s3io.DefaultConfig()
+	log, err := f.load(cmd, map[string]any{"detector": o.Detector, "s3": &o.S3}, "text")
 	if err := errors.Join(err, o.validate()); err != nil {
 		return &usageError{err: err}
 	}
-	return a.detectWith(cmd, o, args, det, s3cfg, log)
+	o.Log = log
+	return nil
+}
+
+func detectRun(ctx context.Context, o *DetectOptions) error {
+	return o.Engine.Detect(ctx, o)
 }
 
 // resultsFile is --results: a local file written as results come, or for s3:// a temporary

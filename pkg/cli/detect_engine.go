@@ -10,12 +10,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"syscall"
-
-	"github.com/spf13/cobra"
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/face"
@@ -26,8 +23,9 @@ import (
 	"github.com/facectl/facectl/pkg/vision"
 )
 
-// detectWith runs detect in this process, with the linked OpenCV.
-func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, det *detectorSection, s3cfg s3io.Config, log *slog.Logger) error {
+// Detect runs detect in this process, with the linked OpenCV.
+func (linkedEngine) Detect(ctx context.Context, o *DetectOptions) error {
+	det := o.Detector
 	var err error
 	if err := det.resolveModel(); err != nil {
 		return err
@@ -35,32 +33,31 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 	if err := det.Validate(); err != nil {
 		return &usageError{err: fmt.Errorf("detector settings: %w", err)}
 	}
-	for _, d := range []*string{&o.outputs.CropDir, &o.outputs.BlurDir, &o.outputs.AnnotateDir} {
+	for _, d := range []*string{&o.Outputs.CropDir, &o.Outputs.BlurDir, &o.Outputs.AnnotateDir} {
 		if s3io.IsURL(*d) && !strings.HasSuffix(*d, "/") {
 			*d += "/" // an output is always a prefix, as a directory is
 		}
 	}
-	ctx := cmd.Context()
 	var store objectStore
-	if o.usesS3(args) {
-		if store, err = newObjectStore(ctx, s3cfg); err != nil {
+	if o.usesS3() {
+		if store, err = o.ObjectStore(ctx, o.S3); err != nil {
 			return err
 		}
 	}
 	// Checked before the detector loads, so a wrong bucket fails at once.
-	plan, err := batch.Open(ctx, args, append(o.outputDirs(), o.results), store)
+	plan, err := batch.Open(ctx, o.Args, append(o.outputDirs(), o.Results), store)
 	if errors.Is(err, batch.ErrOverlap) {
 		return &usageError{err: err}
 	}
 	if err != nil {
 		return err
 	}
-	objOut := o.objectOutputs(store, det)
-	results, err := openResults(o.results)
+	objOut := o.objectOutputs(store)
+	results, err := openResults(o.Results)
 	if err != nil {
 		return err
 	}
-	eng, err := vision.New(det.Config, log)
+	eng, err := vision.New(det.Config, o.Log)
 	if err != nil {
 		results.abort()
 		return err
@@ -68,13 +65,13 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 	defer eng.Close()
 
 	var out report.Writer
-	if !o.quiet {
-		if out, err = report.New(o.format, a.streams.Out); err != nil {
+	if !o.Quiet {
+		if out, err = report.New(o.Format, o.IO.Out); err != nil {
 			results.abort()
 			return err
 		}
 	}
-	progress := a.streams.ErrTTY && !o.quiet && (plan.Count < 0 || plan.Count >= progressMin)
+	progress := o.IO.ErrTTY && !o.Quiet && (plan.Count < 0 || plan.Count >= progressMin)
 	total := ""
 	if plan.Count >= 0 {
 		total = fmt.Sprintf("/%d", plan.Count)
@@ -88,7 +85,7 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 	var done, failed, faces, skipped int
 	var writeErr error
 	batch.Run(ctx, plan.Inputs, workers, func(ctx context.Context, in batch.Input) report.Result {
-		return a.detectOne(ctx, eng, o, in, det.Limits.MaxBytes, store, objOut)
+		return detectOne(ctx, eng, o, in, det.Limits.MaxBytes, store, objOut)
 	}, func(in batch.Input, r report.Result) {
 		if errors.Is(r.Err, context.Canceled) {
 			return // interrupted mid-file: not a result, reported once below
@@ -98,9 +95,9 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 		case r.Err != nil:
 			failed++
 			if progress {
-				fmt.Fprint(a.streams.Err, "\r\033[K")
+				fmt.Fprint(o.IO.Err, "\r\033[K")
 			}
-			fmt.Fprintf(a.streams.Err, "facectl: %s: %v\n", r.File, r.Err)
+			fmt.Fprintf(o.IO.Err, "facectl: %s: %v\n", r.File, r.Err)
 		case r.Skipped:
 			skipped++
 		default:
@@ -113,11 +110,11 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 			writeErr = results.Write(r)
 		}
 		if progress {
-			fmt.Fprintf(a.streams.Err, "\r\033[K%d%s files, %d faces, %d errors, %d skipped", done, total, faces, failed, skipped)
+			fmt.Fprintf(o.IO.Err, "\r\033[K%d%s files, %d faces, %d errors, %d skipped", done, total, faces, failed, skipped)
 		}
 	})
 	if progress {
-		fmt.Fprintln(a.streams.Err)
+		fmt.Fprintln(o.IO.Err)
 	}
 	if out != nil {
 		writeErr = errors.Join(writeErr, out.Close())
@@ -136,19 +133,19 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 	case writeErr != nil:
 		return fmt.Errorf("writing results: %w", writeErr)
 	case ctx.Err() != nil:
-		fmt.Fprintf(a.streams.Err, "facectl: interrupted after %d%s files\n", done, total)
+		fmt.Fprintf(o.IO.Err, "facectl: interrupted after %d%s files\n", done, total)
 		return &exitError{code: 130}
 	case failed > 0:
-		fmt.Fprintf(a.streams.Err, "facectl: %d of %d files failed\n", failed, done)
+		fmt.Fprintf(o.IO.Err, "facectl: %d of %d files failed\n", failed, done)
 		return &exitError{code: ExitFailure}
-	case o.quiet && faces == 0:
+	case o.Quiet && faces == 0:
 		return &exitError{code: ExitUsage}
 	}
 	return nil
 }
 
 // detectOne reads one input and detects faces in it, writing any requested output images.
-func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs) report.Result {
+func detectOne(ctx context.Context, eng *vision.Engine, o *DetectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs) report.Result {
 	name := in.Path
 	if in.Err != nil {
 		return report.Result{File: name, Err: in.Err}
@@ -163,11 +160,11 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 			return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: in.Object.Size, Outputs: skip}
 		}
 	} else {
-		data, err = a.readInput(in, maxBytes)
+		data, err = readInput(o.IO, in, maxBytes)
 		if err == nil {
 			sum := md5.Sum(data)
 			src.ETag = `"` + hex.EncodeToString(sum[:]) + `"`
-			if objOut != nil && o.skipExisting {
+			if objOut != nil && o.SkipExisting {
 				keys, done, derr := objOut.Done(ctx, in.Rel, src.ETag)
 				if derr == nil && done {
 					return report.Result{File: name, Skipped: true, ETag: src.ETag, Size: int64(len(data)), Outputs: keys}
@@ -180,8 +177,8 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 	if err != nil {
 		return res
 	}
-	if !o.outputs.Any() {
-		res.Detection, res.Err = eng.Detect(ctx, data, o.filter)
+	if !o.Outputs.Any() {
+		res.Detection, res.Err = eng.Detect(ctx, data, o.Filter)
 		return res
 	}
 	src.Format, _ = imagecheck.Sniff(data)
@@ -189,7 +186,7 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 	if local == batch.Stdin || in.Object != nil {
 		local = ""
 	}
-	res.Detection, res.Err = eng.RenderOutputs(ctx, data, o.filter, o.outputs, src.Format, func(d face.Detection, r render.Rendered) error {
+	res.Detection, res.Err = eng.RenderOutputs(ctx, data, o.Filter, o.Outputs, src.Format, func(d face.Detection, r render.Rendered) error {
 		kind := string(r.Kind)
 		if objOut != nil {
 			if _, ok := objOut.Prefixes[kind]; ok {
@@ -198,9 +195,9 @@ func (a *app) detectOne(ctx context.Context, eng *vision.Engine, o *detectOption
 				return err
 			}
 		}
-		p := o.outputs.Path(in.Rel, r)
+		p := o.Outputs.Path(in.Rel, r)
 		res.Outputs = append(res.Outputs, p)
-		return o.outputs.Save(p, local, r.Data)
+		return o.Outputs.Save(p, local, r.Data)
 	})
 	if res.Err != nil {
 		res.Detection = face.Detection{}
@@ -213,13 +210,13 @@ var errSkipped = errors.New("outputs exist")
 
 // readObject reads an S3 input, or finds with --skip-existing that it need not be read (then
 // it returns errSkipped and the outputs' keys).
-func readObject(ctx context.Context, o *detectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs, src *batch.Source) ([]byte, []string, error) {
+func readObject(ctx context.Context, o *DetectOptions, in batch.Input, maxBytes int64, store objectStore, objOut *batch.ObjectOutputs, src *batch.Source) ([]byte, []string, error) {
 	obj := in.Object
 	if maxBytes > 0 && obj.Size > maxBytes {
 		// Known from the listing: an oversized object is never downloaded.
 		return nil, nil, s3io.TooLarge(maxBytes)
 	}
-	if objOut != nil && o.skipExisting {
+	if objOut != nil && o.SkipExisting {
 		etag := obj.ETag
 		if etag == "" {
 			head, err := store.Head(ctx, obj.Bucket, obj.Key)
@@ -249,9 +246,9 @@ func readObject(ctx context.Context, o *detectOptions, in batch.Input, maxBytes 
 	return data, nil, nil
 }
 
-func (a *app) readInput(in batch.Input, maxBytes int64) ([]byte, error) {
+func readInput(streams IOStreams, in batch.Input, maxBytes int64) ([]byte, error) {
 	if in.Path == batch.Stdin {
-		return imagecheck.ReadLimited(a.streams.In, maxBytes)
+		return imagecheck.ReadLimited(streams.In, maxBytes)
 	}
 	// O_NONBLOCK: opening a FIFO for reading would otherwise block until a writer appears, and
 	// no signal would stop it. It changes nothing for regular files.

@@ -31,11 +31,6 @@ type logSection struct {
 
 func defaultLogSection() *logSection { return &logSection{Level: "info"} }
 
-func init() {
-	registerSection("detector", "The face detector, for `facectl detect` and `facectl serve`.", func() any { return defaultDetectorSection() })
-	registerSection("log", "Logging (log/slog, on stderr), for every command; the flags are global.", func() any { return defaultLogSection() })
-}
-
 // addDetectorFlags adds the detector flags shared by detect and serve.
 func addDetectorFlags(cmd *cobra.Command) {
 	addSettingFlags(cmd.Flags(), "detector", false)

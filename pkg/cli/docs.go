@@ -8,27 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 )
-
-// sectionOrder is the order of the sections in generated files; sections not listed follow,
-// sorted by name.
-var sectionOrder = []string{"log", "detector", "server", "deploy"}
-
-func orderedSections() []string {
-	out := slices.Clone(sectionOrder)
-	for _, name := range sectionNames() {
-		if !slices.Contains(out, name) {
-			out = append(out, name)
-		}
-	}
-	return out
-}
 
 const exampleConfigHeader = `# facectl configuration — every key, with its default.
 #
@@ -47,12 +32,12 @@ const exampleConfigHeader = `# facectl configuration — every key, with its def
 func exampleConfig() []byte {
 	var b bytes.Buffer
 	b.WriteString(exampleConfigHeader)
-	for _, name := range orderedSections() {
+	for _, sec := range sections {
 		b.WriteString("\n")
-		if h := sections[name].help; h != "" {
-			fmt.Fprintf(&b, "# %s\n", h)
+		if sec.help != "" {
+			fmt.Fprintf(&b, "# %s\n", sec.help)
 		}
-		writeSectionYAML(&b, name, reflect.ValueOf(sections[name].defaults()).Elem())
+		writeSectionYAML(&b, sec.name, reflect.ValueOf(sec.defaults()).Elem())
 	}
 	return b.Bytes()
 }
@@ -72,39 +57,25 @@ func writeInitConfig(b *bytes.Buffer, cfg any) {
 }
 
 // writeSectionYAML writes one section, name: followed by its keys, each after a comment with
-// its help and flag.
+// its help and flag; v is the section's config struct.
 func writeSectionYAML(b *bytes.Buffer, name string, v reflect.Value) {
 	fmt.Fprintf(b, "%s:\n", name)
-	writeFieldsYAML(b, v, "  ")
-}
-
-func writeFieldsYAML(b *bytes.Buffer, v reflect.Value, indent string) {
-	t := v.Type()
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, squash, skip := fieldKey(f)
-		if skip {
-			continue
-		}
-		fv := v.Field(i)
-		if squash {
-			writeFieldsYAML(b, fv, indent)
-			continue
-		}
-		help := f.Tag.Get("help")
-		if isGroup(f.Type) {
+	walkFields(v.Type(), name, nil, func(s setting) {
+		indent := strings.Repeat("  ", strings.Count(s.key, "."))
+		leaf := s.key[strings.LastIndex(s.key, ".")+1:]
+		if s.group {
 			b.WriteString("\n")
-			writeComment(b, indent, help)
-			fmt.Fprintf(b, "%s%s:\n", indent, name)
-			writeFieldsYAML(b, fv, indent+"  ")
-			continue
+			writeComment(b, indent, s.help)
+			fmt.Fprintf(b, "%s%s:\n", indent, leaf)
+			return
 		}
-		if fl, _, _ := strings.Cut(f.Tag.Get("flag"), ","); fl != "" {
-			help += " (--" + fl + ")"
+		help := s.help
+		if s.flag != "" {
+			help += " (--" + s.flag + ")"
 		}
 		writeComment(b, indent, help)
-		fmt.Fprintf(b, "%s%s:%s\n", indent, name, yamlValue(fv, indent))
-	}
+		fmt.Fprintf(b, "%s%s:%s\n", indent, leaf, yamlValue(v.FieldByIndex(s.index), indent))
+	})
 }
 
 func writeComment(b *bytes.Buffer, indent, text string) {
@@ -205,6 +176,11 @@ func settingsTable(section string) string {
 		help := strings.ReplaceAll(s.help, "|", `\|`)
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s | %s |\n", s.key, s.envVar(), flag, def, help)
 	}
+	for _, r := range renamedKeys {
+		if strings.HasPrefix(r.new, section+".") {
+			fmt.Fprintf(&b, "\n`%s` (`%s`) is the old name of `%s`: it still works, with a warning.\n", r.old, envName(r.old), r.new)
+		}
+	}
 	return b.String()
 }
 
@@ -217,7 +193,8 @@ func tableMarkers(section string) (begin, end string) {
 // whose markers are missing.
 func spliceTables(doc []byte) ([]byte, error) {
 	out := string(doc)
-	for _, name := range orderedSections() {
+	for _, sec := range sections {
+		name := sec.name
 		begin, end := tableMarkers(name)
 		i := strings.Index(out, begin)
 		j := strings.Index(out, end)

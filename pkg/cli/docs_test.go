@@ -251,7 +251,7 @@ func TestDocExamplesParse(t *testing.T) {
 		t.Fatalf("only %d facectl examples found in the docs; the example scan is broken", len(examples))
 	}
 	for _, ex := range examples {
-		root := NewRootCmd(IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+		root := NewCmdRoot(NewFactory(IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}))
 		cmd, rest, err := root.Find(ex.args)
 		if err != nil {
 			t.Errorf("%s: facectl %s: %v", ex.where, strings.Join(ex.args, " "), err)

@@ -5,29 +5,34 @@ package cli
 // The commands' face engine when OpenCV is linked (cgo): detect and serve run it in-process.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-
-	"github.com/spf13/cobra"
 
 	"github.com/facectl/facectl/pkg/server"
 	"github.com/facectl/facectl/pkg/vision"
 )
 
-// serveWith serves with the detection engines linked into this binary.
-func (a *app) serveWith(cmd *cobra.Command, cfg server.Config, det *detectorSection, log *slog.Logger) error {
+// linkedEngine runs detect and serve in this process, with the OpenCV linked into this binary.
+type linkedEngine struct{}
+
+func newEngine(*Factory) Engine { return linkedEngine{} }
+
+// Serve serves with the detection engines linked into this binary.
+func (linkedEngine) Serve(ctx context.Context, opts *ServeOptions) error {
+	log := opts.Log
 	vision.TuneAllocator()
-	engines, closeAll, err := loadEngines(det, cfg.AllowedDetectors, log)
+	engines, closeAll, err := loadEngines(opts.Detector, opts.Server.AllowedDetectors, log)
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(cfg, engines, log, nil)
+	srv, err := server.New(opts.Server, engines, log, nil)
 	if err != nil {
 		closeAll()
 		return &usageError{err: err}
 	}
-	err = srv.Run(cmd.Context())
+	err = srv.Run(ctx)
 	if err != nil {
 		// Requests may still be inside the engines after a missed grace period; the process
 		// is about to exit, which frees them.
@@ -74,5 +79,5 @@ func loadEngines(det *detectorSection, allowed []string, log *slog.Logger) (map[
 	return engines, closeAll, nil
 }
 
-// engineVersions are the linked OpenCV's and gocv's versions.
-func engineVersions() (opencv, gocvVersion string) { return vision.Versions() }
+// Versions are the linked OpenCV's and gocv's versions.
+func (linkedEngine) Versions() (opencv, gocvVersion string) { return vision.Versions() }

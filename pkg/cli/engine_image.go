@@ -7,23 +7,21 @@ package cli
 // same flags, the config file and FACECTL_ settings handed over.
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/facectl/facectl/pkg/batch"
 	"github.com/facectl/facectl/pkg/buildinfo"
 	"github.com/facectl/facectl/pkg/imagerun"
 	"github.com/facectl/facectl/pkg/s3io"
-	"github.com/facectl/facectl/pkg/server"
 )
 
 // engineImage is the image detect and serve run in: FACECTL_IMAGE, else the one of this
@@ -36,23 +34,30 @@ func engineImage() string {
 	return imagerun.DefaultImage(v)
 }
 
-// engineVersions says that this build has no OpenCV, and where detect and serve run instead.
-func engineVersions() (opencv, gocvVersion string) {
+// imageEngine runs detect and serve in facectl's container image; configFile is the host's
+// config file, handed to the container.
+type imageEngine struct {
+	configFile func() (string, error)
+}
+
+func newEngine(f *Factory) Engine { return imageEngine{configFile: f.configFile} }
+
+// Versions says that this build has no OpenCV, and where detect and serve run instead.
+func (imageEngine) Versions() (opencv, gocvVersion string) {
 	return "none linked (detect and serve run in the container image " + engineImage() + ")", "none"
 }
 
-// runInImage runs the command in the image, mapping its exit status to facectl's.
-func (a *app) runInImage(cmd *cobra.Command, run imagerun.Run) error {
-	if path, err := a.configFile(); err != nil {
+// runInImage runs the command name in the image, mapping its exit status to facectl's.
+func (e imageEngine) runInImage(ctx context.Context, streams IOStreams, name string, run imagerun.Run) error {
+	if path, err := e.configFile(); err != nil {
 		return err
 	} else if path != "" {
 		run.Args = append(run.Args, "--config", path)
 		run.Reads = append(run.Reads, path)
 	}
-	r := &imagerun.Runner{Image: engineImage(), In: a.streams.In, Out: a.streams.Out, Err: a.streams.Err}
-	ctx := cmd.Context()
+	r := &imagerun.Runner{Image: engineImage(), In: streams.In, Out: streams.Out, Err: streams.Err}
 	if err := r.Check(ctx); err != nil {
-		return fmt.Errorf("facectl %s needs OpenCV, which this build of facectl does not link, or a Docker engine to run it in facectl's image %s: %w", cmd.Name(), r.Image, err)
+		return fmt.Errorf("facectl %s needs OpenCV, which this build of facectl does not link, or a Docker engine to run it in facectl's image %s: %w", name, r.Image, err)
 	}
 	err := r.Exec(ctx, run)
 	var exit *imagerun.ExitError
@@ -78,11 +83,11 @@ func checkDetector(det *detectorSection) error {
 	return nil
 }
 
-// passedFlags are the flags the user set on cmd, as arguments for the same command in the
-// image, with replace's values instead of the user's for the flags it names.
-func passedFlags(cmd *cobra.Command, replace map[string]string) []string {
+// passedFlags are the flags the user set, as arguments for the same command in the image, with
+// replace's values instead of the user's for the flags it names.
+func passedFlags(fs *pflag.FlagSet, replace map[string]string) []string {
 	var out []string
-	cmd.Flags().Visit(func(f *pflag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		if f.Name == "config" {
 			return // the config file is handed over by runInImage, found on the host
 		}
@@ -101,8 +106,9 @@ func passedFlags(cmd *cobra.Command, replace map[string]string) []string {
 	return out
 }
 
-// serveWith serves from the image, publishing the listen and metrics addresses on the host.
-func (a *app) serveWith(cmd *cobra.Command, cfg server.Config, det *detectorSection, log *slog.Logger) error {
+// Serve serves from the image, publishing the listen and metrics addresses on the host.
+func (e imageEngine) Serve(ctx context.Context, opts *ServeOptions) error {
+	cfg, det := opts.Server, opts.Detector
 	if err := checkDetector(det); err != nil {
 		return err
 	}
@@ -128,25 +134,26 @@ func (a *app) serveWith(cmd *cobra.Command, cfg server.Config, det *detectorSect
 	if det.Model != "" {
 		run.Reads = append(run.Reads, det.Model)
 	}
-	run.Args = append([]string{"serve"}, passedFlags(cmd, replace)...)
+	run.Args = append([]string{"serve"}, passedFlags(opts.Flags, replace)...)
 	// Settings that came from the environment keep coming from it; the addresses do not.
 	run.Env = append(run.Env, "FACECTL_SERVER_ADDR="+replace["addr"])
 	if m, ok := replace["metrics-addr"]; ok {
 		run.Env = append(run.Env, "FACECTL_SERVER_METRICS_ADDR="+m)
 	}
-	log.Info("serving from the container image", "image", engineImage(), "addr", cfg.Addr)
-	return a.runInImage(cmd, run)
+	opts.Log.Info("serving from the container image", "image", engineImage(), "addr", cfg.Addr)
+	return e.runInImage(ctx, opts.IO, "serve", run)
 }
 
-// detectWith runs detect in the image: local inputs mounted read-only, local outputs
-// read-write, standard input and output connected; s3:// arguments go through as they are.
-func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, det *detectorSection, s3cfg s3io.Config, log *slog.Logger) error {
+// Detect runs detect in the image: local inputs mounted read-only, local outputs read-write,
+// standard input and output connected; s3:// arguments go through as they are.
+func (e imageEngine) Detect(ctx context.Context, o *DetectOptions) error {
+	det := o.Detector
 	if err := checkDetector(det); err != nil {
 		return err
 	}
 	run := imagerun.Run{}
 	local := func(p string) bool { return p != "" && p != batch.Stdin && !s3io.IsURL(p) }
-	for _, arg := range args {
+	for _, arg := range o.Args {
 		switch {
 		case arg == batch.Stdin:
 			run.Stdin = true
@@ -159,8 +166,8 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 			run.Writes = append(run.Writes, d)
 		}
 	}
-	if local(o.results) {
-		run.WriteFiles = append(run.WriteFiles, o.results)
+	if local(o.Results) {
+		run.WriteFiles = append(run.WriteFiles, o.Results)
 	}
 	// A model or cascades of the user's own (from a flag, the environment or the config file) are
 	// mounted; by default the image's own are used.
@@ -171,14 +178,14 @@ func (a *app) detectWith(cmd *cobra.Command, o *detectOptions, args []string, de
 		run.Reads = append(run.Reads, det.CascadeDir)
 	}
 	// The format chosen for this terminal, which the container (writing to a pipe) cannot see.
-	run.Args = append([]string{"detect"}, passedFlags(cmd, nil)...)
-	if !cmd.Flags().Changed("format") && !o.quiet {
-		run.Args = append(run.Args, "--format="+o.format)
+	run.Args = append([]string{"detect"}, passedFlags(o.Flags, nil)...)
+	if !o.Flags.Changed("format") && !o.Quiet {
+		run.Args = append(run.Args, "--format="+o.Format)
 	}
-	run.Args = append(append(run.Args, "--"), args...)
+	run.Args = append(append(run.Args, "--"), o.Args...)
 	run.Env, run.Reads = awsFiles(run.Env, run.Reads)
-	log.Debug("detecting in the container image", "image", engineImage())
-	return a.runInImage(cmd, run)
+	o.Log.Debug("detecting in the container image", "image", engineImage())
+	return e.runInImage(ctx, o.IO, "detect", run)
 }
 
 // awsFiles hands the AWS SDK's shared configuration files to the container, for s3://

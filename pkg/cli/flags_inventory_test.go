@@ -37,7 +37,7 @@ func flagInventory() string {
 			walk(sub)
 		}
 	}
-	walk(NewRootCmd(IOStreams{}))
+	walk(NewCmdRoot(NewFactory(IOStreams{})))
 	sort.Strings(lines)
 	return strings.Join(lines, "\n") + "\n"
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -11,11 +12,17 @@ import (
 	"github.com/facectl/facectl/pkg/server"
 )
 
-func init() { commands = append(commands, newHealthCmd) }
+// HealthOptions are facectl health's inputs.
+type HealthOptions struct {
+	IO IOStreams
+	// URL is --url, or the local URL of server.addr.
+	URL     string
+	Timeout time.Duration
+}
 
-func newHealthCmd(a *app) *cobra.Command {
-	var url string
-	var timeout time.Duration
+// NewCmdHealth is facectl health; runF, when not nil, runs instead of healthRun.
+func NewCmdHealth(f *Factory, runF func(*HealthOptions) error) *cobra.Command {
+	opts := &HealthOptions{IO: f.IOStreams}
 	cmd := &cobra.Command{
 		Use:   "health [flags]",
 		Short: "Check that a running facectl server is ready",
@@ -31,25 +38,31 @@ FACECTL_SERVER_ADDR or the config file; default :8080).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg := server.DefaultConfig()
-			if _, err := a.setup(cmd, map[string]any{"server": &cfg}, "text"); err != nil {
+			if _, err := f.load(cmd, map[string]any{"server": &cfg}, "text"); err != nil {
 				return err
 			}
-			target := url
-			if target == "" {
-				target = localURL(cfg.Addr)
+			if opts.URL == "" {
+				opts.URL = localURL(cfg.Addr)
 			}
-			if err := server.CheckHealth(cmd.Context(), target, timeout); err != nil {
-				return err
+			if runF != nil {
+				return runF(opts)
 			}
-			fmt.Fprintln(a.streams.Out, "ready")
-			return nil
+			return healthRun(cmd.Context(), opts)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&url, "url", "", "server URL (default: http://127.0.0.1:<port of server.addr>)")
-	f.DurationVar(&timeout, "timeout", 3*time.Second, "give up after this long")
-	addSettingFlag(f, "server.addr").Usage = "the server's listen address, used to build the default URL"
+	fs := cmd.Flags()
+	fs.StringVar(&opts.URL, "url", "", "server URL (default: http://127.0.0.1:<port of server.addr>)")
+	fs.DurationVar(&opts.Timeout, "timeout", 3*time.Second, "give up after this long")
+	addSettingFlag(fs, "server.addr").Usage = "the server's listen address, used to build the default URL"
 	return cmd
+}
+
+func healthRun(ctx context.Context, opts *HealthOptions) error {
+	if err := server.CheckHealth(ctx, opts.URL, opts.Timeout); err != nil {
+		return err
+	}
+	fmt.Fprintln(opts.IO.Out, "ready")
+	return nil
 }
 
 // localURL turns a listen address (":8080", "0.0.0.0:8080", "[::]:8080") into a URL on

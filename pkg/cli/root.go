@@ -8,12 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 )
 
 // Exit codes.
@@ -22,28 +19,6 @@ const (
 	ExitFailure = 1 // the command ran but something failed (a file, a deploy)
 	ExitUsage   = 2 // bad flags, arguments or configuration; also `detect -q` finding no face
 )
-
-// IOStreams are the command's standard streams and whether each is a terminal.
-type IOStreams struct {
-	In              io.Reader
-	Out, Err        io.Writer
-	InTTY, OutTTY   bool
-	ErrTTY          bool
-	TermWidthStderr int
-}
-
-// SystemStreams are os.Stdin, os.Stdout and os.Stderr.
-func SystemStreams() IOStreams {
-	isTTY := func(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-	s := IOStreams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr,
-		InTTY: isTTY(os.Stdin), OutTTY: isTTY(os.Stdout), ErrTTY: isTTY(os.Stderr)}
-	if s.ErrTTY {
-		if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil {
-			s.TermWidthStderr = w
-		}
-	}
-	return s
-}
 
 // usageError marks errors that exit with ExitUsage.
 type usageError struct{ err error }
@@ -56,41 +31,9 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// app holds what every command shares: streams and global flags.
-type app struct {
-	streams    IOStreams
-	configPath string
-}
-
-// logger builds the slog handler for a command from the log section: text on stderr for
-// commands, JSON for serve unless --log-format says otherwise.
-func (a *app) logger(cfg *logSection, defaultFormat string) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.Level)); err != nil {
-		return nil, &usageError{err: fmt.Errorf("--log-level %q: want debug, info, warn or error", cfg.Level)}
-	}
-	format := cfg.Format
-	if format == "" {
-		format = defaultFormat
-	}
-	opts := &slog.HandlerOptions{Level: level, AddSource: cfg.Source}
-	switch format {
-	case "json":
-		return slog.New(slog.NewJSONHandler(a.streams.Err, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(a.streams.Err, opts)), nil
-	default:
-		return nil, &usageError{err: fmt.Errorf("--log-format %q: want text or json", format)}
-	}
-}
-
-// NewRootCmd builds the facectl command tree.
-func NewRootCmd(streams IOStreams) *cobra.Command {
-	return newRootCmd(&app{streams: streams})
-}
-
-func newRootCmd(a *app) *cobra.Command {
-	streams := a.streams
+// NewCmdRoot builds the facectl command tree.
+func NewCmdRoot(f *Factory) *cobra.Command {
+	streams := f.IOStreams
 	root := &cobra.Command{
 		Use:   "facectl",
 		Short: "Detect faces in photos, serve it as a web service, deploy it to ECS Fargate",
@@ -108,13 +51,32 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
 	pf := root.PersistentFlags()
-	pf.StringVar(&a.configPath, "config", "", "config file (default: ./facectl.yaml, then $XDG_CONFIG_HOME/facectl/config.yaml, then /etc/facectl/config.yaml)")
+	pf.StringVar(&f.ConfigPath, "config", "", "config file (default: ./facectl.yaml, then $XDG_CONFIG_HOME/facectl/config.yaml, then /etc/facectl/config.yaml)")
 	addSettingFlags(pf, "log", true)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 
-	for _, newCmd := range commands {
-		root.AddCommand(newCmd(a))
-	}
+	deploy := NewCmdDeploy(f, nil)
+	deploy.AddCommand(
+		NewCmdDeployInit(f, nil),
+		NewCmdDeployStatus(f, nil),
+		NewCmdDeployRollback(f, nil),
+		NewCmdDeployPolicy(f, nil),
+		NewCmdDeployDestroy(f, nil),
+		NewCmdDeployLogs(f, nil),
+	)
+	model := NewCmdModel(f)
+	model.AddCommand(
+		NewCmdModelPull(f, nil),
+		NewCmdModelPath(f, nil),
+	)
+	root.AddCommand(
+		NewCmdDetect(f, nil),
+		NewCmdServe(f, nil),
+		NewCmdHealth(f, nil),
+		deploy,
+		model,
+		NewCmdVersion(f, nil),
+	)
 	root.SuggestionsMinimumDistance = 2
 	// Runnable, so that anything that is not a subcommand fails Args as "unknown command".
 	root.Args = func(cmd *cobra.Command, args []string) error {
@@ -152,13 +114,9 @@ func markArgErrors(c *cobra.Command) {
 	}
 }
 
-// commands are the subcommand constructors; each command's file adds its own in an init function,
-// so adding a command touches no other file.
-var commands []func(*app) *cobra.Command
-
 // Main runs facectl with args and returns the process exit code.
 func Main(ctx context.Context, args []string, streams IOStreams) int {
-	root := NewRootCmd(streams)
+	root := NewCmdRoot(NewFactory(streams))
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
 	return exitCode(err, streams.Err)

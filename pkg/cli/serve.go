@@ -1,17 +1,29 @@
 package cli
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/facectl/facectl/pkg/server"
 )
 
-func init() {
-	commands = append(commands, newServeCmd)
-	registerSection("server", "The HTTP service, `facectl serve`.", func() any { d := server.DefaultConfig(); return &d })
+// ServeOptions are facectl serve's inputs: the server and detector sections, validated.
+type ServeOptions struct {
+	IO       IOStreams
+	Engine   Engine
+	Server   server.Config
+	Detector *detectorSection
+	Log      *slog.Logger
+	// Flags are the parsed flags, which the portable build hands to serve in the image.
+	Flags *pflag.FlagSet
 }
 
-func newServeCmd(a *app) *cobra.Command {
+// NewCmdServe is facectl serve; runF, when not nil, runs instead of serveRun.
+func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
+	opts := &ServeOptions{IO: f.IOStreams, Engine: f.Engine}
 	cmd := &cobra.Command{
 		Use:   "serve [flags]",
 		Short: "Serve the upload page and the face-detection API over HTTP",
@@ -19,7 +31,7 @@ func newServeCmd(a *app) *cobra.Command {
 original form route (POST /upload), liveness (/healthz), readiness (/readyz) and Prometheus metrics
 (/metrics, or on --metrics-addr).
 
-Detection runs on a fixed number of workers (--workers, default: usable cores) with a bounded
+Detection runs on a fixed pool of detectors (--workers, default: usable cores) with a bounded
 queue: when it is full requests get 429 with Retry-After, when a request waited --queue-wait it
 gets 503. On SIGTERM or SIGINT readiness fails at once, requests are still served for
 --drain-period so the load balancer can deregister the task, then in-flight requests get up to
@@ -35,26 +47,29 @@ which other users of the machine can see.`,
   facectl serve --detector lbp --allowed-detectors yunet --max-body-bytes 20971520`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runServe(cmd)
+			opts.Server, opts.Detector, opts.Flags = server.DefaultConfig(), defaultDetectorSection(), cmd.Flags()
+			log, err := f.load(cmd, map[string]any{"server": &opts.Server, "detector": opts.Detector}, "json")
+			if err != nil {
+				return err
+			}
+			opts.Log = log
+			opts.Server.Detector = opts.Detector.Detector
+			if err := opts.Server.Validate(); err != nil {
+				return &usageError{err: err}
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return serveRun(cmd.Context(), opts)
 		},
 	}
 	addSettingFlags(cmd.Flags(), "server", false)
-	// --workers is the detector pool size (detector.workers); server.workers can only lower
+	// --workers is the detector pool size (detector.pool_size); server.workers can only lower
 	// the number of detections admitted at once and is left to the config file.
 	addDetectorFlags(cmd)
 	return cmd
 }
 
-func (a *app) runServe(cmd *cobra.Command) error {
-	cfg := server.DefaultConfig()
-	det := defaultDetectorSection()
-	log, err := a.setup(cmd, map[string]any{"server": &cfg, "detector": det}, "json")
-	if err != nil {
-		return err
-	}
-	cfg.Detector = det.Detector
-	if err := cfg.Validate(); err != nil {
-		return &usageError{err: err}
-	}
-	return a.serveWith(cmd, cfg, det, log)
+func serveRun(ctx context.Context, opts *ServeOptions) error {
+	return opts.Engine.Serve(ctx, opts)
 }

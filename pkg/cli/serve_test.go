@@ -38,7 +38,7 @@ func TestServeConfigErrors(t *testing.T) {
 func TestServeRunsAndStops(t *testing.T) {
 	isolate(t)
 	t.Chdir(t.TempDir())
-	writeFile(t, "facectl.yaml", []byte("server:\n  addr: 127.0.0.1:0\n  drain_period: 0s\n  queue_size: 3\ndetector:\n  workers: 1\n"))
+	writeFile(t, "facectl.yaml", []byte("server:\n  addr: 127.0.0.1:0\n  drain_period: 0s\n  queue_size: 3\ndetector:\n  pool_size: 1\n"))
 	const key = "env-key-0123456789abcdef"
 	t.Setenv("FACECTL_SERVER_API_KEYS", "other-key-0123456789,"+key)
 
@@ -105,7 +105,7 @@ func TestServeRunsAndStops(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if !strings.Contains(string(b), "facectl_workers 1") {
-		t.Errorf("detector.workers from the file did not reach the server")
+		t.Errorf("detector.pool_size from the file did not reach the server")
 	}
 	cancel()
 	select {

@@ -28,6 +28,24 @@ import (
 // The default is the value in the package's DefaultConfig. Everything else (flags, bindings,
 // environment names, strict decoding, generated files) is derived here.
 
+// renamedKeys are config keys that got a name saying better what they hold. The old name keeps
+// working, in the config file and as its FACECTL_ variable, with a warning naming the new one;
+// the new name wins when both are given.
+var renamedKeys = []struct{ old, new string }{
+	{"detector.workers", "detector.pool_size"},
+}
+
+// oldNames are the old names of key, from renamedKeys.
+func oldNames(key string) []string {
+	var out []string
+	for _, r := range renamedKeys {
+		if r.new == key {
+			out = append(out, r.old)
+		}
+	}
+	return out
+}
+
 // flagKeyAnnotation marks a flag made from a declared setting with its config key; loadConfig
 // binds exactly the flags that carry it.
 const flagKeyAnnotation = "facectl/config-key"
@@ -41,16 +59,17 @@ type setting struct {
 	persistent bool
 	array      bool // a []string flag taken one item per use, without splitting at commas
 	help       string
+	group      bool // a nested block of settings (deploy.wait), not a setting
 }
 
 // settingsOf lists a registered section's settings in declaration order.
 func settingsOf(section string) []setting {
-	sec, ok := sections[section]
+	sec, ok := sectionNamed(section)
 	if !ok {
 		panic(fmt.Sprintf("config section %q is not registered", section))
 	}
 	var out []setting
-	walkSettings(reflect.TypeOf(sec.defaults()).Elem(), section, nil, func(s setting) { out = append(out, s) })
+	walkSettings(reflect.TypeOf(sec.defaults()).Elem(), section, func(s setting) { out = append(out, s) })
 	return out
 }
 
@@ -63,11 +82,11 @@ func allSettings() []setting {
 	return out
 }
 
-// sectionNames are the registered sections, sorted.
+// sectionNames are the declared sections, sorted.
 func sectionNames() []string {
 	names := make([]string, 0, len(sections))
-	for name := range sections {
-		names = append(names, name)
+	for _, s := range sections {
+		names = append(names, s.name)
 	}
 	sort.Strings(names)
 	return names
@@ -97,7 +116,18 @@ func isGroup(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct && t != durationType
 }
 
-func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting)) {
+// walkSettings visits the settings of the struct type t, whose keys start with prefix.
+func walkSettings(t reflect.Type, prefix string, visit func(setting)) {
+	walkFields(t, prefix, nil, func(s setting) {
+		if !s.group {
+			visit(s)
+		}
+	})
+}
+
+// walkFields is the one reader of the settings' struct tags: it visits, in declaration order,
+// every setting of t and every nested block of them (a group, visited before its settings).
+func walkFields(t reflect.Type, prefix string, index []int, visit func(setting)) {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, squash, skip := fieldKey(f)
@@ -106,15 +136,17 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 		}
 		idx := append(append([]int(nil), index...), i)
 		if squash {
-			walkSettings(f.Type, prefix, idx, visit)
+			walkFields(f.Type, prefix, idx, visit)
 			continue
 		}
 		key := prefix + "." + name
+		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help")}
 		if isGroup(f.Type) {
-			walkSettings(f.Type, key, idx, visit)
+			s.group = true
+			visit(s)
+			walkFields(f.Type, key, idx, visit)
 			continue
 		}
-		s := setting{key: key, index: idx, typ: f.Type, help: f.Tag.Get("help")}
 		if tag := f.Tag.Get("flag"); tag != "" {
 			parts := strings.Split(tag, ",")
 			s.flag = parts[0]
@@ -136,7 +168,8 @@ func walkSettings(t reflect.Type, prefix string, index []int, visit func(setting
 // sectionDefault is the value of one setting in its section's DefaultConfig.
 func (s setting) sectionDefault() reflect.Value {
 	section, _, _ := strings.Cut(s.key, ".")
-	return reflect.ValueOf(sections[section].defaults()).Elem().FieldByIndex(s.index)
+	sec, _ := sectionNamed(section)
+	return reflect.ValueOf(sec.defaults()).Elem().FieldByIndex(s.index)
 }
 
 // envVar is the setting's environment variable.

@@ -144,8 +144,8 @@ func fileWith(s setting, value any) string {
 // command line, and returns s's field.
 func loadSetting(t *testing.T, path []string, s setting, args []string) any {
 	t.Helper()
-	a := &app{streams: IOStreams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}}}
-	root := newRootCmd(a)
+	f := NewFactory(IOStreams{Out: &bytes.Buffer{}, Err: &bytes.Buffer{}})
+	root := NewCmdRoot(f)
 	cmd, _, err := root.Find(path)
 	if err != nil || cmd.Name() != path[len(path)-1] {
 		t.Fatalf("no command %v: %v", path, err)
@@ -161,8 +161,9 @@ func loadSetting(t *testing.T, path []string, s setting, args []string) any {
 		t.Fatalf("facectl %s %s: %v", strings.Join(path, " "), strings.Join(args, " "), err)
 	}
 	section, _, _ := strings.Cut(s.key, ".")
-	target := sections[section].defaults()
-	if err := a.loadConfig(found, map[string]any{section: target}); err != nil {
+	sec, _ := sectionNamed(section)
+	target := sec.defaults()
+	if err := f.loadConfig(found, map[string]any{section: target}); err != nil {
 		t.Fatalf("loading %s: %v", s.key, err)
 	}
 	return reflect.ValueOf(target).Elem().FieldByIndex(s.index).Interface()
@@ -239,7 +240,7 @@ func TestSettingsAreDeclared(t *testing.T) {
 			flags[s.flag] = s.key
 		}
 	}
-	root := NewRootCmd(IOStreams{})
+	root := NewCmdRoot(NewFactory(IOStreams{}))
 	seen := map[string]bool{}
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
@@ -279,5 +280,67 @@ func TestGeneratedFiles(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Errorf("%s is stale: run go generate ./pkg/cli\n%s", path, lineDiff(string(got), string(want)))
 		}
+	}
+}
+
+// TestRenamedKeys: a renamed key's old name still sets it, from the config file and the
+// environment, with a warning naming the new one, and the new name wins when both are given.
+func TestRenamedKeys(t *testing.T) {
+	for _, r := range renamedKeys {
+		declared := map[string]bool{}
+		for _, s := range allSettings() {
+			declared[s.key] = true
+		}
+		if !declared[r.new] || declared[r.old] {
+			t.Fatalf("%s → %s: the new name must be declared and the old one not", r.old, r.new)
+		}
+	}
+	load := func(t *testing.T, file string, env map[string]string) (int, string) {
+		t.Helper()
+		isolate(t)
+		t.Chdir(t.TempDir())
+		if file != "" {
+			writeFile(t, "facectl.yaml", []byte(file))
+		}
+		for k, v := range env {
+			t.Setenv(k, v)
+		}
+		var stderr bytes.Buffer
+		f := NewFactory(IOStreams{Out: &bytes.Buffer{}, Err: &stderr})
+		cmd, _, err := NewCmdRoot(f).Find([]string{"detect"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		det := defaultDetectorSection()
+		if err := f.loadConfig(cmd, map[string]any{"detector": det}); err != nil {
+			t.Fatalf("loading: %v", err)
+		}
+		return det.Workers, stderr.String()
+	}
+	for _, tc := range []struct {
+		name, file string
+		env        map[string]string
+		want       int
+		warning    string
+	}{
+		{name: "new key in the file", file: "detector:\n  pool_size: 3\n", want: 3},
+		{name: "old key in the file", file: "detector:\n  workers: 3\n", want: 3,
+			warning: `key "detector.workers" is deprecated: use "detector.pool_size"`},
+		{name: "both in the file", file: "detector:\n  workers: 3\n  pool_size: 4\n", want: 4, warning: `"detector.workers" is deprecated`},
+		{name: "old variable", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5"}, want: 5,
+			warning: "environment variable FACECTL_DETECTOR_WORKERS is deprecated: use FACECTL_DETECTOR_POOL_SIZE"},
+		{name: "both variables", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5", "FACECTL_DETECTOR_POOL_SIZE": "6"}, want: 6, warning: "FACECTL_DETECTOR_WORKERS is deprecated"},
+		{name: "old variable over the new key in the file", file: "detector:\n  pool_size: 3\n", env: map[string]string{"FACECTL_DETECTOR_WORKERS": "5"}, want: 5, warning: "FACECTL_DETECTOR_WORKERS is deprecated"},
+		{name: "new variable over the old key in the file", file: "detector:\n  workers: 3\n", env: map[string]string{"FACECTL_DETECTOR_POOL_SIZE": "6"}, want: 6, warning: `"detector.workers" is deprecated`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, stderr := load(t, tc.file, tc.env)
+			if got != tc.want {
+				t.Errorf("detector.pool_size = %d, want %d", got, tc.want)
+			}
+			if tc.warning == "" && stderr != "" || !strings.Contains(stderr, tc.warning) {
+				t.Errorf("stderr %q, want the warning %q", stderr, tc.warning)
+			}
+		})
 	}
 }

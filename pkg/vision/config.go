@@ -39,7 +39,7 @@ type Config struct {
 	// keeps at least 3/4 of this size.
 	DetectionSize int `mapstructure:"detection_size" flag:"detection-size" help:"YuNet: longest side in pixels fed to the network; larger images are downscaled"`
 	// Workers is the number of detectors kept loaded; 0 means the number of usable cores.
-	Workers int `mapstructure:"workers" flag:"workers" help:"images processed in parallel (default: usable cores)"`
+	Workers int `mapstructure:"pool_size" flag:"workers" help:"detectors kept loaded, each working on one image at a time (default: usable cores)"`
 	// Limits guard decoding: bytes and pixels, checked from the header before decoding.
 	Limits imagecheck.Limits `mapstructure:",squash"`
 }

@@ -34,7 +34,7 @@ func generate(root string) (map[string][]byte, error) {
 // cliPages renders the command reference from the commands' own help with cobra/doc, as
 // GenMarkdownTree would, but in memory so that the test can compare it with the tree.
 func cliPages() (map[string][]byte, error) {
-	root := cli.NewRootCmd(cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard})
+	root := cli.NewCmdRoot(cli.NewFactory(cli.IOStreams{In: strings.NewReader(""), Out: io.Discard, Err: io.Discard}))
 	root.DisableAutoGenTag = true
 	pages := map[string][]byte{}
 	var walk func(c *cobra.Command) error
