@@ -34,10 +34,13 @@ caller's behalf. Attach it to the user or CI role before the first deploy:
   aws iam create-policy --policy-name facectl-deploy --policy-document file://facectl-deploy-policy.json
 
 The managed environment's execution role is created within a permissions boundary, a policy
-you create once per service (and again when its secrets change) from --boundary's output:
+this one may read and delete but not write (or it could widen the boundary). A deploy with an
+administrator's credentials creates it; otherwise an administrator creates it once per service
+from --boundary's output (the deploy says so, and says again when the role needs more):
 
   facectl deploy policy --boundary > boundary.json
-  aws iam create-policy --policy-name "$(facectl deploy policy --boundary-name)" --policy-document file://boundary.json
+  aws iam create-policy --policy-name "$(facectl deploy policy --boundary-name)" --policy-document file://boundary.json \
+    --tags Key=facectl:boundary-for,Value=service/CLUSTER/SERVICE
 
 The tests fail when the code calls an AWS action this policy lacks.`,
 		Example: `  facectl deploy policy
