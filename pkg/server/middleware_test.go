@@ -210,6 +210,7 @@ func TestRouterNamesEveryRequest(t *testing.T) {
 		{http.MethodDelete, "/api/v1/detect", 405, "unmatched"},
 		{http.MethodGet, "/static//app.js", 3, "GET /static/{file}"}, // the mux's redirect to the clean path
 		{http.MethodGet, "/healthz", 200, "GET /healthz"},
+		{http.MethodGet, "/favicon.ico", 200, "GET /favicon.ico"},
 	} {
 		req, _ := http.NewRequest(tt.method, r.url+tt.path, nil)
 		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)

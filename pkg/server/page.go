@@ -95,12 +95,18 @@ func pageHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// static serves the page's script and styles from the binary.
+// static is GET /static/{file}: the page's script and styles.
 func (s *Server) static(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("file")
-	if r.URL.Path == "/favicon.ico" {
-		name = "favicon.svg"
-	}
+	return serveAsset(w, r.PathValue("file"))
+}
+
+// favicon is GET /favicon.ico, which browsers ask for by themselves.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
+	return serveAsset(w, "favicon.svg")
+}
+
+// serveAsset serves web/'s file name from the binary.
+func serveAsset(w http.ResponseWriter, name string) error {
 	if name == "" || strings.Contains(name, "..") || strings.HasSuffix(name, ".html") {
 		return errorf(http.StatusNotFound, "not_found", "no such file")
 	}

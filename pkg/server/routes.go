@@ -43,7 +43,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /api/v1/openapi.json", serve: s.openapi},
 		{pattern: "GET /{$}", serve: s.index},
 		{pattern: "GET /static/{file}", serve: s.static, quiet: true},
-		{pattern: "GET /favicon.ico", serve: s.static},
+		{pattern: "GET /favicon.ico", serve: s.favicon},
 		{pattern: "GET /healthz", serve: s.healthz, quiet: true},
 		{pattern: "GET /readyz", serve: s.readyz, quiet: true},
 	}
