@@ -25,6 +25,82 @@ type intake struct {
 	start   time.Time // when the request reached its route: the upload and the answer are bounded from it
 }
 
+// admit admits a detection request and reads its image. Refusals that cost nothing come
+// first (declared size, content type). Then the first bytes of the body must arrive: until
+// they have, the request holds nothing but a small buffer, so slow clients cannot use up the
+// queue or the memory. Then it takes its place (429 when the queue is full), reserves upload
+// memory for the body (waiting, with the body still in the socket, when it does not fit),
+// reads the rest under the upload rate limits, reserves decode memory as the image header
+// says for engine e (format is the format of the rendered result, "" for detection only),
+// and finally waits for a worker. On success the caller must call end.
+func (in intake) admit(w http.ResponseWriter, r *http.Request, e Engine, format imagecheck.Format) (*job, error) {
+	s := in.s
+	multipart, err := in.checkRequest(r)
+	if err != nil {
+		return nil, err
+	}
+	up := newUploadReader(w, r, &s.cfg, in.start)
+	head, done, err := up.readHead(r.ContentLength)
+	if err != nil {
+		return nil, err
+	}
+	if in.formKey && s.keyFromForm(r) {
+		if err := s.checkFormKey(r, head); err != nil {
+			return nil, err
+		}
+	}
+	t, err := s.adm.enter()
+	if err != nil {
+		return nil, s.retryable(err)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
+	j := &job{ctx: ctx, cancel: cancel, t: t}
+	size := r.ContentLength
+	switch {
+	case done:
+		size = int64(len(head))
+	case size < 0:
+		size = s.cfg.MaxBodyBytes
+	}
+	before := t.waited
+	err = t.reserve(ctx, size)
+	up.pause(t.waited - before)
+	if err != nil {
+		j.end()
+		return nil, s.retryable(err)
+	}
+	if j.data, err = in.readImage(w, r, up.rest(head, done), multipart); err != nil {
+		j.end()
+		return nil, err
+	}
+	if err := in.reserveDecode(ctx, t, e, j.data, format); err != nil {
+		j.end()
+		return nil, s.retryable(err)
+	}
+	if err := t.work(ctx); err != nil {
+		j.end()
+		return nil, s.retryable(err)
+	}
+	return j, nil
+}
+
+// job is an admitted request with its image, holding a detection worker.
+type job struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	t      *ticket
+	data   []byte
+}
+
+// end releases what the engine needed (worker, upload and decode memory, the place among
+// the admitted requests) as soon as the result is encoded: sending it is bounded apart (see
+// respond), so a client that reads slowly holds none of them.
+func (j *job) end() {
+	j.data = nil
+	j.t.done()
+	j.cancel()
+}
+
 // checkRequest refuses, before admission, bodies that are too large by their declared
 // length and content types that cannot carry an image.
 func (in intake) checkRequest(r *http.Request) (multipart bool, err error) {
@@ -172,80 +248,4 @@ func (in intake) readMultipart(r *http.Request, body *trackedBody) ([]byte, erro
 		return nil, errorf(http.StatusBadRequest, "missing_image", "the form has no field named \"image\"")
 	}
 	return data, nil
-}
-
-// job is an admitted request with its image, holding a detection worker.
-type job struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	t      *ticket
-	data   []byte
-}
-
-// end releases what the engine needed (worker, upload and decode memory, the place among
-// the admitted requests) as soon as the result is encoded: sending it is bounded apart (see
-// respond), so a client that reads slowly holds none of them.
-func (j *job) end() {
-	j.data = nil
-	j.t.done()
-	j.cancel()
-}
-
-// admit admits a detection request and reads its image. Refusals that cost nothing come
-// first (declared size, content type). Then the first bytes of the body must arrive: until
-// they have, the request holds nothing but a small buffer, so slow clients cannot use up the
-// queue or the memory. Then it takes its place (429 when the queue is full), reserves upload
-// memory for the body (waiting, with the body still in the socket, when it does not fit),
-// reads the rest under the upload rate limits, reserves decode memory as the image header
-// says for engine e (format is the format of the rendered result, "" for detection only),
-// and finally waits for a worker. On success the caller must call end.
-func (in intake) admit(w http.ResponseWriter, r *http.Request, e Engine, format imagecheck.Format) (*job, error) {
-	s := in.s
-	multipart, err := in.checkRequest(r)
-	if err != nil {
-		return nil, err
-	}
-	up := newUploadReader(w, r, &s.cfg, in.start)
-	head, done, err := up.readHead(r.ContentLength)
-	if err != nil {
-		return nil, err
-	}
-	if in.formKey && s.keyFromForm(r) {
-		if err := s.checkFormKey(r, head); err != nil {
-			return nil, err
-		}
-	}
-	t, err := s.adm.enter()
-	if err != nil {
-		return nil, s.retryable(err)
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	j := &job{ctx: ctx, cancel: cancel, t: t}
-	size := r.ContentLength
-	switch {
-	case done:
-		size = int64(len(head))
-	case size < 0:
-		size = s.cfg.MaxBodyBytes
-	}
-	before := t.waited
-	err = t.reserve(ctx, size)
-	up.pause(t.waited - before)
-	if err != nil {
-		j.end()
-		return nil, s.retryable(err)
-	}
-	if j.data, err = in.readImage(w, r, up.rest(head, done), multipart); err != nil {
-		j.end()
-		return nil, err
-	}
-	if err := in.reserveDecode(ctx, t, e, j.data, format); err != nil {
-		j.end()
-		return nil, s.retryable(err)
-	}
-	if err := t.work(ctx); err != nil {
-		j.end()
-		return nil, s.retryable(err)
-	}
-	return j, nil
 }
