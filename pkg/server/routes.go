@@ -44,9 +44,8 @@ func (s *Server) routes() []route {
 		{pattern: "GET /{$}", serve: s.index},
 		{pattern: "GET /static/{file}", serve: s.static, quiet: true},
 		{pattern: "GET /favicon.ico", serve: s.favicon},
-		{pattern: "GET /healthz", serve: s.healthz, quiet: true},
-		{pattern: "GET /readyz", serve: s.readyz, quiet: true},
 	}
+	rs = append(rs, s.probeRoutes()...)
 	if s.cfg.MetricsAddr == "" {
 		rs = append(rs, s.metricsRoute())
 	}
@@ -55,8 +54,12 @@ func (s *Server) routes() []route {
 
 // metricsRoutes are the route table of the metrics listener, when there is one.
 func (s *Server) metricsRoutes() []route {
+	return append(s.probeRoutes(), s.metricsRoute())
+}
+
+// probeRoutes are liveness and readiness, served on both listeners.
+func (s *Server) probeRoutes() []route {
 	return []route{
-		s.metricsRoute(),
 		{pattern: "GET /healthz", serve: s.healthz, quiet: true},
 		{pattern: "GET /readyz", serve: s.readyz, quiet: true},
 	}
