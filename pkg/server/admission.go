@@ -93,7 +93,7 @@ func (t *ticket) reserve(ctx context.Context, n int64) error {
 }
 
 // reserveDecode waits until decoding and processing an image estimated to need n bytes
-// fits (reserveDecode in decode.go refuses images that need more than the whole budget).
+// fits (intake.reserveDecode in decodebudget.go refuses images that need more than the whole budget).
 func (t *ticket) reserveDecode(ctx context.Context, n int64) error {
 	n, err := t.acquire(ctx, t.a.decode, t.a.maxDecode, n, errDecodeTimeout)
 	t.decode = n

@@ -35,8 +35,8 @@ type Config struct {
 	MaxBodyBytes int64 `mapstructure:"max_body_bytes" flag:"max-body-bytes" help:"largest request body in bytes (413 above)"`
 	// MaxBufferedBytes bounds the request bodies held in memory at once, over all requests;
 	// an upload that does not fit waits (its body still in the socket) within QueueWait.
-	// It must be at least MaxBodyBytes. Default 24 MiB, which with 2 workers keeps the
-	// peak RSS under 400 MB while 64 clients upload 12 MP photos.
+	// It must be at least MaxBodyBytes. Default 24 MiB, which keeps a burst of 12 MP uploads
+	// within the memory target (BENCHMARKS.md).
 	MaxBufferedBytes int64 `mapstructure:"max_buffered_bytes" flag:"max-buffered-bytes" help:"request bodies held in memory at once, over all requests; more uploads wait"`
 	// MaxParts limits the parts of a multipart body, files and fields together (400 above
 	// it). Default 8.
@@ -45,7 +45,8 @@ type Config struct {
 	// once, over all requests, as estimated from each image's header before it is decoded
 	// (decoded pixels, JPEG coefficient buffers, the rotated copy, the network input and the
 	// encoded result). A request that does not fit waits within QueueWait; one that alone needs
-	// more than the budget is refused (422). Default 256 MiB (see the README's memory bound).
+	// more than the budget is refused (422). Default 256 MiB (see the memory bound in
+	// docs/operations.md).
 	MaxDecodeBytes int64 `mapstructure:"max_decode_bytes" flag:"max-decode-bytes" help:"native memory for images being decoded at once, estimated from their headers; more wait"`
 
 	// MinUploadRate is the slowest accepted upload, in bytes per second, on average: over the
@@ -73,8 +74,8 @@ type Config struct {
 	// MaxConnections caps the open client connections of the main listener; the server lowers
 	// it to the open-file limit (ulimit -n) less 128 files kept for the metrics listener's
 	// connections and its own files. At the cap an idle keep-alive connection is closed to make
-	// room; without one, new clients wait in the listen backlog. Each open connection holds
-	// about 25 KB while idle. Default 4096.
+	// room; without one, new clients wait in the listen backlog. The cap also bounds the memory
+	// idle connections hold (BENCHMARKS.md). Default 4096.
 	MaxConnections int `mapstructure:"max_connections" flag:"max-connections" help:"most open client connections (lowered to fit ulimit -n); idle ones are closed first at the cap"`
 
 	// RequestTimeout is the deadline of one detection request from its admission: waiting

@@ -2,20 +2,23 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/facectl/facectl/pkg/imagecheck"
 )
 
 // Error is an error with the HTTP status, the stable code and the message a client sees.
-// Handlers return it (or any error, which becomes a 500 "internal" without details); one
-// middleware logs it and writes it as `{"error": {"code", "message"}}`. Err, the cause, is
-// logged but never sent.
+// Handlers return it (or any error, which becomes a 500 "internal" without details); writeError
+// logs it and writes it as `{"error": {"code", "message"}}`, or as a page on routes that want
+// pages. Err, the cause, is logged but never sent.
 type Error struct {
 	Status  int
 	Code    string
@@ -148,4 +151,112 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/MiB)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// retryable adds Retry-After to overload answers.
+func (s *Server) retryable(err error) error {
+	he := asHTTPError(err)
+	if he.Status == http.StatusTooManyRequests || he.Status == http.StatusServiceUnavailable {
+		he.RetryAfter = s.adm.retryAfter()
+	}
+	return he
+}
+
+// errorStyle is how a route's errors are written.
+type errorStyle int
+
+const (
+	jsonErrors errorStyle = iota // `{"error": {...}}` (the API, health, everything but the form)
+	pageErrors                   // an HTML page, unless the client asks for JSON (the upload form)
+)
+
+// html reports whether an error to r is written as a page: on a route with pageErrors, when
+// the client does not ask for JSON.
+func (st errorStyle) html(r *http.Request) bool {
+	if st != pageErrors {
+		return false
+	}
+	accept := r.Header.Get("Accept")
+	return !strings.Contains(accept, "application/json") || strings.Contains(accept, "text/html")
+}
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+// writeError logs err (5xx at error, 4xx at warn, with the cause) and writes its public part
+// in the route's style.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, style errorStyle, err error) {
+	he := asHTTPError(err)
+	log := s.logger(r.Context())
+	attrs := []any{"status", he.Status, "code", he.Code, "method", r.Method, "path", r.URL.Path}
+	if he.Err != nil {
+		attrs = append(attrs, "err", he.Err.Error())
+	}
+	switch {
+	case he.Status >= 500:
+		log.Error(he.Message, attrs...)
+	case he.Status == statusClientClosed:
+		log.Info(he.Message, attrs...)
+	default:
+		log.Warn(he.Message, attrs...)
+	}
+	s.writeErrorResponse(w, r, style, he)
+}
+
+// writeErrorResponse writes he without logging it, for answers that are expected and logged
+// elsewhere (readiness while draining).
+func (s *Server) writeErrorResponse(w http.ResponseWriter, r *http.Request, style errorStyle, he *Error) {
+	// A 499 is written too: usually nobody is listening and the write fails harmlessly, but a
+	// client that is still there must never see an empty 200.
+	h := w.Header()
+	for k, v := range he.Header {
+		h[k] = v
+	}
+	if he.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int((he.RetryAfter+time.Second-1)/time.Second)))
+	}
+	if he.Status == http.StatusRequestEntityTooLarge || he.Status == http.StatusRequestTimeout {
+		// The rest of the body is not worth reading.
+		h.Set("Connection", "close")
+	}
+	h.Del("Content-Disposition")
+	h.Set("Cache-Control", "no-store")
+	if style.html(r) {
+		s.writeErrorPage(w, r, he)
+		return
+	}
+	var body errorBody
+	body.Error.Code = he.Code
+	body.Error.Message = he.Message
+	body.Error.RequestID = requestID(r.Context())
+	writeJSON(w, he.Status, body)
+}
+
+// writeErrorPage writes he as a readable HTML page (error.html).
+func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, he *Error) {
+	id := requestID(r.Context())
+	if err := s.renderPage(w, he.Status, "error.html", pageValues{
+		Text: map[string]string{"title": http.StatusText(he.Status), "message": he.Message, "request_id": id},
+		Show: map[string]bool{"request_id": id != ""},
+	}); err != nil {
+		s.logger(r.Context()).Error("rendering error page", "err", err)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only programming errors get here: every body is a plain struct.
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal server error"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
 }

@@ -15,9 +15,9 @@ import (
 // src or href attribute must only ever get a URL the server built (the result page's data: URL),
 // never request data.
 //
-// The pages do not use html/template: its reflection (text/template looks methods up by name)
-// makes the linker keep every exported method of every type in the binary, which made facectl
-// 58 MB instead of 21 MB (TestLinkerDropsUnusedMethods in cmd/facectl guards this).
+// The pages do not use html/template: text/template looks methods up by name, which makes the
+// linker keep every exported method of every type in the binary (the size it costs is in
+// BENCHMARKS.md; TestLinkerDropsUnusedMethods in cmd/facectl guards this).
 type htmlPage struct {
 	name  string
 	parts []pagePart

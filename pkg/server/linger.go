@@ -65,6 +65,26 @@ func (b *bodyWatch) state() (eof bool, err error) {
 	return b.eof, b.err
 }
 
+// withLinger watches the request body, and after the response reads what is left of it (see
+// linger), or closes the connection when that cannot be done (see closeUnclean). The handlers
+// may answer before reading the body, and clients that send everything first must hear the
+// answer. Full duplex keeps net/http from reading (and, past 256 KiB, giving up on) the unread
+// body itself when the response starts.
+func (s *Server) withLinger(next layer) layer {
+	return func(rec *recorder, r *http.Request) {
+		var body *bodyWatch
+		if r.Body != nil && r.Body != http.NoBody {
+			body = &bodyWatch{rc: r.Body, length: r.ContentLength}
+			r.Body = body
+			rec.body = body
+			_ = http.NewResponseController(rec).EnableFullDuplex() // fails only for HTTP/2, which needs none
+		}
+		next(rec, r)
+		s.linger(rec, r, body)
+		s.closeUnclean(rec, body)
+	}
+}
+
 // linger runs after a response was written without reading the whole request body (413 from
 // Content-Length or while reading, 429, 401, 415 from the first bytes, ...). Many clients
 // (Python's http.client, urllib and requests, many SDKs) write the whole body before they
@@ -104,4 +124,23 @@ func (s *Server) linger(w http.ResponseWriter, r *http.Request, body *bodyWatch)
 	s.m.lingered.WithLabelValues(outcome).Inc()
 	s.logger(r.Context()).Debug("discarded the unread request body after the response",
 		"bytes", n, "outcome", outcome, "duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+// closeUnclean closes the connection after a response when the request body was neither read
+// to its end nor drained by linger: whatever is left of it on the connection must never be
+// read as the next request. (Responses of unknown length said Connection: close already.)
+func (s *Server) closeUnclean(rec *recorder, body *bodyWatch) {
+	if body == nil || body.clean() || rec.Header().Get("Connection") == "close" {
+		return
+	}
+	rc := http.NewResponseController(rec)
+	_ = rc.Flush()
+	conn, _, err := rc.Hijack()
+	if err != nil {
+		return // HTTP/2, or a test's ResponseWriter: no connection to reuse
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = conn.Close()
 }

@@ -95,12 +95,18 @@ func pageHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 }
 
-// static serves the page's script and styles from the binary.
+// static is GET /static/{file}: the page's script and styles.
 func (s *Server) static(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("file")
-	if r.URL.Path == "/favicon.ico" {
-		name = "favicon.svg"
-	}
+	return serveAsset(w, r.PathValue("file"))
+}
+
+// favicon is GET /favicon.ico, which browsers ask for by themselves.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
+	return serveAsset(w, "favicon.svg")
+}
+
+// serveAsset serves web/'s file name from the binary.
+func serveAsset(w http.ResponseWriter, name string) error {
 	if name == "" || strings.Contains(name, "..") || strings.HasSuffix(name, ".html") {
 		return errorf(http.StatusNotFound, "not_found", "no such file")
 	}
@@ -138,12 +144,12 @@ func (s *Server) openapi(w http.ResponseWriter, r *http.Request) error {
 
 // upload is POST /upload, the original app's form route: the annotated photo and the face
 // count as an HTML page, so old links and forms keep working without JavaScript.
-func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, in intake) error {
 	o, err := s.parseOptions(r, false)
 	if err != nil {
 		return err
 	}
-	j, err := s.begin(w, r, o.engine, imagecheck.JPEG)
+	j, err := in.admit(w, r, o.engine, imagecheck.JPEG)
 	if err != nil {
 		return err
 	}
@@ -177,26 +183,5 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.respond(w, r, page, pageHeaders)
-}
-
-// wantsHTML reports whether an error should be an HTML page: only for the form route
-// /upload, and only when the client does not ask for JSON.
-func wantsHTML(r *http.Request) bool {
-	if r.URL.Path != "/upload" {
-		return false
-	}
-	accept := r.Header.Get("Accept")
-	return !strings.Contains(accept, "application/json") || strings.Contains(accept, "text/html")
-}
-
-// writeErrorPage writes err as a readable HTML page (for /upload).
-func (s *Server) writeErrorPage(w http.ResponseWriter, r *http.Request, he *Error) {
-	id := requestID(r.Context())
-	if err := s.renderPage(w, he.Status, "error.html", pageValues{
-		Text: map[string]string{"title": http.StatusText(he.Status), "message": he.Message, "request_id": id},
-		Show: map[string]bool{"request_id": id != ""},
-	}); err != nil {
-		s.logger(r.Context()).Error("rendering error page", "err", err)
-	}
+	return s.respond(w, r, in.start, page, pageHeaders)
 }

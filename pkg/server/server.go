@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/facectl/facectl/pkg/face"
 )
@@ -47,7 +46,6 @@ type Server struct {
 	keys     [][]byte
 	proxies  []netip.Prefix
 	handler  http.Handler
-	mux      *http.ServeMux
 
 	draining  atomic.Bool
 	listening chan struct{}
@@ -133,7 +131,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 		pfx, _ := parseProxy(p) // checked by Validate
 		s.proxies = append(s.proxies, pfx)
 	}
-	s.routes()
+	s.handler = s.newRouter(s.routes())
 	m.ready.Set(1)
 	log.Info("server configured", "detector", def, "allowed_detectors", sortedKeys(allowed),
 		"workers", workers, "queue_size", cfg.QueueSize, "queue_wait", cfg.QueueWait.String(),
@@ -207,7 +205,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	servers := []*http.Server{srv}
 	listeners := []net.Listener{ln}
 	if mln != nil {
-		servers = append(servers, s.httpServer(s.metricsHandler(), base))
+		servers = append(servers, s.httpServer(s.newRouter(s.metricsRoutes()), base))
 		listeners = append(listeners, mln)
 	}
 
@@ -250,7 +248,7 @@ func (s *Server) Serve(ctx context.Context, ln, mln net.Listener) error {
 	s.log.Info("draining: readiness now fails, still serving", "drain_period", s.cfg.DrainPeriod.String())
 	// Keep-alive connections are not closed here (Server.SetKeepAlivesEnabled(false) would
 	// close idle ones under clients that are just sending a request on them, which fails a
-	// POST); instead every response from now on says Connection: close (see wrap).
+	// POST); instead every response from now on says Connection: close (see withDrain).
 	if s.cfg.DrainPeriod > 0 {
 		t := time.NewTimer(s.cfg.DrainPeriod)
 		select {
@@ -318,24 +316,11 @@ func (s *Server) httpServer(h http.Handler, base context.Context) *http.Server {
 		WriteTimeout:      s.cfg.WriteTimeout,
 		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		// OPTIONS * reaches wrap, to be logged and counted as itself (see serverWide).
+		// OPTIONS * reaches the router, to be logged and counted as itself (see serverWide).
 		DisableGeneralOptionsHandler: true,
 		BaseContext:                  func(net.Listener) context.Context { return base },
 		ErrorLog:                     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-}
-
-// metricsHandler serves the operational endpoints on the metrics listener.
-func (s *Server) metricsHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.promHandler())
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /readyz", s.readyz)
-	return s.wrap(mux)
-}
-
-func (s *Server) promHandler() http.Handler {
-	return promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelError)})
 }
 
 func engineNames(m map[string]Engine) string {

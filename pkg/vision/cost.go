@@ -18,8 +18,8 @@ const (
 )
 
 // DecodeCost estimates, from an image's header alone, the peak native memory in bytes that
-// one request allocates on top of what the process already holds: Detect when render is ""
-// (the reduced JPEG decode applies), Render (full size) encoding to render otherwise. It
+// one request allocates on top of what the process already holds: Detect when format is ""
+// (the reduced JPEG decode applies), Render (full size) encoding to format otherwise. It
 // follows what the engine does, phase by phase, and takes the largest:
 //
 //   - decoding: the BGR image (width x height x 3 at the decode scale), plus, for a
@@ -36,14 +36,14 @@ const (
 // own working memory (about 70 MB at a 1280-pixel detection size) stays with its worker
 // between requests and is not part of it. Images over the engine's limits cost 0: they are
 // refused before decoding. TestDecodeCostCoversThePeak holds the estimate to measured peaks.
-func (e *Engine) DecodeCost(info imagecheck.Info, render imagecheck.Format) int64 {
+func (e *Engine) DecodeCost(info imagecheck.Info, format imagecheck.Format) int64 {
 	lim := e.cfg.Limits
 	if info.Width <= 0 || info.Height <= 0 ||
 		lim.MaxPixels > 0 && int64(info.Width)*int64(info.Height) > lim.MaxPixels {
 		return 0
 	}
 	minSide := 0
-	if render == "" && e.cfg.Detector == "yunet" {
+	if format == "" && e.cfg.Detector == "yunet" {
 		minSide = e.cfg.DetectionSize
 	}
 	f := reducedFactor(info, minSide) // the factor the engine decodes at
@@ -86,7 +86,7 @@ func (e *Engine) DecodeCost(info imagecheck.Info, render imagecheck.Format) int6
 	}
 
 	rendering := 0.0
-	switch render {
+	switch format {
 	case imagecheck.PNG:
 		rendering = img + 2*0.6*img
 	case "":

@@ -71,7 +71,7 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		data   []byte
-		render imagecheck.Format
+		format imagecheck.Format
 	}{
 		{"baseline JPEG detect", baseline, ""},
 		{"baseline JPEG blur", baseline, imagecheck.JPEG},
@@ -86,15 +86,15 @@ func TestDecodeCostCoversThePeak(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			est := e.DecodeCost(info, tc.render)
+			est := e.DecodeCost(info, tc.format)
 			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
 				t.Fatal(err)
 			}
 			before := vmKB(t, "VmRSS")
-			if tc.render == "" {
+			if tc.format == "" {
 				_, err = e.Detect(context.Background(), tc.data, face.Filter{})
 			} else {
-				_, _, err = e.Render(context.Background(), tc.data, face.Filter{}, face.RenderOptions{Mode: face.Blur, Format: tc.render, Quality: 90})
+				_, _, err = e.Render(context.Background(), tc.data, face.Filter{}, face.RenderOptions{Mode: face.Blur, Format: tc.format, Quality: 90})
 			}
 			if err != nil {
 				t.Fatal(err)

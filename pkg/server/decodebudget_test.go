@@ -32,9 +32,9 @@ type costEngine struct {
 	got []imagecheck.Format
 }
 
-func (c *costEngine) DecodeCost(info imagecheck.Info, render imagecheck.Format) int64 {
+func (c *costEngine) DecodeCost(info imagecheck.Info, format imagecheck.Format) int64 {
 	c.mu.Lock()
-	c.got = append(c.got, render)
+	c.got = append(c.got, format)
 	c.mu.Unlock()
 	return int64(info.Width) * MiB
 }

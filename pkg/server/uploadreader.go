@@ -42,14 +42,11 @@ type uploadReader struct {
 // restGrace is the grace of the rate clock for the body after its head.
 const restGrace = time.Second
 
-func (s *Server) newUploadReader(w http.ResponseWriter, r *http.Request) *uploadReader {
-	now := time.Now()
-	limit := now.Add(s.cfg.ReadTimeout)
-	if rec, ok := r.Context().Value(keyRecorder).(*recorder); ok && !rec.start.IsZero() {
-		limit = rec.start.Add(s.cfg.ReadTimeout)
-	}
-	return &uploadReader{r: r.Body, rc: http.NewResponseController(w), idle: s.cfg.UploadIdleTimeout,
-		rate: s.cfg.MinUploadRate, start: now, grace: s.cfg.UploadIdleTimeout, limit: limit}
+// newUploadReader reads r's body under cfg's upload timeouts; start is when the request began,
+// from which ReadTimeout counts.
+func newUploadReader(w http.ResponseWriter, r *http.Request, cfg *Config, start time.Time) *uploadReader {
+	return &uploadReader{r: r.Body, rc: http.NewResponseController(w), idle: cfg.UploadIdleTimeout,
+		rate: cfg.MinUploadRate, start: time.Now(), grace: cfg.UploadIdleTimeout, limit: start.Add(cfg.ReadTimeout)}
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
