@@ -274,7 +274,7 @@ func TestDocExampleScanner(t *testing.T) {
 	text := "```sh\n" +
 		"./facectl detect --format json \\\n  --annotate out/ photo.jpg > faces.json   # a comment\n" +
 		"cat photo.jpg | facectl detect -f csv - && echo done\n" +
-		"FACECTL_SERVER_WORKERS=2 facectl serve --addr ':9000'\n" +
+		"FACECTL_SERVER_MAX_CONCURRENT_DETECTIONS=2 facectl serve --addr ':9000'\n" +
 		"facectl detect [flags] FILE|DIR ...\n" +
 		"```\n```yaml\nfacectl: not a command\n```\n" +
 		"    facectl deploy destroy --yes\n"

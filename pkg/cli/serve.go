@@ -64,7 +64,7 @@ which other users of the machine can see.`,
 		},
 	}
 	addSettingFlags(cmd.Flags(), "server", false)
-	// --workers is the detector pool size (detector.pool_size); server.workers can only lower
+	// --workers is the detector pool size (detector.pool_size); server.max_concurrent_detections can only lower
 	// the number of detections admitted at once and is left to the config file.
 	addDetectorFlags(cmd)
 	return cmd

@@ -33,6 +33,7 @@ import (
 // the new name wins when both are given.
 var renamedKeys = []struct{ old, new string }{
 	{"detector.workers", "detector.pool_size"},
+	{"server.workers", "server.max_concurrent_detections"},
 }
 
 // oldNames are the old names of key, from renamedKeys.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/facectl/facectl/pkg/server"
 )
 
 // commandsOf are the commands that load a section's settings and carry their flags, for the
@@ -342,5 +344,26 @@ func TestRenamedKeys(t *testing.T) {
 				t.Errorf("stderr %q, want the warning %q", stderr, tc.warning)
 			}
 		})
+	}
+}
+
+// TestRenamedServerKey: server.workers (detections admitted at once, not a pool) still sets
+// server.max_concurrent_detections, with the warning.
+func TestRenamedServerKey(t *testing.T) {
+	isolate(t)
+	t.Chdir(t.TempDir())
+	writeFile(t, "facectl.yaml", []byte("server:\n  workers: 3\n"))
+	var stderr bytes.Buffer
+	f := NewFactory(IOStreams{Out: &bytes.Buffer{}, Err: &stderr})
+	cmd, _, err := NewCmdRoot(f).Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := server.DefaultConfig()
+	if err := f.loadConfig(cmd, map[string]any{"server": &cfg}); err != nil {
+		t.Fatalf("loading: %v", err)
+	}
+	if cfg.MaxConcurrentDetections != 3 || !strings.Contains(stderr.String(), `key "server.workers" is deprecated: use "server.max_concurrent_detections"`) {
+		t.Errorf("max_concurrent_detections = %d, stderr %q", cfg.MaxConcurrentDetections, stderr.String())
 	}
 }

@@ -23,7 +23,7 @@ type Config struct {
 
 	// Workers is the number of detections that run at once. 0 uses the default engine's
 	// pool size (which defaults to the usable cores). Default 0.
-	Workers int `mapstructure:"workers" help:"detections admitted at once; 0 means detector.workers (can only lower it)"`
+	MaxConcurrentDetections int `mapstructure:"max_concurrent_detections" help:"detections admitted at once; 0 means detector.pool_size (can only lower it)"`
 	// QueueSize is how many requests may wait for a worker; when it is full further requests
 	// get 429 with Retry-After. 0 means no waiting at all. Default 64.
 	QueueSize int `mapstructure:"queue_size" flag:"queue-size" help:"requests that may wait for a worker; more get 429"`
@@ -176,8 +176,8 @@ func (c Config) Validate() error {
 			bad("metrics_addr: must differ from addr (leave it empty to serve metrics on addr)")
 		}
 	}
-	if c.Workers < 0 {
-		bad("workers: must be >= 0 (0 = the engine's pool size), got %d", c.Workers)
+	if c.MaxConcurrentDetections < 0 {
+		bad("max_concurrent_detections: must be >= 0 (0 = the engine's pool size), got %d", c.MaxConcurrentDetections)
 	}
 	if c.QueueSize < 0 {
 		bad("queue_size: must be >= 0, got %d", c.QueueSize)

@@ -30,8 +30,8 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 	}{
 		{"addr", func(c *Config) { c.Addr = "8080" }, []string{"server.addr"}},
 		{"metrics same as addr", func(c *Config) { c.MetricsAddr = c.Addr }, []string{"server.metrics_addr"}},
-		{"negatives", func(c *Config) { c.Workers, c.QueueSize, c.QueueWait = -1, -1, -1 },
-			[]string{"server.workers", "server.queue_size", "server.queue_wait"}},
+		{"negatives", func(c *Config) { c.MaxConcurrentDetections, c.QueueSize, c.QueueWait = -1, -1, -1 },
+			[]string{"server.max_concurrent_detections", "server.queue_size", "server.queue_wait"}},
 		{"limits", func(c *Config) { c.MaxBodyBytes, c.MaxParts = 0, 0 }, []string{"server.max_body_bytes", "server.max_parts"}},
 		{"buffer below body", func(c *Config) { c.MaxBufferedBytes = c.MaxBodyBytes - 1 }, []string{"max_buffered_bytes"}},
 		{"zero timeouts", func(c *Config) {

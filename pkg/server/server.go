@@ -97,7 +97,7 @@ func New(cfg Config, engines map[string]Engine, log *slog.Logger, reg *prometheu
 		return nil, fmt.Errorf("creating server: %w", err)
 	}
 
-	workers := cfg.Workers
+	workers := cfg.MaxConcurrentDetections
 	if workers == 0 {
 		workers = engines[def].Workers()
 	}

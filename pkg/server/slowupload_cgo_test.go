@@ -40,7 +40,7 @@ func trickle(t *testing.T, base string, n int) []net.Conn {
 func TestSlowUploadsDoNotStarveOthers(t *testing.T) {
 	for _, n := range []int{3, 66} {
 		t.Run(fmt.Sprintf("%d slow uploads", n), func(t *testing.T) {
-			r := realServer(t, func(c *Config) { c.Workers = 2 })
+			r := realServer(t, func(c *Config) { c.MaxConcurrentDetections = 2 })
 			before := testutil.ToFloat64(r.srv.m.inFlight)
 			trickle(t, r.url, n)
 			eventually(t, "the slow uploads to be in progress", func() bool {
