@@ -31,6 +31,13 @@ type Config struct {
 	// MaxAttempts bounds the SDK retryer (throttling and transient errors); 0 keeps its default.
 	MaxAttempts int `mapstructure:"max_attempts" help:"attempts of the SDK's retryer for throttled and transient errors; 0 keeps the SDK's default"`
 
+	// Mode is what facectl deploys: "service" (an ECS service behind facectl's load balancer or
+	// your target group) or "express" (an ECS Express Mode service: AWS provisions a shared ALB
+	// with HTTPS on an AWS-provided domain, see express.go).
+	Mode string `mapstructure:"mode" flag:"mode" help:"service (an ECS service behind facectl's load balancer or your target group) or express (ECS Express Mode: HTTPS on an AWS-provided domain)"`
+	// Express holds the settings of deploy.mode express.
+	Express ExpressConfig `mapstructure:"express" help:"ECS Express Mode (deploy.mode express)"`
+
 	// Cluster is the ECS cluster name or ARN; the managed environment creates it when missing.
 	Cluster string `mapstructure:"cluster" flag:"cluster,persistent" help:"ECS cluster (created by the managed environment's cluster stack when missing)"`
 	// Service is the ECS service name; it is created when missing.
@@ -247,6 +254,25 @@ type AutoScalingConfig struct {
 	ScaleOutCooldown time.Duration `mapstructure:"scale_out_cooldown" help:"cooldown after a scale-out activity"`
 }
 
+// ExpressConfig holds the settings of an ECS Express Mode service.
+type ExpressConfig struct {
+	// InfrastructureRoleARN is the role ECS assumes to create the load balancer, security
+	// groups and scaling of the Express service; empty with the managed environment: its
+	// stack makes one with AmazonECSInfrastructureRoleforExpressGatewayServices.
+	InfrastructureRoleARN string `mapstructure:"infrastructure_role_arn" flag:"infrastructure-role-arn" help:"infrastructure role ECS uses to manage the Express service's load balancer, security groups and scaling (trusting ecs.amazonaws.com; empty with the managed environment: the stack makes one)"`
+	// HealthCheckPath is the path the Express service's load balancer checks.
+	HealthCheckPath string `mapstructure:"health_check_path" help:"path the Express service's load balancer health check asks (serve answers /readyz)"`
+}
+
+// Modes of deploy.mode.
+const (
+	ModeService = "service"
+	ModeExpress = "express"
+)
+
+// IsExpress reports whether the configuration deploys an ECS Express Mode service.
+func (c Config) IsExpress() bool { return c.Mode == ModeExpress }
+
 // WaitConfig bounds the wait for the service to become stable.
 type WaitConfig struct {
 	// Timeout is the longest wait for a stable service (flag --timeout); 0 means do not wait.
@@ -278,6 +304,8 @@ func (c Config) LogGroup() string {
 // DefaultConfig returns the configuration used for every key the config file leaves unset.
 func DefaultConfig() Config {
 	return Config{
+		Mode:         ModeService,
+		Express:      ExpressConfig{HealthCheckPath: "/readyz"},
 		Cluster:      "facectl",
 		Service:      "facectl",
 		DesiredCount: 2,
@@ -615,6 +643,43 @@ func (c Config) Validate() error {
 		if a.ScaleInCooldown < 0 || a.ScaleOutCooldown < 0 {
 			bad("autoscaling", "cooldowns must not be negative")
 		}
+	}
+
+	// Express Mode: AWS makes the load balancer, listener and certificate, and always scales.
+	switch c.Mode {
+	case ModeService, "":
+	case ModeExpress:
+		for key, set := range map[string]bool{
+			"load_balancer.target_group_arn": lb.TargetGroupARN != "", "load_balancer.certificate_arn": lb.CertificateARN != "",
+			"load_balancer.domain": lb.Domain != "", "load_balancer.subnets": len(lb.Subnets) > 0,
+		} {
+			if set {
+				bad(key, "does not apply to deploy.mode express: Express Mode makes its own load balancer and certificate (use deploy.mode service)")
+			}
+		}
+		if lb.Type != "application" {
+			bad("load_balancer.type", "%q: Express Mode always uses an Application Load Balancer", lb.Type)
+		}
+		if !a.Enabled {
+			bad("autoscaling.enabled", "must be true with deploy.mode express: an Express service always scales between autoscaling.min and autoscaling.max")
+		}
+		if a.CPUTarget > 0 && a.RequestsPerTarget > 0 {
+			bad("autoscaling", "an Express service scales on one metric: set cpu_target or requests_per_target, not both")
+		}
+		if a.Min < 1 {
+			bad("autoscaling.min", "must be at least 1 with deploy.mode express")
+		}
+		if r := c.Express.InfrastructureRoleARN; r != "" && (!strings.HasPrefix(r, "arn:") || !strings.Contains(r, ":role/")) {
+			bad("express.infrastructure_role_arn", "%q is not an IAM role ARN", r)
+		}
+		if c.Express.InfrastructureRoleARN == "" && !c.Managed() {
+			bad("express.infrastructure_role_arn", "is required with network.security_groups (a role trusting ecs.amazonaws.com with AmazonECSInfrastructureRoleforExpressGatewayServices); the managed environment creates one")
+		}
+		if p := c.Express.HealthCheckPath; !strings.HasPrefix(p, "/") {
+			bad("express.health_check_path", "%q must start with /", p)
+		}
+	default:
+		bad("mode", "%q must be service or express", c.Mode)
 	}
 
 	// Placeholders written by `facectl deploy init`.

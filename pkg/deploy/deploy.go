@@ -189,6 +189,10 @@ func newDeployer(cfg Config, deps Deps) (*Deployer, error) {
 	if deps.Region == "" {
 		return nil, errors.New("deploy.Deps.Region is empty")
 	}
+	if cfg.IsExpress() {
+		// Express Mode takes a task definition only with its container named Main.
+		cfg.Task.ContainerName = expressContainerName
+	}
 	d := &Deployer{cfg: cfg, deps: deps, log: deps.Log, managedEnv: cfg.Managed()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
@@ -213,7 +217,11 @@ func Run(ctx context.Context, cfg Config, deps Deps, opts Options) (Result, erro
 // the plan instead of changing anything.
 func (d *Deployer) Deploy(ctx context.Context, opts Options) (Result, error) {
 	r := d.newRun(opts.DryRun, opts.Confirm)
-	err := r.deploy(ctx)
+	deploy := r.deploy
+	if d.cfg.IsExpress() {
+		deploy = r.deployExpress
+	}
+	err := deploy(ctx)
 	res := r.res
 	if !r.dryRun {
 		// The environment changes and the diffs are a dry run's preview.
@@ -236,40 +244,12 @@ func (r *run) deploy(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
-	// build and push (minutes too) do not depend on each other: they run side by side, and
-	// both finish before the task definition, which needs them both. Each returns what it
-	// made; neither writes anything the other reads.
-	// When the image fails, the deploy stops waiting for the stacks at once (they would hold
-	// the error back for minutes) but never stops a stack operation: CloudFormation finishes
-	// or rolls it back by itself, and the next deploy finds the stack settled.
-	waitCtx, stopWaiting := context.WithCancelCause(ctx)
-	defer stopWaiting(nil)
-	type stacksDone struct {
-		outputs map[string]string
-		err     error
-	}
-	envDone := make(chan stacksDone, 1)
-	go func() {
-		out, err := r.applyEnvironment(ctx, waitCtx, steps)
-		envDone <- stacksDone{out, err}
-	}()
-	img, imgErr := r.ensureImage(ctx)
-	if imgErr != nil {
-		r.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
-		stopWaiting(errStoppedWaiting)
-	}
-	stacks := <-envDone
-	envErr := stacks.err
-	if imgErr != nil && errors.Is(envErr, errStoppedWaiting) {
-		r.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
-		envErr = nil
-	}
-	if err := errors.Join(envErr, imgErr); err != nil {
+	outputs, img, err := r.stacksBesideImage(ctx, steps)
+	if err != nil {
 		return err
 	}
 	if r.managedEnv {
-		env = env.withStackOutputs(r.cfg, stacks.outputs) // the service stack's, the last step
+		env = env.withStackOutputs(r.cfg, outputs) // the service stack's, the last step
 	}
 	res.URL = env.URL
 	res.Image, res.ImageDigest = img.Ref, img.Digest
@@ -325,4 +305,42 @@ func (r *run) deploy(ctx context.Context) error {
 	r.log.Info("deployment complete", "service", r.cfg.Service, "task_definition", tdARN,
 		"seconds", time.Since(r.startedAt).Round(time.Millisecond).Seconds())
 	return nil
+}
+
+// stacksBesideImage applies the environment's stack steps and builds and pushes the image side
+// by side, and returns the last stack's outputs and the image.
+func (r *run) stacksBesideImage(ctx context.Context, steps []stackStep) (map[string]string, imageRef, error) {
+	// The stacks (minutes on AWS: a load balancer alone takes two or three) and the image
+	// build and push (minutes too) do not depend on each other: they run side by side, and
+	// both finish before the task definition, which needs them both. Each returns what it
+	// made; neither writes anything the other reads.
+	// When the image fails, the deploy stops waiting for the stacks at once (they would hold
+	// the error back for minutes) but never stops a stack operation: CloudFormation finishes
+	// or rolls it back by itself, and the next deploy finds the stack settled.
+	waitCtx, stopWaiting := context.WithCancelCause(ctx)
+	defer stopWaiting(nil)
+	type stacksDone struct {
+		outputs map[string]string
+		err     error
+	}
+	envDone := make(chan stacksDone, 1)
+	go func() {
+		out, err := r.applyEnvironment(ctx, waitCtx, steps)
+		envDone <- stacksDone{out, err}
+	}()
+	img, imgErr := r.ensureImage(ctx)
+	if imgErr != nil {
+		r.log.Error("the image failed: not waiting for the environment's stacks", "err", imgErr)
+		stopWaiting(errStoppedWaiting)
+	}
+	stacks := <-envDone
+	envErr := stacks.err
+	if imgErr != nil && errors.Is(envErr, errStoppedWaiting) {
+		r.log.Warn("stopped waiting for the environment's stacks: CloudFormation carries on with them, and the next deploy picks them up once they have settled", "detail", envErr)
+		envErr = nil
+	}
+	if err := errors.Join(envErr, imgErr); err != nil {
+		return nil, imageRef{}, err
+	}
+	return stacks.outputs, img, nil
 }

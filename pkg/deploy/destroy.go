@@ -78,7 +78,7 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 	if err != nil {
 		return res, err
 	}
-	if target != nil {
+	if target != nil && !d.cfg.IsExpress() { // an Express service's scaling goes with it
 		pols, err := d.deps.Scaling.DescribeScalingPolicies(ctx, &aas.DescribeScalingPoliciesInput{
 			ServiceNamespace: aastypes.ServiceNamespaceEcs, ResourceId: aws.String(d.scalingResourceID()), ScalableDimension: scalableDimension,
 		})
@@ -113,6 +113,9 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		}
 		status := aws.ToString(svc.Status)
 		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
+			if d.cfg.IsExpress() {
+				return d.deleteExpressService(ctx, aws.ToString(id.Account), status == "DRAINING")
+			}
 			return d.deleteService(ctx, status == "DRAINING")
 		})
 	}

@@ -101,6 +101,9 @@ func Policy(cfg Config) PolicyDocument {
 	// service's own revisions by them).
 	add("DeployTheService", all,
 		"ecs:RegisterTaskDefinition", "ecs:TagResource", "ecs:CreateService", "ecs:UpdateService")
+	if cfg.IsExpress() {
+		st = append(st, expressPolicyStatements(cfg, part)...)
+	}
 	// facectl deploy destroy: the scaling settings, then the service (scaled to 0 first);
 	// the cluster only when no other service uses it.
 	add("DestroyTheService", all,
@@ -139,7 +142,7 @@ func Policy(cfg Config) PolicyDocument {
 			"ecr:BatchDeleteImage")
 	}
 
-	if cfg.AutoScaling.Enabled {
+	if cfg.AutoScaling.Enabled && !cfg.IsExpress() { // Express scales with its infrastructure role
 		add("ManageServiceAutoScaling", all,
 			"application-autoscaling:RegisterScalableTarget", "application-autoscaling:PutScalingPolicy",
 			// Target tracking creates and deletes its CloudWatch alarms with the caller's rights.

@@ -73,7 +73,11 @@ func roleARNParts(arn string) (account, name string, ok bool) {
 
 // trustsECSTasks reports whether a trust policy (URL-encoded, as IAM returns it, or plain JSON)
 // allows ecs-tasks.amazonaws.com to call sts:AssumeRole.
-func trustsECSTasks(doc string) bool {
+func trustsECSTasks(doc string) bool { return trustsService(doc, ecsTasksPrincipal) }
+
+// trustsService reports whether a trust policy allows the service principal to call
+// sts:AssumeRole.
+func trustsService(doc, service string) bool {
 	if dec, err := url.QueryUnescape(doc); err == nil {
 		doc = dec
 	}
@@ -101,7 +105,7 @@ func trustsECSTasks(doc string) bool {
 			continue
 		}
 		var principal struct{ Service json.RawMessage }
-		if json.Unmarshal(s.Principal, &principal) != nil || !containsJSON(principal.Service, ecsTasksPrincipal) {
+		if json.Unmarshal(s.Principal, &principal) != nil || !containsJSON(principal.Service, service) {
 			continue
 		}
 		if containsJSON(s.Action, "sts:AssumeRole") || containsJSON(s.Action, "sts:*") || containsJSON(s.Action, "*") {

@@ -85,7 +85,11 @@ func (d *Deployer) Status(ctx context.Context) (Status, error) {
 		}
 		st.Events = append(st.Events, Event{Time: aws.ToTime(e.CreatedAt), Message: aws.ToString(e.Message)})
 	}
-	if d.managedEnv {
+	if d.cfg.IsExpress() {
+		if st.URL, err = d.expressStatusURL(ctx); err != nil {
+			return st, err
+		}
+	} else if d.managedEnv {
 		if _, stack, err := d.findStack(ctx, stackSpec{Name: d.cfg.ServiceStackName(), For: d.cfg.serviceStackFor()}, d.cfg.legacyServiceStackName()); err != nil {
 			return st, err
 		} else if stack != nil && stackTagValue(stack) == d.cfg.serviceStackFor() {

@@ -50,6 +50,8 @@ type ContainerDefinition struct {
 type PortMapping struct {
 	ContainerPort int    `json:"containerPort"`
 	Protocol      string `json:"protocol"`
+	// Name is set for Express Mode only, which requires a named port (see expressPortName).
+	Name string `json:"name,omitempty"`
 }
 
 // LogConfiguration is the container's log driver.
@@ -81,6 +83,9 @@ func RenderTaskDefinition(cfg Config, image, region string) TaskDefinition {
 		Environment:  sortedEnv(withServerAddr(t.Environment, t.ContainerPort)),
 		Secrets:      sortedSecrets(t.Secrets),
 		StopTimeout:  seconds(t.StopTimeout),
+	}
+	if cfg.IsExpress() {
+		c.Name, c.PortMappings[0].Name = expressContainerName, expressPortName
 	}
 	c.LogConfiguration = &LogConfiguration{LogDriver: "awslogs", Options: map[string]string{
 		"awslogs-group":         cfg.LogGroup(),
@@ -179,10 +184,14 @@ func (t TaskDefinition) Input() *ecs.RegisterTaskDefinitionInput {
 			Command:   c.Command,
 		}
 		for _, p := range c.PortMappings {
-			cd.PortMappings = append(cd.PortMappings, ecstypes.PortMapping{
+			pm := ecstypes.PortMapping{
 				ContainerPort: aws.Int32(int32(p.ContainerPort)),
 				Protocol:      ecstypes.TransportProtocol(p.Protocol),
-			})
+			}
+			if p.Name != "" {
+				pm.Name = aws.String(p.Name)
+			}
+			cd.PortMappings = append(cd.PortMappings, pm)
 		}
 		for _, e := range c.Environment {
 			cd.Environment = append(cd.Environment, ecstypes.KeyValuePair{Name: aws.String(e.Name), Value: aws.String(e.Value)})
@@ -244,7 +253,7 @@ func taskDefinitionFromECS(td *ecstypes.TaskDefinition) TaskDefinition {
 			if proto == "" {
 				proto = "tcp"
 			}
-			c.PortMappings = append(c.PortMappings, PortMapping{ContainerPort: int(aws.ToInt32(p.ContainerPort)), Protocol: proto})
+			c.PortMappings = append(c.PortMappings, PortMapping{ContainerPort: int(aws.ToInt32(p.ContainerPort)), Protocol: proto, Name: aws.ToString(p.Name)})
 		}
 		for _, e := range cd.Environment {
 			c.Environment = append(c.Environment, EnvVar{Name: aws.ToString(e.Name), Value: aws.ToString(e.Value)})
