@@ -34,7 +34,7 @@ type Config struct {
 	// Mode is what facectl deploys: "service" (an ECS service behind facectl's load balancer or
 	// your target group) or "express" (an ECS Express Mode service: AWS provisions a shared ALB
 	// with HTTPS on an AWS-provided domain, see express.go).
-	Mode string `mapstructure:"mode" flag:"mode" help:"service (an ECS service behind facectl's load balancer or your target group) or express (ECS Express Mode: HTTPS on an AWS-provided domain)"`
+	Mode string `mapstructure:"mode" flag:"mode,persistent" help:"service (an ECS service behind facectl's load balancer or your target group) or express (ECS Express Mode: HTTPS on an AWS-provided domain)"`
 	// Express holds the settings of deploy.mode express.
 	Express ExpressConfig `mapstructure:"express" help:"ECS Express Mode (deploy.mode express)"`
 
@@ -259,7 +259,7 @@ type ExpressConfig struct {
 	// InfrastructureRoleARN is the role ECS assumes to create the load balancer, security
 	// groups and scaling of the Express service; empty with the managed environment: its
 	// stack makes one with AmazonECSInfrastructureRoleforExpressGatewayServices.
-	InfrastructureRoleARN string `mapstructure:"infrastructure_role_arn" flag:"infrastructure-role-arn" help:"infrastructure role ECS uses to manage the Express service's load balancer, security groups and scaling (trusting ecs.amazonaws.com; empty with the managed environment: the stack makes one)"`
+	InfrastructureRoleARN string `mapstructure:"infrastructure_role_arn" flag:"infrastructure-role-arn,persistent" help:"infrastructure role ECS uses to manage the Express service's load balancer, security groups and scaling (trusting ecs.amazonaws.com; empty with the managed environment: the stack makes one)"`
 	// HealthCheckPath is the path the Express service's load balancer checks.
 	HealthCheckPath string `mapstructure:"health_check_path" help:"path the Express service's load balancer health check asks (serve answers /readyz)"`
 }
