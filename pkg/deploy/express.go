@@ -541,8 +541,23 @@ func expressPolicyStatements(cfg Config, part string) []PolicyStatement {
 		PolicyStatement{Sid: "ReadTheInfrastructureRole", Effect: "Allow", Resource: role, Action: []string{
 			"iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:ListRoleTags"}},
 		PolicyStatement{Sid: "CreateTheInfrastructureRole", Effect: "Allow", Resource: role, Action: []string{
-			"iam:CreateRole", "iam:DeleteRole", "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateRoleDescription"}},
+			"iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription"}},
 		PolicyStatement{Sid: "AttachOnlyTheExpressInfrastructurePolicy", Effect: "Allow", Resource: role, Action: []string{"iam:AttachRolePolicy"},
 			Condition: map[string]map[string]any{"ArnEquals": {"iam:PolicyARN": "arn:" + part + ":" + expressInfrastructurePolicy}}},
 		passToECS("PassTheInfrastructureRoleToECS", role))
+}
+
+// rollbackExpress points the Express service at an earlier task definition: a deployment like
+// any other (a canary, with Express's alarm).
+func (r *run) rollbackExpress(ctx context.Context, svc *ecstypes.Service, target string) error {
+	arn := aws.ToString(svc.ServiceArn) // the Express service's ARN is its ECS service's
+	if parts := strings.SplitN(arn, ":", 6); len(parts) == 6 {
+		r.account = parts[4]
+	}
+	if _, err := r.deps.ECS.UpdateExpressGatewayService(ctx, &ecs.UpdateExpressGatewayServiceInput{
+		ServiceArn: aws.String(arn), TaskDefinitionArn: aws.String(target),
+	}); err != nil {
+		return fmt.Errorf("updating Express service %s to %s: %w", r.cfg.Service, shortARN(target), explain(err))
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -128,6 +130,43 @@ func TestExpressDeployRedeployStatusDestroy(t *testing.T) {
 	}
 	if st.URL != res.URL || st.TaskDefinition != res.TaskDefinitionARN || st.Status != "ACTIVE" {
 		t.Errorf("status = %+v", st)
+	}
+
+	// A dry run of a new image plans the update and writes nothing.
+	next := e.config("web", "cd")
+	plan, err := Run(ctx, next, e.deps(t), Options{DryRun: true})
+	if err != nil || plan.Outcome != OutcomePlanned || plan.ServiceAction != "update" || !strings.Contains(plan.ServiceDiff, "taskDefinitionArn") {
+		t.Errorf("dry run = %v, %+v", err, plan)
+	}
+	if w := writeCalls(e.calls.take()); len(w) > 0 {
+		t.Errorf("dry run wrote %v", w)
+	}
+	// A new image, then a rollback to the first: both go through UpdateExpressGatewayService.
+	second, err := Run(ctx, next, e.deps(t), Options{})
+	if err != nil || second.TaskDefinitionARN == res.TaskDefinitionARN {
+		t.Fatalf("second deploy: %v, %+v", err, second)
+	}
+	back, err := d.Rollback(ctx, RollbackOptions{})
+	if err != nil || back.TaskDefinitionARN != res.TaskDefinitionARN || back.Outcome != OutcomeDeployed || back.URL != res.URL {
+		t.Fatalf("rollback = %v, %+v", err, back)
+	}
+	if got := e.stub.Calls["UpdateExpressGatewayService"]; got != 2 {
+		t.Errorf("UpdateExpressGatewayService called %d times, want 2 (deploy, rollback)", got)
+	}
+
+	// Logs: the awslogs streams of the Main container.
+	logsc := cloudwatchlogs.NewFromConfig(e.awsCfg)
+	stream := cfg.Logs.StreamPrefix + "/Main/0123456789abcdef"
+	if _, err := logsc.CreateLogStream(ctx, &cloudwatchlogs.CreateLogStreamInput{LogGroupName: aws.String(cfg.LogGroup()), LogStreamName: aws.String(stream)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logsc.PutLogEvents(ctx, &cloudwatchlogs.PutLogEventsInput{LogGroupName: aws.String(cfg.LogGroup()), LogStreamName: aws.String(stream),
+		LogEvents: []logstypes.InputLogEvent{{Message: aws.String("serving on :8080"), Timestamp: aws.Int64(time.Now().UnixMilli())}}}); err != nil {
+		t.Fatal(err)
+	}
+	var lines strings.Builder
+	if err := d.Logs(ctx, LogsOptions{Task: "0123"}, &lines); err != nil || !strings.Contains(lines.String(), "serving on :8080") {
+		t.Errorf("logs = %v, %q", err, lines.String())
 	}
 
 	dr, err := d.Destroy(ctx, DestroyOptions{})

@@ -63,19 +63,33 @@ func (r *run) rollback(ctx context.Context, opts RollbackOptions) error {
 	}
 	res.add("service", r.cfg.Service, "update", shortARN(current)+" -> "+shortARN(target))
 	r.log.Info("rolling back", "service", r.cfg.Service, "from", shortARN(current), "to", shortARN(target), "image", image)
-	// The desired count is never part of a rollback.
-	out, err := r.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
-		Cluster: aws.String(r.cfg.Cluster), Service: aws.String(r.cfg.Service), TaskDefinition: aws.String(target),
-	})
-	if err != nil {
-		return fmt.Errorf("updating service %s to %s: %w", r.cfg.Service, shortARN(target), explain(err))
+	deploymentID := ""
+	if r.cfg.IsExpress() {
+		if err := r.rollbackExpress(ctx, svc, target); err != nil {
+			return err
+		}
+	} else {
+		// The desired count is never part of a rollback.
+		out, err := r.deps.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+			Cluster: aws.String(r.cfg.Cluster), Service: aws.String(r.cfg.Service), TaskDefinition: aws.String(target),
+		})
+		if err != nil {
+			return fmt.Errorf("updating service %s to %s: %w", r.cfg.Service, shortARN(target), explain(err))
+		}
+		deploymentID = primaryDeploymentID(out.Service)
 	}
 	if r.cfg.Wait.Timeout == 0 {
 		res.Outcome = OutcomeNotWaited
 		return nil
 	}
-	outcome, stopped, err := r.waitForDeployment(ctx, target, primaryDeploymentID(out.Service))
+	outcome, stopped, err := r.waitForDeployment(ctx, target, deploymentID)
 	res.Outcome, res.StoppedTasks = outcome, stopped
+	if err == nil && r.cfg.IsExpress() {
+		res.URL, err = r.waitExpressActive(ctx, target)
+		if err != nil {
+			res.Outcome = OutcomeFailed
+		}
+	}
 	return err
 }
 
