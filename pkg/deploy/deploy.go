@@ -252,15 +252,8 @@ func (r *run) deploy(ctx context.Context) error {
 		env = env.withStackOutputs(r.cfg, outputs) // the service stack's, the last step
 	}
 	res.URL = env.URL
-	res.Image, res.ImageDigest = img.Ref, img.Digest
-	if err := r.protectImage(ctx, img); err != nil {
+	if err := r.keepImageAndLogs(ctx, img); err != nil {
 		return err
-	}
-
-	if !r.managedEnv { // the service stack holds the log group
-		if err := r.ensureLogGroup(ctx); err != nil {
-			return err
-		}
 	}
 
 	svc, err := r.describeService(ctx)
@@ -343,4 +336,17 @@ func (r *run) stacksBesideImage(ctx context.Context, steps []stackStep) (map[str
 		return nil, imageRef{}, err
 	}
 	return stacks.outputs, img, nil
+}
+
+// keepImageAndLogs records the image, protects it from the lifecycle policy and, with your own
+// network, makes the log group (the managed environment's service stack holds it).
+func (r *run) keepImageAndLogs(ctx context.Context, img imageRef) error {
+	r.res.Image, r.res.ImageDigest = img.Ref, img.Digest
+	if err := r.protectImage(ctx, img); err != nil {
+		return err
+	}
+	if !r.managedEnv {
+		return r.ensureLogGroup(ctx)
+	}
+	return nil
 }

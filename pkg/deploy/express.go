@@ -65,14 +65,8 @@ func (r *run) deployExpress(ctx context.Context) error {
 		return err
 	}
 	roles := r.expressRolesFrom(outputs)
-	res.Image, res.ImageDigest = img.Ref, img.Digest
-	if err := r.protectImage(ctx, img); err != nil {
+	if err := r.keepImageAndLogs(ctx, img); err != nil {
 		return err
-	}
-	if !r.managedEnv { // the service stack holds the log group
-		if err := r.ensureLogGroup(ctx); err != nil {
-			return err
-		}
 	}
 
 	svc, err := r.describeExpress(ctx)
@@ -365,18 +359,19 @@ func (r *run) applyExpress(ctx context.Context, svc *ecstypes.ECSExpressGatewayS
 			"set deploy.express.infrastructure_role_arn to %s, or deploy another service", ErrInvalidConfig, name, got, roles.Infrastructure, got)
 	}
 	cur := currentExpress(latestConfiguration(svc), want)
-	if cur.json() == want.json() && len(svc.ActiveConfigurations) == 1 {
+	switch {
+	case cur.json() == want.json() && len(svc.ActiveConfigurations) == 1:
 		r.res.add("express service", name, "none", "already runs "+shortARN(tdARN))
+		return "none", nil
+	case cur.json() == want.json():
+		// A deployment of this very configuration is under way: wait for it, change nothing.
+		r.res.add("express service", name, "none", "a deployment of "+shortARN(tdARN)+" is under way")
 		return "none", nil
 	}
 	r.res.ServiceDiff = lineDiff(cur.json(), want.json())
 	r.res.add("express service", name, "update", "new configuration (canary deployment)")
 	if r.dryRun {
 		return "update", nil
-	}
-	if cur.json() == want.json() {
-		// A deployment of this very configuration is under way: wait for it, change nothing.
-		return "none", nil
 	}
 	r.log.Info("updating Express service", "service", name, "task_definition", shortARN(tdARN))
 	if _, err := r.deps.ECS.UpdateExpressGatewayService(ctx, &ecs.UpdateExpressGatewayServiceInput{
