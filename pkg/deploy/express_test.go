@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"errors"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	logstypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -272,5 +275,42 @@ func TestExpressStubRules(t *testing.T) {
 	}
 	if _, err := c.DescribeExpressGatewayService(ctx, &ecs.DescribeExpressGatewayServiceInput{ServiceArn: aws.String("arn:aws:ecs:us-east-1:123456789012:service/facectl/none")}); !expressMissing(err) {
 		t.Errorf("describing an unknown Express service: %v", err)
+	}
+}
+
+// TestExpressBuildPushAndPurge builds the image with docker, pushes it to the registry through
+// moto's ECR, deploys it as an Express service and destroys everything with --purge-images.
+func TestExpressBuildPushAndPurge(t *testing.T) {
+	requireTool(t, "docker", "install the Docker engine and CLI (apt-get install -y docker.io) and start dockerd")
+	e := setupExpress(t)
+	ctx := ctxT(t, 4*time.Minute)
+	dir := buildContext(t)
+	cfg := e.config("web", "ab")
+	cfg.Image.URI = ""
+	cfg.Image.Repository, cfg.Image.Registry, cfg.Image.Tag = "facectl-express-e2e", e.registry, "express-1"
+	cfg.Image.Context, cfg.Image.Dockerfile = dir, filepath.Join(dir, "Dockerfile")
+	t.Cleanup(func() {
+		_ = exec.Command("docker", "image", "rm", "-f", e.registry+"/facectl-express-e2e:express-1").Run()
+	})
+	deps := realDeps(t, e.deployCfg, &lockedBuffer{})
+	res, err := Run(ctx, cfg, deps, Options{})
+	if err != nil || res.Outcome != OutcomeDeployed || !strings.HasPrefix(res.URL, "https://") || !strings.Contains(res.Image, "@sha256:") {
+		t.Fatalf("deploy = %v, %+v", err, res)
+	}
+	d, err := Open(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true})
+	removed := strings.Join(dr.Removed, "\n")
+	if err != nil || !strings.Contains(removed, "image(s) in ECR repository facectl-express-e2e") || !strings.Contains(removed, "ECS service web") {
+		t.Fatalf("destroy = %v, removed %v, kept %v", err, dr.Removed, dr.Kept)
+	}
+	imgs, err := ecr.NewFromConfig(e.awsCfg).DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("facectl-express-e2e")})
+	if err != nil || len(imgs.ImageDetails) != 0 {
+		t.Errorf("images left after --purge-images: %v %+v", err, imgs)
+	}
+	if uncovered := e.calls.uncovered(cfg); len(uncovered) > 0 {
+		t.Errorf("facectl deploy policy --mode express does not grant %v", uncovered)
 	}
 }
