@@ -112,7 +112,11 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 			return res, err
 		}
 		status := aws.ToString(svc.Status)
-		add(fmt.Sprintf("ECS service %s (%s, %d tasks)", d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
+		kind := "ECS service"
+		if d.cfg.IsExpress() {
+			kind = "ECS Express service"
+		}
+		add(fmt.Sprintf("%s %s (%s, %d tasks)", kind, d.cfg.Service, status, svc.RunningCount), func(ctx context.Context) error {
 			if d.cfg.IsExpress() {
 				return d.deleteExpressService(ctx, aws.ToString(id.Account), status == "DRAINING")
 			}

@@ -485,7 +485,7 @@ func (r *run) planEnvironment(ctx context.Context, net envNetwork) ([]stackStep,
 		}
 		steps = append(steps, step)
 	}
-	ss, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ServiceTemplate(net), What: "service stack"}, r.cfg.legacyServiceStackName())
+	ss, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.serviceStackBody(net), What: "service stack"}, r.cfg.legacyServiceStackName())
 	if err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func (r *run) deployExpress(ctx context.Context) error {
 		return err
 	}
 	res.Account = r.account
-	steps, err := r.planExpressEnvironment(ctx)
+	steps, err := r.planEnvironment(ctx, envNetwork{}) // Express chooses the network
 	if err != nil {
 		return err
 	}

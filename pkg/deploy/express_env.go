@@ -1,11 +1,8 @@
 package deploy
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-
-	cfntypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
 )
 
 // The managed environment of an Express service is the cluster stack, as in service mode, and
@@ -50,51 +47,10 @@ func (d *Deployer) ExpressServiceTemplate() string {
 	})
 }
 
-// planExpressEnvironment decides what to do with the cluster and service stacks, as
-// planEnvironment does in service mode, and asks once about everything that will change.
-func (r *run) planExpressEnvironment(ctx context.Context) ([]stackStep, error) {
-	if !r.managedEnv {
-		return nil, nil
+// serviceStackBody is the service stack's template of the configured mode.
+func (d *Deployer) serviceStackBody(n envNetwork) string {
+	if d.cfg.IsExpress() {
+		return d.ExpressServiceTemplate()
 	}
-	r.log.Info("environment: checking the CloudFormation stacks (Express Mode)")
-	var steps []stackStep
-	cs, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ClusterStackName(), For: r.cfg.clusterStackFor(), Body: r.clusterTemplate(), What: "cluster stack"}, r.cfg.legacyClusterStackName())
-	if err != nil {
-		return nil, err
-	}
-	if st == nil && r.clusterExists {
-		r.res.add("cluster", clusterName(r.cfg.Cluster), "none", "exists, not created by facectl: used as is")
-	} else {
-		step, err := r.planStack(ctx, cs, st)
-		if err != nil {
-			return nil, err
-		}
-		steps = append(steps, step)
-	}
-	ss, st, err := r.findStack(ctx, stackSpec{Name: r.cfg.ServiceStackName(), For: r.cfg.serviceStackFor(), Body: r.ExpressServiceTemplate(), What: "service stack"}, r.cfg.legacyServiceStackName())
-	if err != nil {
-		return nil, err
-	}
-	if st == nil || st.StackStatus == cfntypes.StackStatusRollbackComplete {
-		if err := r.checkLogGroupFree(ctx); err != nil {
-			return nil, err
-		}
-	}
-	step, err := r.planStack(ctx, ss, st)
-	if err != nil {
-		return nil, err
-	}
-	steps = append(steps, step)
-	if !r.dryRun {
-		var ask []string
-		for _, s := range steps {
-			ask = append(ask, s.describe()...)
-		}
-		if len(ask) > 0 {
-			if err := r.ask(ask); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return steps, nil
+	return d.ServiceTemplate(n)
 }

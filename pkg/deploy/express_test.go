@@ -176,7 +176,9 @@ func TestExpressDeployRedeployStatusDestroy(t *testing.T) {
 	if err != nil {
 		t.Fatalf("destroy: %v", err)
 	}
-	if got := e.stub.Calls["DeleteExpressGatewayService"]; got != 1 || len(dr.Removed) != 3 {
+	removed := strings.Join(dr.Removed, "\n")
+	if got := e.stub.Calls["DeleteExpressGatewayService"]; got != 1 || !strings.Contains(removed, "ECS Express service web") ||
+		!strings.Contains(removed, "service stack "+cfg.ServiceStackName()) || !strings.Contains(removed, "cluster stack "+cfg.ClusterStackName()) {
 		t.Errorf("destroy removed %v (DeleteExpressGatewayService %d)", dr.Removed, got)
 	}
 	if svc := describeServiceMaybe(ctx, t, ecsc, cfg.Cluster, cfg.Service); svc != nil && aws.ToString(svc.Status) != "INACTIVE" {
@@ -303,7 +305,7 @@ func TestExpressBuildPushAndPurge(t *testing.T) {
 	}
 	dr, err := d.Destroy(ctx, DestroyOptions{PurgeImages: true})
 	removed := strings.Join(dr.Removed, "\n")
-	if err != nil || !strings.Contains(removed, "image(s) in ECR repository facectl-express-e2e") || !strings.Contains(removed, "ECS service web") {
+	if err != nil || !strings.Contains(removed, "image(s) in ECR repository facectl-express-e2e") || !strings.Contains(removed, "ECS Express service web") {
 		t.Fatalf("destroy = %v, removed %v, kept %v", err, dr.Removed, dr.Kept)
 	}
 	imgs, err := ecr.NewFromConfig(e.awsCfg).DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("facectl-express-e2e")})
