@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -110,6 +111,12 @@ type ACMAPI interface {
 	DescribeCertificate(ctx context.Context, in *acm.DescribeCertificateInput, optFns ...func(*acm.Options)) (*acm.DescribeCertificateOutput, error)
 }
 
+// Route53API is the part of the Route 53 client preflight calls (the hosted zone of
+// load_balancer.domain).
+type Route53API interface {
+	ListHostedZonesByName(ctx context.Context, in *route53.ListHostedZonesByNameInput, optFns ...func(*route53.Options)) (*route53.ListHostedZonesByNameOutput, error)
+}
+
 // CFNAPI is the part of the CloudFormation client the deployer calls for the managed
 // environment.
 type CFNAPI interface {
@@ -141,6 +148,8 @@ type Deps struct {
 	CFN CFNAPI
 	// ACM checks the managed load balancer's certificate (*acm.Client).
 	ACM ACMAPI
+	// Route53 finds the hosted zone of load_balancer.domain (*route53.Client).
+	Route53 Route53API
 	// ECRFor returns an ECR client for another region (images of another region are pinned
 	// and checked in their own registry); nil means only ECR's region is reachable.
 	ECRFor func(region string) ECRAPI
@@ -196,6 +205,7 @@ func NewDeps(awsCfg aws.Config) Deps {
 		IAM:     iam.NewFromConfig(awsCfg),
 		CFN:     cloudformation.NewFromConfig(awsCfg),
 		ACM:     acm.NewFromConfig(awsCfg),
+		Route53: route53.NewFromConfig(awsCfg),
 		ECRFor: func(region string) ECRAPI {
 			return ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.Region = region })
 		},

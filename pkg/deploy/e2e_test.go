@@ -520,6 +520,9 @@ func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
 		form, _ := url.ParseQuery(string(body))
 		op = form.Get("Action")
 	}
+	if op == "" && strings.Contains(req.URL.Path, "/hostedzonesbyname") {
+		op = "ListHostedZonesByName" // Route 53 speaks REST: its one call facectl makes
+	}
 	if m := credentialScopeRE.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {
 		op = m[1] + ":" + op
 	}

@@ -42,6 +42,9 @@ type envNetwork struct {
 	LBSubnets  []string
 	PublicIP   bool
 	DefaultVPC bool
+	// HostedZoneID is the Route 53 hosted zone of load_balancer.domain, when the stack makes
+	// the domain's certificate and record (see express_domain.go).
+	HostedZoneID string
 }
 
 // stackSpec is a stack facectl wants to exist with body as its template.
@@ -248,7 +251,7 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	lb := c.LoadBalancer
 	port := c.Task.ContainerPort
 	alb := lb.Type == "application"
-	tls := lb.CertificateARN != ""
+	tls := lb.CertificateARN != "" || n.HostedZoneID != ""
 	ref := func(id string) map[string]any { return map[string]any{"Ref": id} }
 	getAtt := func(id, attr string) map[string]any { return map[string]any{"Fn::GetAtt": []string{id, attr}} }
 	open := func(p int) map[string]any {
@@ -354,7 +357,7 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 		}
 		res["SecureListener"] = map[string]any{"Type": "AWS::ElasticLoadBalancingV2::Listener", "Properties": map[string]any{
 			"LoadBalancerArn": ref("LoadBalancer"), "Port": 443, "Protocol": proto,
-			"Certificates":   []any{map[string]any{"CertificateArn": lb.CertificateARN}},
+			"Certificates":   []any{map[string]any{"CertificateArn": certificateRef(lb.CertificateARN)}},
 			"SslPolicy":      "ELBSecurityPolicy-TLS13-1-2-2021-06",
 			"DefaultActions": forward,
 		}}
@@ -367,6 +370,9 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 	var url any = map[string]any{"Fn::Join": []any{"", []any{scheme, getAtt("LoadBalancer", "DNSName")}}}
 	if lb.Domain != "" {
 		url = scheme + lb.Domain
+	}
+	if n.HostedZoneID != "" {
+		domainResources(res, lb.Domain, n.HostedZoneID)
 	}
 	outputs := map[string]any{
 		"TargetGroupArn":      map[string]any{"Value": ref("TargetGroup")},

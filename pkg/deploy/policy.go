@@ -180,6 +180,9 @@ func Policy(cfg Config) PolicyDocument {
 		if cfg.Task.ExecutionRoleARN == "" {
 			st = append(st, executionRoleStatements(cfg, part)...)
 		}
+		if cfg.LoadBalancer.Domain != "" && cfg.LoadBalancer.CertificateARN == "" {
+			st = append(st, domainPolicyStatements(cfg, part)...)
+		}
 		if c := cfg.LoadBalancer.CertificateARN; c != "" {
 			// Preflight checks the certificate's region and status.
 			add("CheckTheCertificate", []string{c}, "acm:DescribeCertificate")

@@ -60,6 +60,12 @@ func (r *run) preflight(ctx context.Context) (serviceEnv, error) {
 			if err := r.checkCertificate(ctx); err != nil {
 				errs = append(errs, err)
 			}
+		} else if r.cfg.LoadBalancer.Domain != "" {
+			zone, err := r.hostedZone(ctx)
+			env.network.HostedZoneID = zone
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	} else {
 		net, err := r.checkNetwork(ctx)
