@@ -210,9 +210,11 @@ type LoadBalancerConfig struct {
 	// CertificateARN adds an HTTPS (ALB) or TLS (NLB) listener on 443 with this ACM
 	// certificate; an ALB then redirects HTTP to HTTPS.
 	CertificateARN string `mapstructure:"certificate_arn" flag:"certificate-arn" help:"ACM certificate for an HTTPS listener (HTTP redirects to it)"`
-	// Domain is the custom domain pointed (by you, as a CNAME or alias) at the load balancer;
-	// the printed URL uses it instead of the load balancer's DNS name.
-	Domain string `mapstructure:"domain" flag:"domain" help:"custom domain pointed at the load balancer, used in the printed URL"`
+	// Domain is the service's custom domain; the printed URL uses it. With a Route 53 hosted
+	// zone for it in the account (and no certificate_arn) the service stack makes its
+	// certificate and alias record (domain.go); with certificate_arn you point it at the load
+	// balancer yourself.
+	Domain string `mapstructure:"domain" flag:"domain" help:"custom domain of the service: with a Route 53 hosted zone for it in the account, the stack makes its certificate and record (HTTPS, HTTP redirected); with --certificate-arn, point it at the load balancer yourself"`
 	// Subnets are the load balancer's subnets (public ones, in at least two zones); empty means
 	// the tasks' subnets.
 	Subnets []string `mapstructure:"subnets" help:"subnets of the managed load balancer (empty: the tasks' subnets)"`
