@@ -859,11 +859,21 @@ func (r *run) applyStack(ctx, waitCtx context.Context, step stackStep) (map[stri
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam},
 		OnFailure:    cfntypes.OnFailureRollback,
 		Tags:         []cfntypes.Tag{{Key: aws.String(stackTag), Value: aws.String(spec.For)}},
+		// The SDK retries a create whose answer was lost (a 500, a timeout) with the same
+		// token, which CloudFormation recognises instead of answering AlreadyExists.
+		ClientRequestToken: aws.String(requestToken(spec.Name, r.startedAt)),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating stack %s: %w", spec.Name, explain(err))
 	}
 	return r.waitStack(waitCtx, aws.ToString(out.StackId), spec.Name, started, nil)
+}
+
+// requestToken is a CloudFormation ClientRequestToken for one operation on one stack in one run
+// (at most 128 of [a-zA-Z0-9-]).
+func requestToken(stack string, run time.Time) string {
+	h := sha256.Sum256([]byte(stack + "\x00" + run.Format(time.RFC3339Nano)))
+	return "facectl-" + hex.EncodeToString(h[:16])
 }
 
 // ask confirms a stack change with the user when Options.Confirm is set.
@@ -979,6 +989,11 @@ func (d *Deployer) stackFailure(ctx context.Context, id, name, status string, st
 	hint := "fix the cause and run facectl deploy again"
 	if status == string(cfntypes.StackStatusRollbackComplete) {
 		hint = "the stack was rolled back; the next facectl deploy deletes it and creates it again"
+	}
+	if strings.Contains(cause, "InfrastructureRole") && strings.Contains(cause, "iam:CreateRole") {
+		// The deploy policy does not grant it (see expressPolicyStatements).
+		hint = "the Express infrastructure role is created by an administrator's first express deploy (the deploy policy cannot create it, on purpose): " +
+			"run that deploy once with an administrator's credentials, or create the role yourself and set deploy.express.infrastructure_role_arn; " + hint
 	}
 	return fmt.Errorf("%w: stack %s ended %s: %s; %s", ErrStackFailed, name, status, cause, hint)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,6 +53,17 @@ type expressRoles struct {
 // the task definition, the Express service, the wait.
 func (r *run) deployExpress(ctx context.Context) error {
 	res := r.res
+	// Express has no equivalent of these: say so rather than let them look applied.
+	def := DefaultConfig()
+	for key, set := range map[string]bool{
+		"deploy.desired_count":            r.cfg.DesiredCount != def.DesiredCount,
+		"deploy.deployment":               !reflect.DeepEqual(r.cfg.Deployment, def.Deployment),
+		"deploy.network.assign_public_ip": r.cfg.Network.AssignPublicIP != def.Network.AssignPublicIP,
+	} {
+		if set {
+			r.log.Warn("ignored in express mode (Express Mode has no such setting)", "key", key)
+		}
+	}
 	if err := r.expressPreflight(ctx); err != nil {
 		return err
 	}
@@ -513,8 +525,7 @@ func (r *run) checkTrust(ctx context.Context, key, arn, principal, policy string
 
 // expressPolicyStatements are what the caller needs for an Express service beyond service
 // mode: the four Express calls, passing the infrastructure role to ECS, and, when the
-// managed environment makes that role, creating it under infrastructureRolePath with AWS's
-// managed policy for Express and nothing else.
+// managed environment makes that role, reading, updating and deleting it (not creating it).
 func expressPolicyStatements(cfg Config, part string) []PolicyStatement {
 	all := []string{"*"}
 	passToECS := func(sid string, roles []string) PolicyStatement {
@@ -535,10 +546,11 @@ func expressPolicyStatements(cfg Config, part string) []PolicyStatement {
 	return append(st,
 		PolicyStatement{Sid: "ReadTheInfrastructureRole", Effect: "Allow", Resource: role, Action: []string{
 			"iam:GetRole", "iam:GetRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:ListRolePolicies", "iam:ListRoleTags"}},
-		PolicyStatement{Sid: "CreateTheInfrastructureRole", Effect: "Allow", Resource: role, Action: []string{
-			"iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription"}},
-		PolicyStatement{Sid: "AttachOnlyTheExpressInfrastructurePolicy", Effect: "Allow", Resource: role, Action: []string{"iam:AttachRolePolicy"},
-			Condition: map[string]map[string]any{"ArnEquals": {"iam:PolicyARN": "arn:" + part + ":" + expressInfrastructurePolicy}}},
+		// Creating it (iam:CreateRole, iam:AttachRolePolicy) is left to an administrator's first
+		// express deploy: IAM cannot condition a role's trust policy, so whoever may create one
+		// with the Express managed policy could make it trust themselves and hold that policy.
+		PolicyStatement{Sid: "UpdateAndRemoveTheInfrastructureRole", Effect: "Allow", Resource: role, Action: []string{
+			"iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:UpdateRole", "iam:UpdateRoleDescription"}},
 		passToECS("PassTheInfrastructureRoleToECS", role))
 }
 
