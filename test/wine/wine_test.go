@@ -1,11 +1,13 @@
 // Package wine_test runs the windows/amd64 portable facectl under Wine beside the linux/amd64
 // portable build and checks that both say the same: version, deploy policy (with the config file
-// in each system's user config directory), deploy init's file, and deploy --dry-run against moto;
+// in each system's user config directory), deploy init's file, deploy --dry-run against moto and
+// Ctrl-C during a deploy's wait;
 // and it runs pkg/imagerun's Windows-only tests under Wine.
 // The test is skipped only when Wine is not installed; scripts/setup.sh --test installs it.
 package wine_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -226,6 +228,19 @@ func TestWindowsBuildUnderWine(t *testing.T) {
 		}
 	})
 
+	// Ctrl-C while deploy waits for the service (moto's tasks never run here): Wine turns SIGINT
+	// into the console's CTRL_C_EVENT, which Go delivers as os.Interrupt, as on Windows.
+	t.Run("interrupted wait", func(t *testing.T) {
+		image := "127.0.0.1:5000/facectl@sha256:" + strings.Repeat("ef", 32)
+		args := []string{"deploy", "--yes", "--image", image, "--endpoint-url", endpoint, "--service"}
+		l := interrupted(t, linuxDir, linuxEnv, append([]string{linux}, append(args, "lin")...)...)
+		w := interrupted(t, windowsDir, prefix.env(), append([]string{wine, windows}, append(args, "win")...)...)
+		if l.code != 130 || w.code != 130 || lastLine(l.stderr) != "facectl: waiting for service lin: context canceled" ||
+			strings.ReplaceAll(lastLine(w.stderr), "win", "lin") != lastLine(l.stderr) {
+			t.Errorf("Ctrl-C during the wait: exit %d on linux, %d under wine\nlinux: %s\nwindows: %s", l.code, w.code, lastLine(l.stderr), lastLine(w.stderr))
+		}
+	})
+
 	t.Run("init and dry run", func(t *testing.T) {
 		both(t, "deploy", "init", "--file", "init.yaml", "--cluster", "winecluster")
 		l, err := os.ReadFile(filepath.Join(linuxDir, "init.yaml"))
@@ -267,4 +282,52 @@ func withoutSeconds(t *testing.T, format, out string) string {
 		t.Fatalf("--output json is not JSON:\n%s", out)
 	}
 	return seconds.ReplaceAllString(out, `"seconds": 0`)
+}
+
+// interrupted starts argv, sends it SIGINT once it logs that it waits for the deployment, and
+// returns what it printed and its exit code.
+func interrupted(t *testing.T, dir string, env []string, argv ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir, cmd.Env = dir, append(env, "FACECTL_DEPLOY_WAIT_POLL_INTERVAL=100ms")
+	cmd.WaitDelay = 10 * time.Second
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	sc := bufio.NewScanner(errPipe)
+	for sc.Scan() {
+		stderr.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "waiting for the deployment to complete") {
+			time.Sleep(time.Second) // a poll or two in the wait
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	err = cmd.Wait()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("%v did not stop after SIGINT\n%s", argv, r.stderr)
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("%v: %v", argv, err)
+	}
+	return r
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
