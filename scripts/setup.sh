@@ -22,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 packages=(build-essential pkg-config libopencv-dev libjpeg62-turbo-dev libpng-dev libwebp-dev opencv-data ca-certificates curl git patchelf)
 if [ "${1:-}" = "--test" ]; then
   packages+=(docker.io chromium hey wrk haproxy docker-registry debootstrap facedetect hyperfine python3-pip imagemagick
-    qemu-user-static binfmt-support gunicorn python3-flask python3-opencv)
+    qemu-user-static binfmt-support gunicorn python3-flask python3-opencv wine64 gcc-mingw-w64-x86-64-win32)
 fi
 
 missing=()

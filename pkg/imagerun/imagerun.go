@@ -249,6 +249,11 @@ func (r *Runner) dockerArgs(run Run) ([]string, error) {
 		}
 	}
 	for _, kv := range run.Env {
+		// A variable naming a host file (AWS_CONFIG_FILE=C:\Users\me\.aws\config) names it where
+		// it is mounted.
+		if name, val, ok := strings.Cut(kv, "="); ok && filepath.IsAbs(val) {
+			kv = name + "=" + containerPath(val)
+		}
 		args = append(args, "-e", kv)
 	}
 	args = append(args, r.Image)
