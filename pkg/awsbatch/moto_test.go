@@ -1,0 +1,340 @@
+package awsbatch
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsbatch "github.com/aws/aws-sdk-go-v2/service/batch"
+	batchtypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/facectl/facectl/internal/testenv"
+	"github.com/facectl/facectl/pkg/batch"
+	"github.com/facectl/facectl/pkg/s3io"
+)
+
+// motoEnv is moto with its Batch children on the host network, and clients pointed at it.
+type motoEnv struct {
+	url    string
+	awsCfg aws.Config
+	s3     *s3.Client
+	store  *s3io.Client
+	deps   Deps
+	// serviceRole is the compute environments' role (see testConfig).
+	serviceRole string
+}
+
+func newMotoEnv(t *testing.T) *motoEnv {
+	t.Helper()
+	url := testenv.StartMoto(t, "MOTO_DOCKER_NETWORK_MODE=host")
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), HTTPClient: &http.Client{Transport: intNumbers{http.DefaultTransport}},
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
+	e := &motoEnv{url: url, awsCfg: cfg, s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
+	e.store = s3io.NewFromConfig(cfg, s3io.Config{PathStyle: true})
+	e.deps = NewDeps(cfg, e.store)
+	e.deps.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
+	return e
+}
+
+// intNumbers rewrites the fractional numbers moto sends where AWS sends integers, which the
+// SDK refuses: Batch's "vcpus": 1.0 in job descriptions and CloudWatch Logs' event times.
+type intNumbers struct{ next http.RoundTripper }
+
+var fractional = regexp.MustCompile(`"(vcpus|timestamp|ingestionTime)": ?([0-9]+)\.[0-9]+`)
+
+func (t intNumbers) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || !strings.HasPrefix(req.URL.Path, "/v1/describejobs") && !strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".GetLogEvents") {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = fractional.ReplaceAll(body, []byte(`"$1": $2`))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+func (e *motoEnv) bucket(t *testing.T, name string) {
+	t.Helper()
+	if _, err := e.s3.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: &name}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *motoEnv) put(t *testing.T, bucket, key string, data []byte) {
+	t.Helper()
+	if _, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *motoEnv) keys(t *testing.T, bucket, prefix string) []string {
+	t.Helper()
+	var out []string
+	for o, err := range e.store.List(context.Background(), bucket, prefix) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+// stubImage builds a tiny image standing in for facectl: it says which child it is and fails
+// as the test asks (FAIL_INDEX) or sleeps (SLEEP_INDEX), so the job's bookkeeping is tested with
+// real containers without the minutes of building facectl's image.
+func stubImage(t *testing.T) string {
+	t.Helper()
+	const tag = "facectl-awsbatch-stub:test"
+	dockerfile := `FROM debian:bookworm-slim
+RUN printf '%s\n' '#!/bin/sh' \
+ 'i=${AWS_BATCH_JOB_ID##*:}' \
+ 'echo "stub child $i: $*"' \
+ '[ "$i" = "$SLEEP_INDEX" ] && sleep 300' \
+ '[ "$i" = "$FAIL_INDEX" ] && { echo "stub child $i fails" >&2; exit 1; }' \
+ 'exit 0' > /stub && chmod +x /stub
+ENTRYPOINT ["/stub"]
+`
+	cmd := exec.Command("docker", "build", "-q", "-t", tag, "-")
+	cmd.Stdin = strings.NewReader(dockerfile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the stub image (needs debian:bookworm-slim, made by scripts/base-images.sh): %v\n%s", err, out)
+	}
+	return tag
+}
+
+// testConfig is the configuration of the moto tests. moto requires a compute environment's
+// ServiceRole and that it exists (AWS uses its service-linked role without one), so the tests
+// name a role they make in moto's IAM.
+func (e *motoEnv) testConfig(t *testing.T, image string) Config {
+	t.Helper()
+	if e.serviceRole == "" {
+		out, err := iam.NewFromConfig(e.awsCfg).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("batch-service"),
+			AssumeRolePolicyDocument: aws.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"batch.amazonaws.com"},"Action":"sts:AssumeRole"}]}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.serviceRole = aws.ToString(out.Role.Arn)
+	}
+	c := DefaultConfig()
+	c.ServiceRole = e.serviceRole
+	c.Image = image
+	c.ShardSize = 2
+	c.PollInterval = 100 * time.Millisecond
+	return c
+}
+
+func TestRunPlansSubmitsAndFollows(t *testing.T) {
+	e := newMotoEnv(t)
+	e.bucket(t, "in-photos")
+	e.bucket(t, "out-photos")
+	for _, k := range []string{"raw/a.jpg", "raw/b c.jpg", "raw/sub/é.png", "raw/d.jpg", "raw/e.jpg", "other/x.jpg"} {
+		e.put(t, "in-photos", k, []byte("data of "+k))
+	}
+	cfg := e.testConfig(t, stubImage(t))
+	cfg.Environment = []string{"FAIL_INDEX=1"}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	e.deps.Now = func() time.Time { return now }
+	r, err := New(cfg, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Outputs: map[string]string{batch.KindBlur: "s3://out-photos/blurred"},
+		DetectArgs: []string{"--pixelate"}}
+
+	// A dry run plans and touches nothing.
+	dry := opts
+	dry.DryRun = true
+	res, err := r.Run(context.Background(), dry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Plan != (ShardPlan{Shards: 3, Images: 5, Bytes: res.Plan.Bytes, ShardSize: 2}) || res.JobID != "" || len(res.Stack) == 0 || !strings.HasPrefix(res.Stack[0], "create batch stack facectl-batch-default") {
+		t.Fatalf("dry run: %+v", res)
+	}
+	if k := e.keys(t, "out-photos", ""); len(k) != 0 {
+		t.Fatalf("dry run wrote %v", k)
+	}
+	if _, err := cloudformation.NewFromConfig(e.awsCfg).DescribeStacks(context.Background(), &cloudformation.DescribeStacksInput{StackName: aws.String(cfg.StackName())}); err == nil {
+		t.Fatal("dry run created the stack")
+	}
+
+	var seen []Progress
+	opts.Progress = func(p Progress) { seen = append(seen, p) }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err = r.Run(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := "s3://out-photos/blurred/.facectl-batch/20261203T120000Z/"
+	if res.Work != work || res.JobID == "" {
+		t.Fatalf("run: %+v", res)
+	}
+	// The manifests hold the listing in key order, named as detect names them.
+	var rels [][]string
+	for i := range 3 {
+		data, _, err := e.store.Get(ctx, "out-photos", fmt.Sprintf("blurred/.facectl-batch/20261203T120000Z/shards/%05d.jsonl", i), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries, err := ReadManifest(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, en := range entries {
+			names = append(names, en.Rel)
+			if en.ETag == "" || en.Size == 0 || !strings.HasPrefix(en.File, "s3://in-photos/raw/") {
+				t.Errorf("entry %+v", en)
+			}
+		}
+		rels = append(rels, names)
+	}
+	want := [][]string{{"raw/a.jpg", "raw/b c.jpg"}, {"raw/d.jpg", "raw/e.jpg"}, {"raw/sub/é.png"}}
+	if fmt.Sprint(rels) != fmt.Sprint(want) {
+		t.Fatalf("shards %q, want %q", rels, want)
+	}
+
+	// The job: one child per shard, each told where its work is, tagged for status.
+	job := describeJob(t, e, res.JobID)
+	if aws.ToInt32(job.ArrayProperties.Size) != 3 || job.Tags[tagWork] != work || job.Tags[tagImages] != "5" {
+		t.Fatalf("job %+v tags %v", job.ArrayProperties, job.Tags)
+	}
+	wantCmd := []string{"batch", "shard", "--work", work, "--blur", "s3://out-photos/blurred", "--pixelate"}
+	if !slices.Equal(job.Container.Command, wantCmd) {
+		t.Errorf("command %q, want %q", job.Container.Command, wantCmd)
+	}
+
+	// Followed to the end: child 1 failed, the others succeeded; none wrote results (the stub
+	// does no work), so every shard is missing from the summary and the run is not OK.
+	st, err := r.Status(ctx, res.JobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Shards != 3 || st.Done != 2 || st.Failed != 1 || !st.Finished || len(st.FailedShards) != 1 {
+		t.Fatalf("status %+v", st)
+	}
+	if _, ok := st.FailedShards[1]; !ok {
+		t.Errorf("failed shards %v, want 1", st.FailedShards)
+	}
+	if len(seen) == 0 || !seen[len(seen)-1].finished(3) {
+		t.Errorf("progress %+v", seen)
+	}
+	if res.Summary == nil || res.Summary.OK() || fmt.Sprint(res.Summary.MissingShards) != "[0 1 2]" {
+		t.Errorf("summary %+v", res.Summary)
+	}
+
+	var logs bytes.Buffer
+	if err := r.Logs(ctx, res.JobID, 1, &logs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "stub child 1: batch shard --work "+work) || !strings.Contains(logs.String(), "stub child 1 fails") || strings.Contains(logs.String(), "stub child 0") {
+		t.Errorf("logs of shard 1:\n%s", logs.String())
+	}
+
+	// The stack is as configured: a second run's look changes nothing.
+	_, changes, err := r.stacks.Ensure(ctx, stackSpec(cfg, cfg.Image, mustNetwork(t, e, cfg), Access{
+		Read: []s3io.URL{{Bucket: "in-photos", Key: "raw/"}}, Write: []s3io.URL{{Bucket: "out-photos", Key: "blurred/"}},
+		Work: s3io.URL{Bucket: "out-photos", Key: "blurred/.facectl-batch/20261203T120000Z/"}}), true)
+	if err != nil || len(changes) != 0 {
+		t.Errorf("stack after the run: changes %q, %v", changes, err)
+	}
+
+	if found, err := r.Destroy(ctx); err != nil || !found {
+		t.Fatalf("destroy: %v %v", found, err)
+	}
+	if found, err := r.Destroy(ctx); err != nil || found {
+		t.Fatalf("second destroy: %v %v", found, err)
+	}
+}
+
+func (p Progress) finished(shards int) bool { return p.Shards == shards && p.Done+p.Failed == shards }
+
+func TestCancelStopsRunningChildren(t *testing.T) {
+	e := newMotoEnv(t)
+	e.bucket(t, "in-photos")
+	e.bucket(t, "out-photos")
+	for i := range 4 {
+		e.put(t, "in-photos", fmt.Sprintf("raw/%d.jpg", i), []byte("x"))
+	}
+	cfg := e.testConfig(t, stubImage(t))
+	cfg.Environment = []string{"SLEEP_INDEX=1"}
+	r, err := New(cfg, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	jobs := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(runCtx, RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Outputs: map[string]string{batch.KindBlur: "s3://out-photos/b/"},
+			Progress: func(p Progress) {
+				if p.Done == 1 && p.Running == 1 {
+					select {
+					case jobs <- p.JobID:
+					default:
+					}
+				}
+			}})
+		done <- err
+	}()
+	var id string
+	select {
+	case id = <-jobs:
+	case err := <-done:
+		t.Fatalf("run ended before child 1 ran alone: %v", err)
+	}
+	stop() // the client stops following; the job goes on until cancelled
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "facectl batch cancel "+id) {
+		t.Fatalf("interrupted run: %v", err)
+	}
+	if st, err := r.Status(ctx, id); err != nil || st.Running != 1 {
+		t.Fatalf("before cancel: %+v %v", st, err)
+	}
+	if _, err := r.Cancel(ctx, id, "test"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Wait(ctx, id, nil)
+	if err != nil || st.Done != 1 || st.Failed != 1 || st.FailedShards[1] == "" {
+		t.Fatalf("after cancel: %+v %v", st, err)
+	}
+}
+
+func describeJob(t *testing.T, e *motoEnv, id string) *batchtypes.JobDetail {
+	t.Helper()
+	out, err := awsbatch.NewFromConfig(e.awsCfg).DescribeJobs(context.Background(), &awsbatch.DescribeJobsInput{Jobs: []string{id}})
+	if err != nil || len(out.Jobs) != 1 {
+		t.Fatalf("describe %s: %v", id, err)
+	}
+	return &out.Jobs[0]
+}
+
+func mustNetwork(t *testing.T, e *motoEnv, cfg Config) network {
+	n, err := resolveNetwork(context.Background(), e.deps.EC2, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
