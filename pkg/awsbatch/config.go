@@ -16,23 +16,15 @@ import (
 )
 
 // Config is the `batch:` section of the config file. Each field declares its setting in tags as
-// deploy.Config does (mapstructure key, flag, help).
+// deploy.Config does (mapstructure key, flag, help). The AWS account settings (region, profile,
+// endpoint) and the image are deploy's: one declaration each.
 type Config struct {
-	// Region is the AWS region; empty means the SDK's default chain.
-	Region string `mapstructure:"region" flag:"region,persistent" help:"AWS region (default: AWS_REGION or the profile's)"`
-	// Profile is the shared-config profile; empty means the SDK's default chain.
-	Profile string `mapstructure:"profile" flag:"profile,persistent" help:"AWS shared-config profile"`
-	// EndpointURL sends every AWS call to this URL (LocalStack, moto).
-	EndpointURL string `mapstructure:"endpoint_url" flag:"endpoint-url,persistent" help:"send AWS API calls to this URL (LocalStack, moto; AWS_ENDPOINT_URL works too)"`
 	// Name names the environment (its stack, queue and job definition); two environments let two
 	// jobs on different prefixes run at once, since a job role reads and writes only its own.
 	Name string `mapstructure:"name" flag:"name,persistent" help:"name of the batch environment (its stack is facectl-batch-NAME)"`
-	// Image is the facectl image the children run; empty means the image `facectl deploy`
-	// deployed last (deploy.image.uri).
-	Image string `mapstructure:"image" flag:"image" help:"facectl image the children run (default: deploy.image.uri, the image facectl deploy uses)"`
 	// VCPU and MemoryMiB are each child's Fargate size.
 	VCPU      float64 `mapstructure:"vcpu" flag:"vcpu" help:"vCPUs per child task (Fargate: 0.25, 0.5, 1, 2, 4, 8, 16)"`
-	MemoryMiB int     `mapstructure:"memory" flag:"memory" help:"memory per child task in MiB (valid for --vcpu on Fargate)"`
+	MemoryMiB int     `mapstructure:"memory" flag:"memory-mib" help:"memory per child task in MiB (valid for --vcpu on Fargate)"`
 	// MaxVCPUs caps the compute environment, so at most MaxVCPUs/VCPU children run at once.
 	MaxVCPUs int `mapstructure:"max_vcpus" flag:"max-vcpus" help:"most vCPUs the compute environment runs at once"`
 	// ShardSize is the number of images per child.
@@ -55,7 +47,7 @@ type Config struct {
 	// PublicIP gives children in your own subnets a public IP.
 	PublicIP bool `mapstructure:"assign_public_ip" help:"give children in your own subnets a public IP (always on in the default VPC)"`
 	// Environment are NAME=VALUE pairs set in every child.
-	Environment []string `mapstructure:"environment" flag:"env,array" help:"environment variable NAME=VALUE of every child (repeatable)"`
+	Environment []string `mapstructure:"environment" flag:"child-env,array" help:"environment variable NAME=VALUE of every child (repeatable)"`
 	// Work is where manifests and shard results go; empty means WORK_DEFAULT under the first
 	// output prefix (see WorkPrefix).
 	Work string `mapstructure:"work" flag:"work" help:"s3:// prefix for shard manifests and shard results (default: .facectl-batch/ beside the first output)"`

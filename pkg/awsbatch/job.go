@@ -42,6 +42,8 @@ type RunOptions struct {
 	// DetectArgs are detect's flags the children get as they are (--min-confidence, --pixelate,
 	// --skip-existing, detector settings…).
 	DetectArgs []string
+	// Image is the facectl image the children run (deploy.image.uri).
+	Image string
 	// DryRun lists and plans, and changes nothing.
 	DryRun bool
 	// Progress is called after each look at the job.
@@ -181,9 +183,9 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (RunResult, error) {
 	res.Estimate = r.cfg.Estimate(res.Plan.Images)
 	log.Info("planned", "images", res.Plan.Images, "shards", res.Plan.Shards, "estimated_task_hours", round(res.Estimate.TaskHours, 3), "estimated_cost_usd", round(res.Estimate.CostUSD, 4))
 
-	image, err := r.image()
-	if err != nil {
-		return res, err
+	image := o.Image
+	if image == "" {
+		return res, errors.New("deploy.image.uri: give the facectl image the children run (--image, or the image facectl deploy deployed)")
 	}
 	n, err := resolveNetwork(ctx, r.deps.EC2, r.cfg)
 	if err != nil {
@@ -211,14 +213,6 @@ func (r *Runner) Run(ctx context.Context, o RunOptions) (RunResult, error) {
 
 func manifestKey(work s3io.URL, i int) string { return work.Key + fmt.Sprintf("shards/%05d.jsonl", i) }
 func resultsKey(work s3io.URL, i int) string  { return work.Key + fmt.Sprintf("results/%05d.jsonl", i) }
-
-// image is the image the children run.
-func (r *Runner) image() (string, error) {
-	if r.cfg.Image == "" {
-		return "", errors.New("batch.image: give the facectl image the children run (--image, or the image facectl deploy deployed: deploy.image.uri)")
-	}
-	return r.cfg.Image, nil
-}
 
 // ShardArgs are the arguments after childCommand of one run's children.
 func ShardArgs(work s3io.URL, o RunOptions) []string {

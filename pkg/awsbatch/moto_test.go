@@ -11,16 +11,19 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsbatch "github.com/aws/aws-sdk-go-v2/service/batch"
 	batchtypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/facectl/facectl/internal/testenv"
 	"github.com/facectl/facectl/pkg/batch"
@@ -36,6 +39,9 @@ type motoEnv struct {
 	deps   Deps
 	// serviceRole is the compute environments' role (see testConfig).
 	serviceRole string
+	// calls are the runner's API calls, "Service ID:Operation".
+	mu    sync.Mutex
+	calls map[string]bool
 }
 
 func newMotoEnv(t *testing.T) *motoEnv {
@@ -43,9 +49,19 @@ func newMotoEnv(t *testing.T) *motoEnv {
 	url := testenv.StartMoto(t, "MOTO_DOCKER_NETWORK_MODE=host")
 	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), HTTPClient: &http.Client{Transport: intNumbers{http.DefaultTransport}},
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
-	e := &motoEnv{url: url, awsCfg: cfg, s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })}
-	e.store = s3io.NewFromConfig(cfg, s3io.Config{PathStyle: true})
-	e.deps = NewDeps(cfg, e.store)
+	e := &motoEnv{url: url, awsCfg: cfg, s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), calls: map[string]bool{}}
+	// The runner's clients record every call, for the policy's coverage.
+	rec := cfg.Copy()
+	rec.APIOptions = append(rec.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("record", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			e.mu.Lock()
+			e.calls[awsmiddleware.GetServiceID(ctx)+":"+awsmiddleware.GetOperationName(ctx)] = true
+			e.mu.Unlock()
+			return next.HandleInitialize(ctx, in)
+		}), middleware.After)
+	})
+	e.store = s3io.NewFromConfig(rec, s3io.Config{PathStyle: true})
+	e.deps = NewDeps(rec, e.store)
 	e.deps.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	return e
 }
@@ -125,7 +141,7 @@ ENTRYPOINT ["/stub"]
 // testConfig is the configuration of the moto tests. moto requires a compute environment's
 // ServiceRole and that it exists (AWS uses its service-linked role without one), so the tests
 // name a role they make in moto's IAM.
-func (e *motoEnv) testConfig(t *testing.T, image string) Config {
+func (e *motoEnv) testConfig(t *testing.T) Config {
 	t.Helper()
 	if e.serviceRole == "" {
 		out, err := iam.NewFromConfig(e.awsCfg).CreateRole(context.Background(), &iam.CreateRoleInput{RoleName: aws.String("batch-service"),
@@ -137,7 +153,6 @@ func (e *motoEnv) testConfig(t *testing.T, image string) Config {
 	}
 	c := DefaultConfig()
 	c.ServiceRole = e.serviceRole
-	c.Image = image
 	c.ShardSize = 2
 	c.PollInterval = 100 * time.Millisecond
 	return c
@@ -150,7 +165,7 @@ func TestRunPlansSubmitsAndFollows(t *testing.T) {
 	for _, k := range []string{"raw/a.jpg", "raw/b c.jpg", "raw/sub/é.png", "raw/d.jpg", "raw/e.jpg", "other/x.jpg"} {
 		e.put(t, "in-photos", k, []byte("data of "+k))
 	}
-	cfg := e.testConfig(t, stubImage(t))
+	cfg := e.testConfig(t)
 	cfg.Environment = []string{"FAIL_INDEX=1"}
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	e.deps.Now = func() time.Time { return now }
@@ -158,7 +173,7 @@ func TestRunPlansSubmitsAndFollows(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Outputs: map[string]string{batch.KindBlur: "s3://out-photos/blurred"},
+	opts := RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Image: stubImage(t), Outputs: map[string]string{batch.KindBlur: "s3://out-photos/blurred"},
 		DetectArgs: []string{"--pixelate"}}
 
 	// A dry run plans and touches nothing.
@@ -253,7 +268,7 @@ func TestRunPlansSubmitsAndFollows(t *testing.T) {
 	}
 
 	// The stack is as configured: a second run's look changes nothing.
-	_, changes, err := r.stacks.Ensure(ctx, stackSpec(cfg, cfg.Image, mustNetwork(t, e, cfg), Access{
+	_, changes, err := r.stacks.Ensure(ctx, stackSpec(cfg, opts.Image, mustNetwork(t, e, cfg), Access{
 		Read: []s3io.URL{{Bucket: "in-photos", Key: "raw/"}}, Write: []s3io.URL{{Bucket: "out-photos", Key: "blurred/"}},
 		Work: s3io.URL{Bucket: "out-photos", Key: "blurred/.facectl-batch/20261203T120000Z/"}}), true)
 	if err != nil || len(changes) != 0 {
@@ -266,6 +281,34 @@ func TestRunPlansSubmitsAndFollows(t *testing.T) {
 	if found, err := r.Destroy(ctx); err != nil || found {
 		t.Fatalf("second destroy: %v %v", found, err)
 	}
+	e.checkPolicyCovers(t, cfg, []s3io.URL{{Bucket: "in-photos", Key: "raw/"}}, []s3io.URL{{Bucket: "out-photos", Key: "blurred/"}})
+}
+
+// iamAction is the IAM action behind an SDK call (S3's HEAD and listing calls are authorised as
+// GetObject and ListBucket: https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
+func iamAction(call string) string {
+	service, op, _ := strings.Cut(call, ":")
+	prefix := map[string]string{"Batch": "batch", "CloudFormation": "cloudformation", "EC2": "ec2", "CloudWatch Logs": "logs", "S3": "s3"}[service]
+	if s3op, ok := map[string]string{"HeadBucket": "ListBucket", "ListObjectsV2": "ListBucket", "HeadObject": "GetObject"}[op]; ok && prefix == "s3" {
+		op = s3op
+	}
+	return prefix + ":" + op
+}
+
+// checkPolicyCovers fails when the runner made a call `facectl batch policy` does not allow.
+func (e *motoEnv) checkPolicyCovers(t *testing.T, cfg Config, in, out []s3io.URL) {
+	t.Helper()
+	p := Policy(cfg, in, out)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.calls) < 10 {
+		t.Fatalf("only %d calls recorded", len(e.calls))
+	}
+	for call := range e.calls {
+		if a := iamAction(call); !p.Allows(a) {
+			t.Errorf("the code calls %s (%s), the policy does not allow it", a, call)
+		}
+	}
 }
 
 func (p Progress) finished(shards int) bool { return p.Shards == shards && p.Done+p.Failed == shards }
@@ -277,7 +320,7 @@ func TestCancelStopsRunningChildren(t *testing.T) {
 	for i := range 4 {
 		e.put(t, "in-photos", fmt.Sprintf("raw/%d.jpg", i), []byte("x"))
 	}
-	cfg := e.testConfig(t, stubImage(t))
+	cfg := e.testConfig(t)
 	cfg.Environment = []string{"SLEEP_INDEX=1"}
 	r, err := New(cfg, e.deps)
 	if err != nil {
@@ -289,7 +332,7 @@ func TestCancelStopsRunningChildren(t *testing.T) {
 	jobs := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.Run(runCtx, RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Outputs: map[string]string{batch.KindBlur: "s3://out-photos/b/"},
+		_, err := r.Run(runCtx, RunOptions{Inputs: []string{"s3://in-photos/raw/"}, Image: stubImage(t), Outputs: map[string]string{batch.KindBlur: "s3://out-photos/b/"},
 			Progress: func(p Progress) {
 				if p.Done == 1 && p.Running == 1 {
 					select {

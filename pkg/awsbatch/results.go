@@ -30,6 +30,8 @@ type Summary struct {
 	Failed int `json:"failed"`
 	// Reasons counts the failures by reason (bad input included), most frequent first in text.
 	Reasons map[string]int `json:"failure_reasons,omitempty"`
+	// Unrecorded are images of the plan with no result (their shard failed before saving them).
+	Unrecorded int `json:"unrecorded"`
 	// MissingShards are shards with no results (their child failed every attempt).
 	MissingShards []int          `json:"missing_shards,omitempty"`
 	FailedShards  map[int]string `json:"failed_shards,omitempty"`
@@ -40,8 +42,11 @@ type Summary struct {
 	Results string `json:"results,omitempty"`
 }
 
-// OK reports whether every image was processed or failed only as bad input.
-func (s Summary) OK() bool { return s.Failed == 0 && len(s.MissingShards) == 0 }
+// OK reports whether every image was processed or failed only as bad input, and every shard
+// succeeded.
+func (s Summary) OK() bool {
+	return s.Failed == 0 && s.Unrecorded == 0 && len(s.MissingShards) == 0 && len(s.FailedShards) == 0
+}
 
 // badInput are the errors of inputs that are not images facectl can read: no retry helps.
 var badInput = []error{imagecheck.ErrEmpty, imagecheck.ErrUnsupported, imagecheck.ErrTooLarge, imagecheck.ErrTooManyPixels, imagecheck.ErrCorrupt}
@@ -159,6 +164,7 @@ func (r *Runner) merge(ctx context.Context, st Status, dst string) (Summary, err
 		}
 	}
 	sort.Ints(sum.MissingShards)
+	sum.Unrecorded = max(0, st.Images-sum.Images)
 	return sum, nil
 }
 
