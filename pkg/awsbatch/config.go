@@ -28,7 +28,7 @@ type Config struct {
 	// MaxVCPUs caps the compute environment, so at most MaxVCPUs/VCPU children run at once.
 	MaxVCPUs int `mapstructure:"max_vcpus" flag:"max-vcpus" help:"most vCPUs the compute environment runs at once"`
 	// ShardSize is the number of images per child.
-	ShardSize int `mapstructure:"shard_size" flag:"shard-size" help:"images per child (default keeps a 1-vCPU child busy about 15 minutes on 12 MP photos)"`
+	ShardSize int `mapstructure:"shard_size" flag:"shard-size" help:"images per child (the default keeps a 1-vCPU child busy about 12 minutes on 12 MP photos)"`
 	// Spot runs children on Fargate Spot; OnDemandFallback adds on-demand Fargate behind it in the
 	// job queue for when Spot has no capacity.
 	Spot             bool `mapstructure:"spot" flag:"spot" help:"run children on Fargate Spot (false: on-demand Fargate)"`
@@ -69,10 +69,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultShardSize is about 15 minutes of a 1-vCPU child blurring 12 MP JPEGs (about 1.1 images a
-// second, BENCHMARKS.md): long enough that starting a task (30-60 s) is a small part of it,
-// short enough that a reclaimed Spot task loses little.
-const DefaultShardSize = 1000
+// DefaultShardSize is about 12 minutes of a 1-vCPU child blurring 12 MP JPEGs (about 5.4 images a
+// second, BENCHMARKS.md): long enough that starting a task (30-60 s) is a small part of it; a
+// reclaimed Spot task loses only what it did since its last checkpoint.
+const DefaultShardSize = 4000
 
 // MaxArraySize is AWS Batch's largest array job
 // (https://docs.aws.amazon.com/batch/latest/userguide/array_jobs.html).

@@ -14,9 +14,10 @@ const (
 	spotGBHour       = onDemandGBHour * 0.3
 )
 
-// BlurImagesPerVCPUSecond is the measured throughput of --blur on 12 MP JPEGs read from and
-// written to S3 on one vCPU (BENCHMARKS.md, "facectl batch"); the estimates use it.
-const BlurImagesPerVCPUSecond = 1.1
+// BlurImagesPerVCPUSecond is the measured throughput of --blur on 12 MP JPEGs on one vCPU: 185
+// CPU-ms an image to decode, detect, blur and encode (BENCHMARKS.md, "facectl batch"); a child
+// keeps two images in flight per detector, so S3 transfers overlap the work. The estimates use it.
+const BlurImagesPerVCPUSecond = 5.4
 
 // taskStartup is what a child spends before its first image (Fargate pulls the image and starts
 // the task; billing starts when the image pull starts).

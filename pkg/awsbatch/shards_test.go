@@ -130,7 +130,7 @@ func TestPlanMillionKeys(t *testing.T) {
 	}
 	hwm := peakRSS(t)
 	t.Logf("1,000,000 keys, %d pages: %d shards, %.1f MB of manifests, %v, peak RSS %.1f MB", b.pages, p.Shards, float64(manifestBytes)/1e6, elapsed.Round(time.Millisecond), float64(hwm)/(1<<20))
-	if p.Images != 1_000_000 || p.Shards != 1000 || b.pages != 1000 {
+	if p.Images != 1_000_000 || p.Shards != 1_000_000/DefaultShardSize || b.pages != 1000 {
 		t.Fatalf("plan %+v after %d pages", p, b.pages)
 	}
 	if elapsed > time.Minute || hwm > 200<<20 {

@@ -134,8 +134,8 @@ func TestJobRoleTouchesOnlyItsPrefixes(t *testing.T) {
 func TestEstimate(t *testing.T) {
 	c := DefaultConfig()
 	e := c.Estimate(1_000_000)
-	// 1,000,000 images at 1.1 a second per vCPU plus 45 s per shard start: 265 task-hours.
-	if e.TaskHours < 264 || e.TaskHours > 266 {
+	// 1,000,000 images at 5.4 a second per vCPU plus 45 s for each of 250 shard starts: 54.6 task-hours.
+	if e.TaskHours < 54.5 || e.TaskHours > 54.7 {
 		t.Errorf("task hours %v", e.TaskHours)
 	}
 	perHour := 0.3 * (0.04048 + 2*0.004445)
