@@ -381,3 +381,34 @@ func mustNetwork(t *testing.T, e *motoEnv, cfg Config) network {
 	}
 	return n
 }
+
+// TestStackFollowsTheRunsPrefixes: a run on other prefixes updates only the job role, through
+// a change set, and an unchanged configuration changes nothing.
+func TestStackFollowsTheRunsPrefixes(t *testing.T) {
+	e := newMotoEnv(t)
+	cfg := e.testConfig(t)
+	r, err := New(cfg, e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := mustNetwork(t, e, cfg)
+	access := func(out string) Access {
+		return Access{Read: []s3io.URL{{Bucket: "in-photos", Key: "raw/"}}, Write: []s3io.URL{{Bucket: "out-photos", Key: out}},
+			Work: s3io.URL{Bucket: "out-photos", Key: out + ".facectl-batch/run/"}}
+	}
+	var plans [][]string
+	var queues []string
+	for _, out := range []string{"a/", "b/", "b/"} {
+		outputs, plan, err := r.stacks.Ensure(context.Background(), stackSpec(cfg, "img", n, access(out)), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans, queues = append(plans, plan), append(queues, outputs["JobQueue"])
+	}
+	if len(plans[0]) != 8 || !slices.Equal(plans[1], []string{"update batch stack facectl-batch-default with:", "facectl-batch-default modify JobRole (AWS::IAM::Role)"}) || len(plans[2]) != 0 {
+		t.Errorf("plans %q", plans)
+	}
+	if queues[0] == "" || queues[1] != queues[0] || queues[2] != queues[0] {
+		t.Errorf("job queues %q", queues)
+	}
+}
