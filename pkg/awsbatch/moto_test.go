@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -47,7 +45,7 @@ type motoEnv struct {
 func newMotoEnv(t *testing.T) *motoEnv {
 	t.Helper()
 	url := testenv.StartMoto(t, "MOTO_DOCKER_NETWORK_MODE=host")
-	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), HTTPClient: &http.Client{Transport: intNumbers{http.DefaultTransport}},
+	cfg := aws.Config{Region: "us-east-1", BaseEndpoint: aws.String(url), HTTPClient: &http.Client{Transport: testenv.MotoNumbers(http.DefaultTransport)},
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 	e := &motoEnv{url: url, awsCfg: cfg, s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), calls: map[string]bool{}}
 	// The runner's clients record every call, for the policy's coverage.
@@ -64,29 +62,6 @@ func newMotoEnv(t *testing.T) *motoEnv {
 	e.deps = NewDeps(rec, e.store)
 	e.deps.Log = slog.New(slog.NewTextHandler(t.Output(), nil))
 	return e
-}
-
-// intNumbers rewrites the fractional numbers moto sends where AWS sends integers, which the
-// SDK refuses: Batch's "vcpus": 1.0 in job descriptions and CloudWatch Logs' event times.
-type intNumbers struct{ next http.RoundTripper }
-
-var fractional = regexp.MustCompile(`"(vcpus|timestamp|ingestionTime)": ?([0-9]+)\.[0-9]+`)
-
-func (t intNumbers) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil || !strings.HasPrefix(req.URL.Path, "/v1/describejobs") && !strings.HasSuffix(req.Header.Get("X-Amz-Target"), ".GetLogEvents") {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	body = fractional.ReplaceAll(body, []byte(`"$1": $2`))
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Del("Content-Length")
-	return resp, nil
 }
 
 func (e *motoEnv) bucket(t *testing.T, name string) {
