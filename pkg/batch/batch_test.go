@@ -65,7 +65,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	}
 }
 
-func TestExpand(t *testing.T) {
+func TestOpenExpandsLocalArguments(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []string{"a.jpg", "b.PNG", "notes.txt", "sub/c.webp", "sub/deeper/d.jpeg", "sub/e.bmp"} {
 		p := filepath.Join(dir, f)
@@ -73,7 +73,11 @@ func TestExpand(t *testing.T) {
 		os.WriteFile(p, []byte("x"), 0o644)
 	}
 	t.Chdir(dir)
-	got := Expand([]string{"sub", "*.jpg", "notes.txt", "missing.jpg", "nomatch*.png", "-"})
+	plan, err := Open(context.Background(), []string{"sub", "*.jpg", "notes.txt", "missing.jpg", "nomatch*.png", "-"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Collect(plan.Inputs)
 	var lines []string
 	for _, in := range got {
 		l := in.Path + " " + in.Rel
@@ -93,7 +97,7 @@ func TestExpand(t *testing.T) {
 		"- stdin",
 	}
 	if strings.Join(lines, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("Expand:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
+		t.Fatalf("local arguments:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -35,18 +35,6 @@ type Input struct {
 	Object *s3io.Object
 }
 
-// Expand turns arguments (files, directories walked recursively, glob patterns, "-") into inputs
-// in a stable order: arguments in the order given, directory entries sorted. Problems become
-// inputs with Err set, so one bad argument never stops the batch.
-func Expand(args []string) []Input {
-	var out []Input
-	for _, arg := range args {
-		out = append(out, expandArg(arg)...)
-	}
-	uniqueRels(out)
-	return out
-}
-
 // expandArg expands one local argument.
 func expandArg(arg string) []Input {
 	if arg == Stdin {

@@ -33,7 +33,8 @@ type Plan struct {
 
 // Open checks args before any work: every s3:// argument is well formed, its bucket and the
 // bucket of every s3:// output in outputs exists and may be used, and no output overlaps an
-// input prefix. Local arguments are expanded as Expand does.
+// input prefix. Local arguments are expanded: files, directories walked recursively (entries
+// sorted), glob patterns and "-", each problem an input with Err set.
 func Open(ctx context.Context, args, outputs []string, store Lister) (*Plan, error) {
 	var remote []s3io.URL
 	var errs []error

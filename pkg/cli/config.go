@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/facectl/facectl/pkg/awsbatch"
 	"github.com/facectl/facectl/pkg/deploy"
 	"github.com/facectl/facectl/pkg/s3io"
 	"github.com/facectl/facectl/pkg/server"
@@ -37,6 +38,7 @@ var sections = []section{
 	{"server", "The HTTP service, `facectl serve`.", func() any { d := server.DefaultConfig(); return &d }},
 	{"deploy", "The deployment to Amazon ECS on Fargate, `facectl deploy` (`facectl deploy init` writes this section).", func() any { d := deploy.DefaultConfig(); return &d }},
 	{"s3", "Amazon S3 (or MinIO, LocalStack, moto) for `detect`'s s3:// inputs and outputs; credentials, region and endpoint (AWS_ENDPOINT_URL_S3) come from the AWS SDK's usual chain.", func() any { c := s3io.DefaultConfig(); return &c }},
+	{"batch", "AWS Batch on Fargate for `facectl batch`: the environment's size, capacity and network, and the shard size.", func() any { c := awsbatch.DefaultConfig(); return &c }},
 }
 
 // sectionNamed is the declared section name; ok is false for none.

@@ -64,6 +64,16 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 		NewCmdDeployDestroy(f, nil),
 		NewCmdDeployLogs(f, nil),
 	)
+	batch := NewCmdBatch(f)
+	batch.AddCommand(
+		NewCmdBatchRun(f, nil),
+		NewCmdBatchShard(f, nil),
+		NewCmdBatchStatus(f, nil),
+		NewCmdBatchCancel(f, nil),
+		NewCmdBatchLogs(f, nil),
+		NewCmdBatchDestroy(f, nil),
+		NewCmdBatchPolicy(f, nil),
+	)
 	model := NewCmdModel(f)
 	model.AddCommand(
 		NewCmdModelPull(f, nil),
@@ -74,6 +84,7 @@ It works on local files (facectl detect), as an HTTP service with an upload page
 		NewCmdServe(f, nil),
 		NewCmdHealth(f, nil),
 		deploy,
+		batch,
 		model,
 		NewCmdVersion(f, nil),
 	)

@@ -41,6 +41,11 @@ func commandsOf(s setting) [][]string {
 		return [][]string{{"deploy"}}
 	case "log":
 		return [][]string{{"serve"}, {"deploy", "status"}}
+	case "batch":
+		if s.persistent {
+			return [][]string{{"batch", "run"}, {"batch", "destroy"}}
+		}
+		return [][]string{{"batch", "run"}}
 	}
 	return nil
 }
@@ -153,8 +158,11 @@ func loadSetting(t *testing.T, path []string, s setting, args []string) any {
 		t.Fatalf("no command %v: %v", path, err)
 	}
 	var found *cobra.Command
-	if path[0] == "detect" {
+	switch {
+	case path[0] == "detect":
 		args = append(slices.Clone(args), "photo.jpg") // detect needs an input; the run is stopped before it
+	case slices.Equal(path, []string{"batch", "run"}):
+		args = append(slices.Clone(args), "s3://in-photos/raw/")
 	}
 	root.SetArgs(append(path, args...))
 	// Stop right after flag parsing: record the command instead of running it.
