@@ -21,6 +21,7 @@ import (
 // saving the results as it goes.
 func batchShardRun(ctx context.Context, o *BatchShardOptions) error {
 	d, log := o.Detect, o.Log
+	vision.TuneAllocator() // as detect: thousands of photos of many sizes
 	if err := d.Detector.resolveModel(); err != nil {
 		return err
 	}

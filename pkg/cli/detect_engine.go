@@ -25,6 +25,8 @@ import (
 
 // Detect runs detect in this process, with the linked OpenCV.
 func (linkedEngine) Detect(ctx context.Context, o *DetectOptions) error {
+	// Photos of many sizes otherwise grow RSS by glibc's fragmentation (BENCHMARKS.md).
+	vision.TuneAllocator()
 	det := o.Detector
 	var err error
 	if err := det.resolveModel(); err != nil {
