@@ -8,8 +8,12 @@ import (
 // Policy is the least-privilege IAM policy of the person (or CI role) who runs facectl batch run,
 // status, cancel, logs and destroy for cfg, reading inputs and writing outputs (prefixes or keys;
 // none: every bucket). It covers the calls facectl makes and what CloudFormation does with the
-// caller's credentials to the stack's resources. The roles it may create live under
+// caller's credentials to the stack's resources, except AdminActions. The roles live under
 // /facectl/batch/ and may be passed only to Batch and ECS tasks.
+// AdminActions are what CloudFormation does with the caller's credentials when the stack's roles
+// are created or their S3 access changes (a run on other prefixes): an administrator's run.
+var AdminActions = []string{"iam:AttachRolePolicy", "iam:CreateRole", "iam:PutRolePolicy"}
+
 func Policy(cfg Config, inputs, outputs []s3io.URL) deploy.PolicyDocument {
 	stack := "arn:aws:cloudformation:*:*:stack/" + cfg.StackName() + "/*"
 	roles := "arn:aws:iam::*:role" + rolePath + "*"
@@ -20,12 +24,13 @@ func Policy(cfg Config, inputs, outputs []s3io.URL) deploy.PolicyDocument {
 			"cloudformation:DescribeChangeSet", "cloudformation:DescribeStackEvents", "cloudformation:DescribeStacks",
 			"cloudformation:GetTemplate", "cloudformation:UpdateStack",
 		}},
+		// Creating the roles and writing their policies (iam:CreateRole, iam:PutRolePolicy,
+		// iam:AttachRolePolicy) is left to an administrator's batch run (AdminActions): whoever may
+		// create a role and write its policy could make it trust themselves and grant it anything.
 		{Sid: "StackRoles", Effect: "Allow", Resource: []string{roles}, Action: []string{
-			"iam:CreateRole", "iam:DeleteRole", "iam:DeleteRolePolicy", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy",
+			"iam:DeleteRole", "iam:DeleteRolePolicy", "iam:DetachRolePolicy", "iam:GetRole", "iam:GetRolePolicy",
 			"iam:TagRole", "iam:UntagRole", "iam:UpdateRoleDescription",
 		}},
-		{Sid: "StackExecutionRolePolicy", Effect: "Allow", Resource: []string{roles}, Action: []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy"},
-			Condition: map[string]map[string]any{"ArnLike": {"iam:PolicyARN": "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"}}},
 		{Sid: "PassStackRoles", Effect: "Allow", Resource: []string{roles}, Action: []string{"iam:PassRole"},
 			Condition: map[string]map[string]any{"StringEquals": {"iam:PassedToService": []string{"batch.amazonaws.com", "ecs-tasks.amazonaws.com"}}}},
 		{Sid: "BatchServiceLinkedRole", Effect: "Allow", Resource: []string{"arn:aws:iam::*:role/aws-service-role/batch.amazonaws.com/*"}, Action: []string{"iam:CreateServiceLinkedRole"},
