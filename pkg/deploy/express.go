@@ -13,8 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -160,7 +158,10 @@ func (r *run) expressPreflight(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	if arn := r.cfg.Express.InfrastructureRoleARN; arn != "" {
-		if err := r.checkTrust(ctx, "deploy.express.infrastructure_role_arn", arn, infrastructurePrincipal, "AmazonECSInfrastructureRoleforExpressGatewayServices"); err != nil {
+		key := "deploy.express.infrastructure_role_arn"
+		if err := r.checkTrust(ctx, key, arn, infrastructurePrincipal, fmt.Sprintf(
+			"create it trusting %s with the managed policy AmazonECSInfrastructureRoleforExpressGatewayServices, or leave %s empty for the managed environment to make one",
+			infrastructurePrincipal, key)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -493,34 +494,6 @@ func (d *Deployer) expressStatusURL(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return expressURL(svc), nil
-}
-
-// checkTrust checks that the role exists and trusts principal: a role that does not fails
-// the Express service's creation, or its deployments, long after the deploy looked fine.
-func (r *run) checkTrust(ctx context.Context, key, arn, principal, policy string) error {
-	account, name, ok := roleARNParts(arn)
-	if !ok {
-		return fmt.Errorf("%s: %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", key, arn)
-	}
-	if account != r.account {
-		r.log.Warn("cannot check a role of another account: make sure it trusts "+principal, "role", arn)
-		return nil
-	}
-	out, err := r.deps.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
-	var noSuch *iamtypes.NoSuchEntityException
-	switch {
-	case errors.As(err, &noSuch):
-		return fmt.Errorf("%s: role %s does not exist: create it trusting %s with the managed policy %s, or leave %s empty for the managed environment to make one",
-			key, arn, principal, policy, key)
-	case err != nil:
-		return fmt.Errorf("%s: reading role %s: %w", key, name, explain(err))
-	}
-	if !trustsService(aws.ToString(out.Role.AssumeRolePolicyDocument), principal) {
-		return fmt.Errorf("%s: role %s does not trust %s, so ECS cannot use it: "+
-			"add a statement {\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"%s\"},\"Action\":\"sts:AssumeRole\"} to its trust policy (aws iam update-assume-role-policy --role-name %s)",
-			key, arn, principal, principal, name)
-	}
-	return nil
 }
 
 // expressPolicyStatements are what the caller needs for an Express service beyond service

@@ -35,28 +35,36 @@ func (r *run) checkRoles(ctx context.Context) error {
 }
 
 func (r *run) checkRole(ctx context.Context, key, arn string) error {
+	_, name, _ := roleARNParts(arn)
+	return r.checkTrust(ctx, key, arn, ecsTasksPrincipal, fmt.Sprintf("create it with the trust policy for %s and AmazonECSTaskExecutionRolePolicy "+
+		"(aws iam create-role --role-name %s --assume-role-policy-document '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"%s\"},\"Action\":\"sts:AssumeRole\"}]}')",
+		ecsTasksPrincipal, name, ecsTasksPrincipal))
+}
+
+// checkTrust checks that the role exists and trusts principal (ifMissing says what to do when
+// it does not exist): a role that does not fails the tasks, the Express service's creation or
+// its deployments, long after the deploy looked fine.
+func (r *run) checkTrust(ctx context.Context, key, arn, principal, ifMissing string) error {
 	account, name, ok := roleARNParts(arn)
 	if !ok {
 		return fmt.Errorf("%s: %q is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)", key, arn)
 	}
 	if account != r.account {
-		r.log.Warn("cannot check a role of another account: make sure it trusts "+ecsTasksPrincipal, "role", arn)
+		r.log.Warn("cannot check a role of another account: make sure it trusts "+principal, "role", arn)
 		return nil
 	}
 	out, err := r.deps.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(name)})
 	var noSuch *iamtypes.NoSuchEntityException
 	switch {
 	case errors.As(err, &noSuch):
-		return fmt.Errorf("%s: role %s does not exist: create it with the trust policy for %s and AmazonECSTaskExecutionRolePolicy "+
-			"(aws iam create-role --role-name %s --assume-role-policy-document '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"%s\"},\"Action\":\"sts:AssumeRole\"}]}')",
-			key, arn, ecsTasksPrincipal, name, ecsTasksPrincipal)
+		return fmt.Errorf("%s: role %s does not exist: %s", key, arn, ifMissing)
 	case err != nil:
 		return fmt.Errorf("%s: reading role %s: %w", key, name, explain(err))
 	}
-	if !trustsECSTasks(aws.ToString(out.Role.AssumeRolePolicyDocument)) {
-		return fmt.Errorf("%s: role %s does not trust %s, so ECS cannot use it for the tasks: "+
+	if !trustsService(aws.ToString(out.Role.AssumeRolePolicyDocument), principal) {
+		return fmt.Errorf("%s: role %s does not trust %s, so ECS cannot use it: "+
 			"add a statement {\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"%s\"},\"Action\":\"sts:AssumeRole\"} to its trust policy (aws iam update-assume-role-policy --role-name %s)",
-			key, arn, ecsTasksPrincipal, ecsTasksPrincipal, name)
+			key, arn, principal, principal, name)
 	}
 	return nil
 }
