@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -39,9 +40,8 @@ func (t *batchTarget) load(f *Factory, cmd *cobra.Command) error {
 		return err
 	}
 	t.Log = log
-	t.Output, _ = cmd.Flags().GetString("output")
-	if t.Output != "text" && t.Output != "json" {
-		return &usageError{err: fmt.Errorf("--output %q: want text or json", t.Output)}
+	if t.Output, err = outputFormat(cmd); err != nil {
+		return err
 	}
 	if err := t.Config.Validate(); err != nil {
 		return &usageError{err: err}
@@ -304,7 +304,7 @@ func writeRunText(w io.Writer, res awsbatch.RunResult, wall time.Duration) {
 	for _, r := range reasons {
 		fmt.Fprintf(w, "  %d× %s\n", s.Reasons[r], r)
 	}
-	for _, i := range sortedKeys(s.FailedShards) {
+	for _, i := range slices.Sorted(maps.Keys(s.FailedShards)) {
 		fmt.Fprintf(w, "  shard %d failed every attempt: %s\n", i, s.FailedShards[i])
 	}
 	if s.Unrecorded > 0 {
@@ -375,19 +375,10 @@ func (t *batchTarget) printStatus(st awsbatch.Status) error {
 	}
 	fmt.Fprintf(t.IO.Out, "%s (%s) %s: %d shards: %d done, %d running, %d pending, %d failed; %d images; %s elapsed, %.3f task-hours, $%.4f; work %s\n",
 		st.JobID, st.Name, st.Status, st.Shards, st.Done, st.Running, st.Pending, st.Failed, st.Images, st.Elapsed.Round(time.Second), st.TaskHours, st.CostUSD, st.Work)
-	for _, i := range sortedKeys(st.FailedShards) {
+	for _, i := range slices.Sorted(maps.Keys(st.FailedShards)) {
 		fmt.Fprintf(t.IO.Out, "  shard %d failed: %s\n", i, st.FailedShards[i])
 	}
 	return nil
-}
-
-func sortedKeys(m map[int]string) []int {
-	out := make([]int, 0, len(m))
-	for i := range m {
-		out = append(out, i)
-	}
-	sort.Ints(out)
-	return out
 }
 
 // NewCmdBatchCancel is facectl batch cancel; runF, when not nil, runs instead of batchCancelRun.

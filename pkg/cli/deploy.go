@@ -23,6 +23,15 @@ type deployTarget struct {
 	Deps   func(ctx context.Context, cfg deploy.Config, log *slog.Logger, full bool) (deploy.Deps, error)
 }
 
+// outputFormat is the --output flag of the deploy and batch commands: text or json.
+func outputFormat(cmd *cobra.Command) (string, error) {
+	out, _ := cmd.Flags().GetString("output")
+	if out != "text" && out != "json" {
+		return "", &usageError{err: fmt.Errorf("--output %q: want text or json", out)}
+	}
+	return out, nil
+}
+
 // load loads the deploy section and checks --output (persistent on deploy). full is true for
 // deploy itself, which builds and creates and so needs every setting valid; the others only
 // read, roll back or remove, and need no network or role settings.
@@ -33,9 +42,8 @@ func (t *deployTarget) load(f *Factory, cmd *cobra.Command, full bool) error {
 		return err
 	}
 	t.Log = log
-	t.Output, _ = cmd.Flags().GetString("output")
-	if t.Output != "text" && t.Output != "json" {
-		return &usageError{err: fmt.Errorf("--output %q: want text or json", t.Output)}
+	if t.Output, err = outputFormat(cmd); err != nil {
+		return err
 	}
 	if full {
 		if err := t.Config.Validate(); err != nil {

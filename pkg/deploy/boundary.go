@@ -28,9 +28,9 @@ type boundaryStep struct {
 	verb           string // "create", "update" or "" (up to date)
 }
 
-// boundaryARN is the ARN of the boundary policy in the caller's account.
-func (r *run) boundaryARN() string {
-	return "arn:" + awsPartition(r.deps.Region) + ":iam::" + r.account + ":policy/" + r.cfg.BoundaryName()
+// boundaryARN is the ARN of the boundary policy in account.
+func (d *Deployer) boundaryARN(account string) string {
+	return "arn:" + awsPartition(d.deps.Region) + ":iam::" + account + ":policy/" + d.cfg.BoundaryName()
 }
 
 // awsPartition is partitionOf for a region that is known, "aws" when it is not.
@@ -50,7 +50,7 @@ func (r *run) planBoundary(ctx context.Context) (*boundaryStep, error) {
 	}
 	// The document is the one `facectl deploy policy --boundary` prints for the same
 	// configuration, so what an administrator creates from it is up to date here.
-	s := &boundaryStep{arn: r.boundaryARN(), name: r.cfg.BoundaryName(), doc: BoundaryPolicy(r.cfg).JSON()}
+	s := &boundaryStep{arn: r.boundaryARN(r.account), name: r.cfg.BoundaryName(), doc: BoundaryPolicy(r.cfg).JSON()}
 	pol, err := r.deps.IAM.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(s.arn)})
 	var noSuch *iamtypes.NoSuchEntityException
 	switch {
@@ -164,7 +164,7 @@ func (r *run) addBoundaryVersion(ctx context.Context, s *boundaryStep) error {
 // boundaryForDestroy returns the destroy step for the boundary policy when facectl created it
 // for this service (its tag says so); a policy an administrator made is kept.
 func (d *Deployer) boundaryForDestroy(ctx context.Context, account string) (arn string, ours bool, err error) {
-	arn = "arn:" + awsPartition(d.deps.Region) + ":iam::" + account + ":policy/" + d.cfg.BoundaryName()
+	arn = d.boundaryARN(account)
 	out, err := d.deps.IAM.GetPolicy(ctx, &iam.GetPolicyInput{PolicyArn: aws.String(arn)})
 	var noSuch *iamtypes.NoSuchEntityException
 	if errors.As(err, &noSuch) {

@@ -990,10 +990,11 @@ func (d *Deployer) stackFailure(ctx context.Context, id, name, status string, st
 	if status == string(cfntypes.StackStatusRollbackComplete) {
 		hint = "the stack was rolled back; the next facectl deploy deletes it and creates it again"
 	}
-	if strings.Contains(cause, "InfrastructureRole") && strings.Contains(cause, "iam:CreateRole") {
-		// The deploy policy does not grant it (see expressPolicyStatements).
-		hint = "the Express infrastructure role is created by an administrator's first express deploy (the deploy policy cannot create it, on purpose): " +
-			"run that deploy once with an administrator's credentials, or create the role yourself and set deploy.express.infrastructure_role_arn; " + hint
+	if a := DeniedAction(cause); a == "iam:CreateRole" || a == "iam:PutRolePolicy" || a == "iam:AttachRolePolicy" {
+		// The printed policies leave these out where their holder could choose the new role's
+		// trust (the Express infrastructure role, facectl batch's roles).
+		hint = "creating this stack's roles takes an administrator's credentials (the printed policy leaves it out on purpose: a role its holder may create could be made to trust them): " +
+			"run this once as an administrator, or bring your own role (deploy.express.infrastructure_role_arn, deploy.task.execution_role_arn); " + hint
 	}
 	return fmt.Errorf("%w: stack %s ended %s: %s; %s", ErrStackFailed, name, status, cause, hint)
 }

@@ -311,3 +311,24 @@ func TestStackWaitSurvivesThrottling(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestStackFailureOnRoleCreationSaysWhoMay: a stack that fails because the caller may not
+// create its roles (the printed policies leave that out on purpose) says to run it once as an
+// administrator or bring a role, whichever stack it is.
+func TestStackFailureOnRoleCreationSaysWhoMay(t *testing.T) {
+	stub := newAWSStub(t)
+	const id = "arn:aws:cloudformation:us-east-1:123456789012:stack/facectl-batch-x/1"
+	now := time.Now().UTC().Format(time.RFC3339)
+	stub.expect(ok("cloudformation.DescribeStackEvents", `<DescribeStackEventsResponse `+cfnNS+`><DescribeStackEventsResult><StackEvents>
+		<member><StackId>`+id+`</StackId><EventId>e1</EventId><StackName>facectl-batch-x</StackName><LogicalResourceId>JobRole</LogicalResourceId><ResourceType>AWS::IAM::Role</ResourceType><Timestamp>`+now+`</Timestamp><ResourceStatus>CREATE_FAILED</ResourceStatus><ResourceStatusReason>User: arn:aws:iam::123456789012:user/ci is not authorized to perform: iam:CreateRole on resource: arn:aws:iam::123456789012:role/facectl/batch/x</ResourceStatusReason></member>
+		</StackEvents></DescribeStackEventsResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></DescribeStackEventsResponse>`))
+	d, err := New(DefaultConfig(), stub.deps(t, &lockedBuffer{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.stackFailure(ctxT(t, 10*time.Second), id, "facectl-batch-x", "ROLLBACK_COMPLETE", time.Now())
+	if !errors.Is(err, ErrStackFailed) || !strings.Contains(err.Error(), "JobRole (AWS::IAM::Role) CREATE_FAILED") ||
+		!strings.Contains(err.Error(), "takes an administrator's credentials") {
+		t.Errorf("stack failure = %v", err)
+	}
+}

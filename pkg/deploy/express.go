@@ -53,13 +53,16 @@ func (r *run) deployExpress(ctx context.Context) error {
 	res := r.res
 	// Express has no equivalent of these: say so rather than let them look applied.
 	def := DefaultConfig()
-	for key, set := range map[string]bool{
-		"deploy.desired_count":            r.cfg.DesiredCount != def.DesiredCount,
-		"deploy.deployment":               !reflect.DeepEqual(r.cfg.Deployment, def.Deployment),
-		"deploy.network.assign_public_ip": r.cfg.Network.AssignPublicIP != def.Network.AssignPublicIP,
+	for _, s := range []struct {
+		key string
+		set bool
+	}{
+		{"deploy.desired_count", r.cfg.DesiredCount != def.DesiredCount},
+		{"deploy.deployment", !reflect.DeepEqual(r.cfg.Deployment, def.Deployment)},
+		{"deploy.network.assign_public_ip", r.cfg.Network.AssignPublicIP != def.Network.AssignPublicIP},
 	} {
-		if set {
-			r.log.Warn("ignored in express mode (Express Mode has no such setting)", "key", key)
+		if s.set {
+			r.log.Warn("ignored in express mode (Express Mode has no such setting)", "key", s.key)
 		}
 	}
 	if err := r.expressPreflight(ctx); err != nil {
