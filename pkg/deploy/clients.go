@@ -106,15 +106,19 @@ type IAMAPI interface {
 	DeletePolicy(ctx context.Context, in *iam.DeletePolicyInput, optFns ...func(*iam.Options)) (*iam.DeletePolicyOutput, error)
 }
 
-// ACMAPI is the part of the ACM client preflight calls (the load balancer's certificate).
+// ACMAPI is the part of the ACM client preflight calls (the load balancer's certificate) and
+// destroy (the certificates that share a DNS validation record).
 type ACMAPI interface {
 	DescribeCertificate(ctx context.Context, in *acm.DescribeCertificateInput, optFns ...func(*acm.Options)) (*acm.DescribeCertificateOutput, error)
+	ListCertificates(ctx context.Context, in *acm.ListCertificatesInput, optFns ...func(*acm.Options)) (*acm.ListCertificatesOutput, error)
 }
 
 // Route53API is the part of the Route 53 client preflight calls (the hosted zone of
-// load_balancer.domain).
+// load_balancer.domain) and destroy (the certificate's DNS validation record).
 type Route53API interface {
 	ListHostedZonesByName(ctx context.Context, in *route53.ListHostedZonesByNameInput, optFns ...func(*route53.Options)) (*route53.ListHostedZonesByNameOutput, error)
+	ListResourceRecordSets(ctx context.Context, in *route53.ListResourceRecordSetsInput, optFns ...func(*route53.Options)) (*route53.ListResourceRecordSetsOutput, error)
+	ChangeResourceRecordSets(ctx context.Context, in *route53.ChangeResourceRecordSetsInput, optFns ...func(*route53.Options)) (*route53.ChangeResourceRecordSetsOutput, error)
 }
 
 // CFNAPI is the part of the CloudFormation client the deployer calls for the managed

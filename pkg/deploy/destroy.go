@@ -156,6 +156,20 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 				continue
 			}
 		}
+		if i == 0 {
+			// Before the stack, whose outputs name them: a destroy run again after a failed
+			// stack deletion still finds them.
+			remove, kept, err := d.validationRecordsForDestroy(ctx, stackOutputs(st))
+			if err != nil {
+				return res, err
+			}
+			res.Kept = append(res.Kept, kept...)
+			for _, r := range remove {
+				add(fmt.Sprintf("Route 53 record %s (CNAME, the DNS validation of the stack's certificate)", r.name), func(ctx context.Context) error {
+					return d.deleteValidationRecord(ctx, r)
+				})
+			}
+		}
 		add(fmt.Sprintf("%s %s (%s)", what, name, st.StackStatus), func(ctx context.Context) error {
 			if st.StackStatus == cfntypes.StackStatusDeleteInProgress {
 				d.log.Info("stack is already being deleted: waiting", "stack", name)

@@ -2,11 +2,15 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
 // --domain without --certificate-arn, in the managed environment: the service stack requests
@@ -14,8 +18,10 @@ import (
 // (CloudFormation writes the validation record itself,
 // https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-certificatemanager-certificate.html,
 // DomainValidationOptions.HostedZoneId), creates the alias record to the load balancer and
-// serves HTTPS with HTTP redirected. Deleting the stack removes the record and the certificate
-// it made, and nothing else in the zone.
+// serves HTTPS with HTTP redirected. Deleting the stack removes the alias record and the
+// certificate; the certificate's DNS validation record, which CloudFormation writes but never
+// deletes, destroy deletes itself when no other certificate uses it (validationRecordsForDestroy).
+// Nothing else in the zone is touched.
 
 // hostedZone finds the public Route 53 hosted zone that load_balancer.domain belongs to: the
 // one whose name is the longest suffix of the domain. None is an error saying what to do.
@@ -99,6 +105,7 @@ func domainPolicyStatements(cfg Config, part string) []PolicyStatement {
 		}
 	}
 	delete(seen, "route53:ChangeResourceRecordSets")
+	seen["acm:ListCertificates"] = true // destroy: the certificates that share the validation record
 	reads, writes := splitReads(keys(seen))
 	calledVia := calledViaCloudFormation()
 	records := calledViaCloudFormation()
@@ -108,5 +115,154 @@ func domainPolicyStatements(cfg Config, part string) []PolicyStatement {
 		{Sid: "MakeTheDomainsCertificateThroughCloudFormation", Effect: "Allow", Action: writes, Resource: []string{"*"}, Condition: calledVia},
 		{Sid: "WriteOnlyTheDomainsRecordsThroughCloudFormation", Effect: "Allow", Action: []string{"route53:ChangeResourceRecordSets"},
 			Resource: []string{"arn:" + part + ":route53:::hostedzone/*"}, Condition: records},
+		// destroy's own call: only deleting, only CNAMEs, only the validation names.
+		{Sid: "DeleteTheDomainsValidationRecord", Effect: "Allow", Action: []string{"route53:ChangeResourceRecordSets"},
+			Resource: []string{"arn:" + part + ":route53:::hostedzone/*"}, Condition: map[string]map[string]any{
+				"ForAllValues:StringLike":   {"route53:ChangeResourceRecordSetsNormalizedRecordNames": []string{"_*." + domain}},
+				"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsActions": []string{"DELETE"}, "route53:ChangeResourceRecordSetsRecordTypes": []string{"CNAME"}},
+			}},
 	}
+}
+
+// validationRecord is a certificate's DNS validation CNAME in a hosted zone.
+type validationRecord struct {
+	zoneID, name, value string
+}
+
+// validationRecordsForDestroy finds the DNS validation records of the certificate the service
+// stack made (its CertificateArn and HostedZoneId outputs). CloudFormation leaves them in the
+// zone when it deletes the certificate
+// (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1603), and ACM
+// gives every certificate of the same name in the account the same record, so a record another
+// certificate still uses is kept (deleting it would stop that certificate's renewal).
+func (d *Deployer) validationRecordsForDestroy(ctx context.Context, outputs map[string]string) (remove []validationRecord, kept []string, err error) {
+	arn, zoneID := outputs["CertificateArn"], outputs["HostedZoneId"]
+	if arn == "" || zoneID == "" || d.deps.ACM == nil || d.deps.Route53 == nil {
+		return nil, nil, nil
+	}
+	ours, err := d.validationRecords(ctx, arn)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(ours) == 0 {
+		return nil, nil, nil
+	}
+	domains := map[string]bool{}
+	for _, r := range ours {
+		domains[strings.ToLower(strings.TrimSuffix(r.domain, "."))] = true
+	}
+	usedBy := map[string]string{} // record name -> another certificate validated by it
+	var next *string
+	for {
+		out, err := d.deps.ACM.ListCertificates(ctx, &acm.ListCertificatesInput{NextToken: next,
+			// Without Includes, ListCertificates lists only RSA_2048 certificates.
+			Includes: &acmtypes.Filters{KeyTypes: acmtypes.KeyAlgorithm("").Values()}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the account's certificates (to keep validation records they share): %w", explain(err))
+		}
+		for _, c := range out.CertificateSummaryList {
+			other := aws.ToString(c.CertificateArn)
+			if other == arn || !sharesName(certificateNames(c), domains) {
+				continue
+			}
+			recs, err := d.validationRecords(ctx, other)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, r := range recs {
+				usedBy[r.name] = other
+			}
+		}
+		if next = out.NextToken; next == nil {
+			break
+		}
+	}
+	for _, r := range ours {
+		if other, ok := usedBy[r.name]; ok {
+			kept = append(kept, fmt.Sprintf("Route 53 record %s (CNAME): it also validates certificate %s", r.name, other))
+			continue
+		}
+		remove = append(remove, validationRecord{zoneID: zoneID, name: r.name, value: r.value})
+	}
+	return remove, kept, nil
+}
+
+// namedRecord is a validation record and the domain name it validates.
+type namedRecord struct{ domain, name, value string }
+
+// validationRecords are the DNS validation CNAMEs of a certificate; none when it is gone.
+func (d *Deployer) validationRecords(ctx context.Context, arn string) ([]namedRecord, error) {
+	out, err := d.deps.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
+	var nf *acmtypes.ResourceNotFoundException
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describing certificate %s: %w", arn, explain(err))
+	}
+	var recs []namedRecord
+	for _, o := range out.Certificate.DomainValidationOptions {
+		if rr := o.ResourceRecord; rr != nil && rr.Type == acmtypes.RecordTypeCname {
+			recs = append(recs, namedRecord{domain: aws.ToString(o.DomainName), name: normalizedName(aws.ToString(rr.Name)), value: aws.ToString(rr.Value)})
+		}
+	}
+	return recs, nil
+}
+
+// certificateNames are the domain names a certificate summary covers.
+func certificateNames(c acmtypes.CertificateSummary) map[string]bool {
+	names := map[string]bool{strings.ToLower(aws.ToString(c.DomainName)): true}
+	for _, n := range c.SubjectAlternativeNameSummaries {
+		names[strings.ToLower(n)] = true
+	}
+	return names
+}
+
+func sharesName(a, b map[string]bool) bool {
+	for n := range a {
+		if b[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizedName is a record name as Route 53 lists it: lower case, with the final dot.
+func normalizedName(name string) string {
+	return strings.TrimSuffix(strings.ToLower(name), ".") + "."
+}
+
+// deleteValidationRecord deletes the record when it is still the certificate's: one whose value
+// someone changed is theirs now and kept. A record already gone is done.
+func (d *Deployer) deleteValidationRecord(ctx context.Context, r validationRecord) error {
+	out, err := d.deps.Route53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
+		HostedZoneId: aws.String(r.zoneID), StartRecordName: aws.String(r.name), StartRecordType: r53types.RRTypeCname, MaxItems: aws.Int32(1),
+	})
+	if err != nil {
+		return fmt.Errorf("reading Route 53 record %s: %w", r.name, explain(err))
+	}
+	if len(out.ResourceRecordSets) == 0 {
+		return nil
+	}
+	rs := out.ResourceRecordSets[0]
+	if normalizedName(aws.ToString(rs.Name)) != r.name || rs.Type != r53types.RRTypeCname {
+		d.log.Info("the certificate's validation record is already gone", "record", r.name)
+		return nil
+	}
+	if len(rs.ResourceRecords) != 1 || normalizedName(aws.ToString(rs.ResourceRecords[0].Value)) != normalizedName(r.value) {
+		d.log.Warn("the validation record no longer points where ACM put it: kept", "record", r.name)
+		return nil
+	}
+	_, err = d.deps.Route53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(r.zoneID),
+		ChangeBatch: &r53types.ChangeBatch{
+			Comment: aws.String("facectl deploy destroy: the DNS validation record of a deleted certificate"),
+			Changes: []r53types.Change{{Action: r53types.ChangeActionDelete, ResourceRecordSet: &rs}},
+		},
+	})
+	var bad *r53types.InvalidChangeBatch
+	if errors.As(err, &bad) && strings.Contains(strings.Join(bad.Messages, " ")+bad.ErrorMessage(), "not found") {
+		return nil // deleted in between
+	}
+	return wrapIf(err, "deleting Route 53 record "+r.name)
 }

@@ -382,6 +382,11 @@ func (d *Deployer) ServiceTemplate(n envNetwork) string {
 		"LogGroup":            map[string]any{"Value": ref("LogGroup")},
 		"URL":                 map[string]any{"Value": url},
 	}
+	if n.HostedZoneID != "" {
+		// destroy reads them to delete the certificate's DNS validation record (domain.go).
+		outputs["CertificateArn"] = map[string]any{"Value": ref("Certificate")}
+		outputs["HostedZoneId"] = map[string]any{"Value": n.HostedZoneID}
+	}
 	if c.Task.ExecutionRoleARN == "" {
 		outputs["ExecutionRoleArn"] = map[string]any{"Value": getAtt("ExecutionRole", "Arn")}
 	}
