@@ -46,7 +46,8 @@ The tests fail when the code calls an AWS action this policy lacks.`,
 		Example: `  facectl deploy policy
   facectl deploy policy --config prod.yaml > policy.json
   facectl deploy policy --boundary --service web
-  facectl deploy policy --target-group-arn arn:aws:elasticloadbalancing:...:targetgroup/web/0123 --autoscaling=false`,
+  facectl deploy policy --target-group-arn arn:aws:elasticloadbalancing:...:targetgroup/web/0123 --autoscaling=false
+  facectl deploy policy --domain faces.example.com`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Config = deploy.DefaultConfig()
@@ -65,6 +66,8 @@ The tests fail when the code calls an AWS action this policy lacks.`,
 	addSettingFlag(fs, "deploy.image.uri").Usage = "a prebuilt image is deployed (no ECR build and push permissions)"
 	addSettingFlag(fs, "deploy.load_balancer.target_group_arn").Usage = "an existing target group is used (no environment stack permissions)"
 	addSettingFlag(fs, "deploy.autoscaling.enabled").Usage = "Service Auto Scaling is managed"
+	addSettingFlag(fs, "deploy.load_balancer.domain").Usage = "the service's domain (without --certificate-arn: its certificate and Route 53 records, made by the stack and removed by destroy)"
+	addSettingFlag(fs, "deploy.load_balancer.certificate_arn").Usage = "the HTTPS listener's certificate (its check in preflight)"
 	return cmd
 }
 

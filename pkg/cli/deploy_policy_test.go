@@ -65,6 +65,22 @@ func TestDeployPolicyCommand(t *testing.T) {
 	if !p.Allows("ecs:UpdateService") || !p.Allows("elasticloadbalancing:DescribeTargetGroups") {
 		t.Errorf("policy lacks the deploy itself: %v", p.Actions())
 	}
+
+	// --domain adds the hosted zone's lookup, the certificate's calls and destroy's deletion of
+	// its validation record; --certificate-arn instead only the certificate's check.
+	if p := policy(); p.Allows("route53:ListHostedZonesByName") || p.Allows("acm:RequestCertificate") {
+		t.Errorf("policy without a domain grants Route 53 or ACM: %v", p.Actions())
+	}
+	p = policy("--domain", "faces.example.com")
+	for _, a := range []string{"route53:ListHostedZonesByName", "acm:RequestCertificate", "acm:ListCertificates", "route53:ChangeResourceRecordSets"} {
+		if !p.Allows(a) {
+			t.Errorf("policy for --domain lacks %s: %v", a, p.Actions())
+		}
+	}
+	p = policy("--domain", "faces.example.com", "--certificate-arn", "arn:aws:acm:eu-west-1:123456789012:certificate/abc")
+	if p.Allows("acm:RequestCertificate") || !p.Allows("acm:DescribeCertificate") {
+		t.Errorf("policy for --certificate-arn: %v", p.Actions())
+	}
 }
 
 // TestDeployPolicyBoundary: --boundary prints the execution role's permissions boundary for the
