@@ -49,9 +49,12 @@ type certShim struct {
 	mu sync.Mutex
 	// stacks by stack name and by stack ID.
 	stacks map[string]*shimStack
-	// Requested and Deleted count the certificates the handler made and deleted.
-	Requested, Deleted int
+	// made and gone count the certificates the handler requested and deleted.
+	made, gone int
 }
+
+func (s *certShim) requested() int { s.mu.Lock(); defer s.mu.Unlock(); return s.made }
+func (s *certShim) deleted() int   { s.mu.Lock(); defer s.mu.Unlock(); return s.gone }
 
 type shimStack struct {
 	name, id string
@@ -296,7 +299,7 @@ func (s *certShim) request(ctx context.Context, props map[string]any) (string, e
 	}
 	arn := aws.ToString(out.CertificateArn)
 	s.mu.Lock()
-	s.Requested++
+	s.made++
 	s.mu.Unlock()
 	desc, err := s.acm.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: out.CertificateArn})
 	if err != nil {
@@ -331,7 +334,7 @@ func (s *certShim) deleteCertificate(ctx context.Context, arn string) {
 		return
 	}
 	s.mu.Lock()
-	s.Deleted++
+	s.gone++
 	s.mu.Unlock()
 }
 
@@ -366,7 +369,8 @@ func (s *certShim) deleteStack(w http.ResponseWriter, r *http.Request, req awsRe
 	relay(w, rec)
 }
 
-// replaceRefs replaces {"Ref": id} with the certificate's ARN and drops id from DependsOn.
+// replaceRefs replaces {"Ref": id} with the certificate's ARN (facectl's templates reach the
+// certificate only by Ref).
 func replaceRefs(v any, arns map[string]string) any {
 	switch x := v.(type) {
 	case map[string]any:
@@ -377,9 +381,6 @@ func replaceRefs(v any, arns map[string]string) any {
 		}
 		out := map[string]any{}
 		for k, e := range x {
-			if k == "DependsOn" {
-				e = dropDeps(e, arns)
-			}
 			out[k] = replaceRefs(e, arns)
 		}
 		return out
@@ -387,24 +388,6 @@ func replaceRefs(v any, arns map[string]string) any {
 		out := make([]any, len(x))
 		for i, e := range x {
 			out[i] = replaceRefs(e, arns)
-		}
-		return out
-	}
-	return v
-}
-
-func dropDeps(v any, arns map[string]string) any {
-	switch x := v.(type) {
-	case string:
-		if arns[x] != "" {
-			return []any{}
-		}
-	case []any:
-		var out []any
-		for _, e := range x {
-			if s, ok := e.(string); !ok || arns[s] == "" {
-				out = append(out, e)
-			}
 		}
 		return out
 	}

@@ -49,11 +49,13 @@ type destroyStep struct {
 }
 
 // Destroy removes what facectl deploy created for the service, in order: the scaling
-// policies and scalable target, the service (scaled to 0, deleted, waited for), the service
-// stack, the cluster stack when no other service uses the cluster, and with PurgeImages the
-// service's images. Everything is looked up first, so running it twice, or after a deploy that
-// failed half way, removes what is there and says so. Resources facectl did not create
-// (a cluster or target group you named, a stack without facectl's tag) are never touched.
+// policies and scalable target, the service (scaled to 0, deleted, waited for), the DNS
+// validation record of the stack's certificate (domain.go), the service stack, the cluster
+// stack when no other service uses the cluster, the execution role's boundary, and with
+// PurgeImages the service's images. Everything is looked up first, so running it twice, or
+// after a deploy that failed half way, removes what is there and says so. Resources facectl
+// did not create (a cluster or target group you named, a stack without facectl's tag) are
+// never touched.
 func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res DestroyResult, err error) {
 	started := time.Now()
 	res = DestroyResult{Cluster: d.cfg.Cluster, Service: d.cfg.Service, Removed: []string{}, Kept: []string{}}
@@ -159,14 +161,15 @@ func (d *Deployer) Destroy(ctx context.Context, opts DestroyOptions) (res Destro
 		if i == 0 {
 			// Before the stack, whose outputs name them: a destroy run again after a failed
 			// stack deletion still finds them.
-			remove, kept, err := d.validationRecordsForDestroy(ctx, stackOutputs(st))
+			out := stackOutputs(st)
+			remove, kept, err := d.validationRecordsForDestroy(ctx, out["CertificateArn"])
 			if err != nil {
 				return res, err
 			}
 			res.Kept = append(res.Kept, kept...)
 			for _, r := range remove {
 				add(fmt.Sprintf("Route 53 record %s (CNAME, the DNS validation of the stack's certificate)", r.name), func(ctx context.Context) error {
-					return d.deleteValidationRecord(ctx, r)
+					return d.deleteValidationRecord(ctx, out["HostedZoneId"], r)
 				})
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -124,32 +125,24 @@ func domainPolicyStatements(cfg Config, part string) []PolicyStatement {
 	}
 }
 
-// validationRecord is a certificate's DNS validation CNAME in a hosted zone.
+// validationRecord is a certificate's DNS validation CNAME and the domain name it validates.
 type validationRecord struct {
-	zoneID, name, value string
+	domain, name, value string
 }
 
 // validationRecordsForDestroy finds the DNS validation records of the certificate the service
-// stack made (its CertificateArn and HostedZoneId outputs). CloudFormation leaves them in the
-// zone when it deletes the certificate
+// stack made (its CertificateArn output). CloudFormation leaves them in the zone when it deletes
+// the certificate
 // (https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/1603), and ACM
 // gives every certificate of the same name in the account the same record, so a record another
 // certificate still uses is kept (deleting it would stop that certificate's renewal).
-func (d *Deployer) validationRecordsForDestroy(ctx context.Context, outputs map[string]string) (remove []validationRecord, kept []string, err error) {
-	arn, zoneID := outputs["CertificateArn"], outputs["HostedZoneId"]
-	if arn == "" || zoneID == "" || d.deps.ACM == nil || d.deps.Route53 == nil {
+func (d *Deployer) validationRecordsForDestroy(ctx context.Context, certARN string) (remove []validationRecord, kept []string, err error) {
+	if certARN == "" || d.deps.ACM == nil || d.deps.Route53 == nil {
 		return nil, nil, nil
 	}
-	ours, err := d.validationRecords(ctx, arn)
-	if err != nil {
+	ours, err := d.validationRecords(ctx, certARN)
+	if err != nil || len(ours) == 0 {
 		return nil, nil, err
-	}
-	if len(ours) == 0 {
-		return nil, nil, nil
-	}
-	domains := map[string]bool{}
-	for _, r := range ours {
-		domains[strings.ToLower(strings.TrimSuffix(r.domain, "."))] = true
 	}
 	usedBy := map[string]string{} // record name -> another certificate validated by it
 	var next *string
@@ -162,7 +155,7 @@ func (d *Deployer) validationRecordsForDestroy(ctx context.Context, outputs map[
 		}
 		for _, c := range out.CertificateSummaryList {
 			other := aws.ToString(c.CertificateArn)
-			if other == arn || !sharesName(certificateNames(c), domains) {
+			if other == certARN || !coversAny(c, ours) {
 				continue
 			}
 			recs, err := d.validationRecords(ctx, other)
@@ -182,16 +175,13 @@ func (d *Deployer) validationRecordsForDestroy(ctx context.Context, outputs map[
 			kept = append(kept, fmt.Sprintf("Route 53 record %s (CNAME): it also validates certificate %s", r.name, other))
 			continue
 		}
-		remove = append(remove, validationRecord{zoneID: zoneID, name: r.name, value: r.value})
+		remove = append(remove, r)
 	}
 	return remove, kept, nil
 }
 
-// namedRecord is a validation record and the domain name it validates.
-type namedRecord struct{ domain, name, value string }
-
 // validationRecords are the DNS validation CNAMEs of a certificate; none when it is gone.
-func (d *Deployer) validationRecords(ctx context.Context, arn string) ([]namedRecord, error) {
+func (d *Deployer) validationRecords(ctx context.Context, arn string) ([]validationRecord, error) {
 	out, err := d.deps.ACM.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(arn)})
 	var nf *acmtypes.ResourceNotFoundException
 	if errors.As(err, &nf) {
@@ -200,27 +190,20 @@ func (d *Deployer) validationRecords(ctx context.Context, arn string) ([]namedRe
 	if err != nil {
 		return nil, fmt.Errorf("describing certificate %s: %w", arn, explain(err))
 	}
-	var recs []namedRecord
+	var recs []validationRecord
 	for _, o := range out.Certificate.DomainValidationOptions {
 		if rr := o.ResourceRecord; rr != nil && rr.Type == acmtypes.RecordTypeCname {
-			recs = append(recs, namedRecord{domain: aws.ToString(o.DomainName), name: normalizedName(aws.ToString(rr.Name)), value: aws.ToString(rr.Value)})
+			recs = append(recs, validationRecord{domain: aws.ToString(o.DomainName), name: normalizedName(aws.ToString(rr.Name)), value: aws.ToString(rr.Value)})
 		}
 	}
 	return recs, nil
 }
 
-// certificateNames are the domain names a certificate summary covers.
-func certificateNames(c acmtypes.CertificateSummary) map[string]bool {
-	names := map[string]bool{strings.ToLower(aws.ToString(c.DomainName)): true}
-	for _, n := range c.SubjectAlternativeNameSummaries {
-		names[strings.ToLower(n)] = true
-	}
-	return names
-}
-
-func sharesName(a, b map[string]bool) bool {
-	for n := range a {
-		if b[n] {
+// coversAny says whether a certificate summary names a domain one of recs validates: only
+// such a certificate can share their records.
+func coversAny(c acmtypes.CertificateSummary, recs []validationRecord) bool {
+	for _, r := range recs {
+		if strings.EqualFold(aws.ToString(c.DomainName), r.domain) || slices.ContainsFunc(c.SubjectAlternativeNameSummaries, func(n string) bool { return strings.EqualFold(n, r.domain) }) {
 			return true
 		}
 	}
@@ -234,9 +217,9 @@ func normalizedName(name string) string {
 
 // deleteValidationRecord deletes the record when it is still the certificate's: one whose value
 // someone changed is theirs now and kept. A record already gone is done.
-func (d *Deployer) deleteValidationRecord(ctx context.Context, r validationRecord) error {
+func (d *Deployer) deleteValidationRecord(ctx context.Context, zoneID string, r validationRecord) error {
 	out, err := d.deps.Route53.ListResourceRecordSets(ctx, &route53.ListResourceRecordSetsInput{
-		HostedZoneId: aws.String(r.zoneID), StartRecordName: aws.String(r.name), StartRecordType: r53types.RRTypeCname, MaxItems: aws.Int32(1),
+		HostedZoneId: aws.String(zoneID), StartRecordName: aws.String(r.name), StartRecordType: r53types.RRTypeCname, MaxItems: aws.Int32(1),
 	})
 	if err != nil {
 		return fmt.Errorf("reading Route 53 record %s: %w", r.name, explain(err))
@@ -254,7 +237,7 @@ func (d *Deployer) deleteValidationRecord(ctx context.Context, r validationRecor
 		return nil
 	}
 	_, err = d.deps.Route53.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-		HostedZoneId: aws.String(r.zoneID),
+		HostedZoneId: aws.String(zoneID),
 		ChangeBatch: &r53types.ChangeBatch{
 			Comment: aws.String("facectl deploy destroy: the DNS validation record of a deleted certificate"),
 			Changes: []r53types.Change{{Action: r53types.ChangeActionDelete, ResourceRecordSet: &rs}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +14,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	r53types "github.com/aws/aws-sdk-go-v2/service/route53/types"
 )
 
-// domainEnv is a fresh moto account (with Route 53) behind the fault proxy and the recorder.
-func domainEnv(t *testing.T) (*managedEnv, Config) {
+// domainEnv is a fresh moto account (with Route 53 and ACM) behind the certificate handler
+// moto's CloudFormation lacks (certShim), the fault proxy at its default fault mix and the
+// recorder, and a config with --domain faces.example.com.
+func domainEnv(t *testing.T) (*managedEnv, Config, *certShim) {
 	t.Helper()
 	endpoint := startOwnMoto(t)
 	testenv.FakeAWS(t)
@@ -29,8 +29,8 @@ func domainEnv(t *testing.T) (*managedEnv, Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	faults := startFaultProxy(t, endpoint)
-	faults.Configure(func(p *faultProxy) { p.Rate, p.StaleReads = 0, 0 })
+	shim := startCertShim(t, endpoint, awsCfg)
+	faults := startFaultProxy(t, shim.URL())
 	rec, deployCfg := throughFaults(awsCfg, faults)
 	e := &managedEnv{awsCfg: awsCfg, deployCfg: deployCfg, calls: rec, faults: faults}
 	cfg := DefaultConfig()
@@ -41,13 +41,13 @@ func domainEnv(t *testing.T) (*managedEnv, Config) {
 	cfg.LoadBalancer.Domain = "faces.example.com"
 	cfg.Wait.Timeout = time.Minute
 	cfg.Wait.PollInterval = 20 * time.Millisecond
-	return e, cfg
+	return e, cfg, shim
 }
 
 // TestDomainWithoutHostedZoneIsRefused: a domain the account has no hosted zone for is refused
 // in preflight, with what to do, and nothing is written.
 func TestDomainWithoutHostedZoneIsRefused(t *testing.T) {
-	e, cfg := domainEnv(t)
+	e, cfg, _ := domainEnv(t)
 	deps := realDeps(t, e.deployCfg, &lockedBuffer{})
 	deps.Docker = nil
 	_, err := Run(ctxT(t, time.Minute), cfg, deps, Options{})
@@ -63,7 +63,7 @@ func TestDomainWithoutHostedZoneIsRefused(t *testing.T) {
 // the certificate (validated in that zone), the alias record and an HTTPS listener with HTTP
 // redirected, and the URL is https://<domain>.
 func TestDomainCertificateAndRecord(t *testing.T) {
-	e, cfg := domainEnv(t)
+	e, cfg, _ := domainEnv(t)
 	ctx := ctxT(t, 2*time.Minute)
 	r53 := route53.NewFromConfig(e.awsCfg)
 	zone, err := r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String("example.com"), CallerReference: aws.String("t1")})
@@ -144,7 +144,7 @@ func zoneRecords(ctx context.Context, t *testing.T, r53 *route53.Client, zoneID 
 		}
 		recs = append(recs, strings.TrimSuffix(aws.ToString(rs.Name), ".")+" "+string(rs.Type)+" "+target)
 	}
-	sort.Strings(recs)
+	slices.Sort(recs)
 	return recs
 }
 
@@ -156,25 +156,9 @@ func zoneRecords(ctx context.Context, t *testing.T, r53 *route53.Client, zoneID 
 // certificate and its validation record, keeps the validation record while another
 // certificate of the name uses it, and leaves the zone's other records alone.
 func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
-	endpoint := startOwnMoto(t)
-	testenv.FakeAWS(t)
+	e, cfg, shim := domainEnv(t)
 	ctx := ctxT(t, 3*time.Minute)
-	awsCfg, err := LoadAWSConfig(ctx, Config{EndpointURL: endpoint})
-	if err != nil {
-		t.Fatal(err)
-	}
-	shim := startCertShim(t, endpoint, awsCfg)
-	faults := startFaultProxy(t, shim.URL())
-	rec, deployCfg := throughFaults(awsCfg, faults)
-	cfg := DefaultConfig()
-	cfg.Region = "us-east-1"
-	cfg.EndpointURL = endpoint
-	cfg.Service = "web"
-	cfg.Image.URI = "registry.example/prebuilt@sha256:" + strings.Repeat("ab", 32)
-	cfg.LoadBalancer.Domain = "faces.example.com"
-	cfg.Wait.Timeout = time.Minute
-	cfg.Wait.PollInterval = 20 * time.Millisecond
-
+	awsCfg, rec := e.awsCfg, e.calls
 	r53 := route53.NewFromConfig(awsCfg)
 	acmc := acm.NewFromConfig(awsCfg)
 	zone, err := r53.CreateHostedZone(ctx, &route53.CreateHostedZoneInput{Name: aws.String("example.com"), CallerReference: aws.String("t2")})
@@ -193,7 +177,7 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 
 	deploy := func() (Result, *Deployer) {
 		t.Helper()
-		deps := realDeps(t, deployCfg, &lockedBuffer{})
+		deps := realDeps(t, e.deployCfg, &lockedBuffer{})
 		deps.Docker = nil
 		res, err := Run(ctx, cfg, deps, Options{})
 		if err != nil {
@@ -211,8 +195,8 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 	}
 	out := stackOf(ctx, t, cloudformation.NewFromConfig(awsCfg), cfg.ServiceStackName())
 	certARN := out["CertificateArn"]
-	if shim.Requested != 1 || !strings.HasPrefix(certARN, "arn:aws:acm:") || out["HostedZoneId"] != zoneID {
-		t.Fatalf("certificates requested %d; stack outputs %v", shim.Requested, out)
+	if shim.requested() != 1 || !strings.HasPrefix(certARN, "arn:aws:acm:") || out["HostedZoneId"] != zoneID {
+		t.Fatalf("certificates requested %d; stack outputs %v", shim.requested(), out)
 	}
 	cert, err := acmc.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(certARN)})
 	if err != nil {
@@ -222,22 +206,7 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 		t.Fatalf("certificate = %+v", cert.Certificate)
 	}
 	validation := strings.TrimSuffix(aws.ToString(cert.Certificate.DomainValidationOptions[0].ResourceRecord.Name), ".")
-	ls, err := elb.NewFromConfig(awsCfg).DescribeListeners(ctx, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(out["LoadBalancerArn"])})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listeners := map[int32]string{}
-	for _, l := range ls.Listeners {
-		a := l.DefaultActions[0]
-		desc := string(l.Protocol) + " " + string(a.Type)
-		if a.RedirectConfig != nil {
-			desc += " " + aws.ToString(a.RedirectConfig.Protocol) + ":" + aws.ToString(a.RedirectConfig.Port)
-		}
-		if len(l.Certificates) > 0 {
-			desc += " " + aws.ToString(l.Certificates[0].CertificateArn)
-		}
-		listeners[aws.ToInt32(l.Port)] = desc
-	}
+	listeners := listenerSummary(ctx, t, awsCfg, out["LoadBalancerArn"])
 	if listeners[80] != "HTTP redirect HTTPS:443" || listeners[443] != "HTTPS forward "+certARN {
 		t.Errorf("listeners = %v", listeners)
 	}
@@ -276,11 +245,11 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 	if !strings.Contains(strings.Join(dr.Kept, "\n"), "Route 53 record "+validation+". (CNAME): it also validates certificate "+aws.ToString(mine.CertificateArn)) {
 		t.Errorf("destroy kept %q, want the shared validation record", dr.Kept)
 	}
-	if got, want := zoneRecords(ctx, t, r53, zoneID), append(slices.Clone(before), validation+" CNAME "+aws.ToString(cert.Certificate.DomainValidationOptions[0].ResourceRecord.Value)); !slices.Equal(got, sorted(want)) {
-		t.Errorf("the zone after destroy:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(sorted(want), "\n"))
+	if got, want := zoneRecords(ctx, t, r53, zoneID), append(slices.Clone(before), validation+" CNAME "+aws.ToString(cert.Certificate.DomainValidationOptions[0].ResourceRecord.Value)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("the zone after destroy:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(slices.Sorted(slices.Values(want)), "\n"))
 	}
-	if _, err := acmc.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(certARN)}); err == nil || shim.Deleted != 1 {
-		t.Errorf("the stack's certificate is still there (deleted %d)", shim.Deleted)
+	if _, err := acmc.DescribeCertificate(ctx, &acm.DescribeCertificateInput{CertificateArn: aws.String(certARN)}); err == nil || shim.deleted() != 1 {
+		t.Errorf("the stack's certificate is still there (deleted %d)", shim.deleted())
 	}
 
 	// Without the other certificate, destroy deletes the validation record too: the zone is as
@@ -289,8 +258,8 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, d = deploy()
-	if shim.Requested != 2 {
-		t.Fatalf("certificates requested %d, want a second for the second stack", shim.Requested)
+	if shim.requested() != 2 {
+		t.Fatalf("certificates requested %d, want a second for the second stack", shim.requested())
 	}
 	rec.take()
 	dr, err = d.Destroy(ctx, DestroyOptions{})
@@ -306,10 +275,4 @@ func TestDomainDeployMakesCertificateAndRecord(t *testing.T) {
 	if missing := rec.uncovered(cfg); len(missing) > 0 {
 		t.Errorf("facectl deploy policy lacks %v for destroy", missing)
 	}
-}
-
-func sorted(s []string) []string {
-	s = slices.Clone(s)
-	sort.Strings(s)
-	return s
 }

@@ -520,13 +520,14 @@ func (r *callRecorder) Do(req *http.Request) (*http.Response, error) {
 		form, _ := url.ParseQuery(string(body))
 		op = form.Get("Action")
 	}
+	rrset := strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/rrset")
 	switch {
 	case op != "": // Route 53 speaks REST: the calls facectl makes
 	case strings.Contains(req.URL.Path, "/hostedzonesbyname"):
 		op = "ListHostedZonesByName"
-	case strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/rrset") && req.Method == http.MethodGet:
+	case rrset && req.Method == http.MethodGet:
 		op = "ListResourceRecordSets"
-	case strings.HasSuffix(strings.TrimSuffix(req.URL.Path, "/"), "/rrset") && req.Method == http.MethodPost:
+	case rrset && req.Method == http.MethodPost:
 		op = "ChangeResourceRecordSets"
 	}
 	if m := credentialScopeRE.FindStringSubmatch(req.Header.Get("Authorization")); m != nil {

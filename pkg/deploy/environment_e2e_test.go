@@ -702,7 +702,17 @@ func TestManagedEnvironmentHTTPS(t *testing.T) {
 		t.Errorf("URL = %q", res.URL)
 	}
 	out := stackOf(ctx, t, cloudformation.NewFromConfig(awsCfg), cfg.ServiceStackName())
-	ls, err := elb.NewFromConfig(awsCfg).DescribeListeners(ctx, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(out["LoadBalancerArn"])})
+	got := listenerSummary(ctx, t, awsCfg, out["LoadBalancerArn"])
+	if got[80] != "HTTP redirect HTTPS:443" || got[443] != "HTTPS forward "+cfg.LoadBalancer.CertificateARN {
+		t.Errorf("listeners = %v", got)
+	}
+}
+
+// listenerSummary describes a load balancer's listeners by port: "HTTPS forward <certificate>",
+// "HTTP redirect HTTPS:443".
+func listenerSummary(ctx context.Context, t *testing.T, awsCfg aws.Config, lbARN string) map[int32]string {
+	t.Helper()
+	ls, err := elb.NewFromConfig(awsCfg).DescribeListeners(ctx, &elb.DescribeListenersInput{LoadBalancerArn: aws.String(lbARN)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -718,7 +728,5 @@ func TestManagedEnvironmentHTTPS(t *testing.T) {
 		}
 		got[aws.ToInt32(l.Port)] = desc
 	}
-	if got[80] != "HTTP redirect HTTPS:443" || got[443] != "HTTPS forward "+cfg.LoadBalancer.CertificateARN {
-		t.Errorf("listeners = %v", got)
-	}
+	return got
 }
